@@ -1,0 +1,3 @@
+module github.com/voicetui/voicetui
+
+go 1.26
