@@ -1,0 +1,59 @@
+package audio
+
+import (
+	"math"
+	"testing"
+)
+
+func TestRMS(t *testing.T) {
+	if got := RMS(make([]int16, 100)); got != Silence {
+		t.Errorf("silence = %.1f dBFS, want %.0f", got, Silence)
+	}
+	if got := RMS(sine(16000, 1000, 1, 16000)); math.Abs(got+3.01) > 0.05 {
+		t.Errorf("full-scale sine = %.2f dBFS, want -3.01", got)
+	}
+	if got := RMS(sine(16000, 1000, 0.1, 16000)); math.Abs(got+23.01) > 0.05 {
+		t.Errorf("-20 dB sine = %.2f dBFS, want -23.01", got)
+	}
+}
+
+func TestMeterBands(t *testing.T) {
+	const rate = 16000
+	m := NewMeter(rate, 8)
+	for _, freq := range []float64{150, 1000, 6000} {
+		lv := m.Update(sine(rate, freq, 0.5, 2048))
+		loudest := 0
+		for b, v := range lv.Bands {
+			if v > lv.Bands[loudest] {
+				loudest = b
+			}
+		}
+		// The tone's band must carry it, and be far above the others.
+		lo := 100 * math.Pow(80, float64(loudest)/8)
+		hi := 100 * math.Pow(80, float64(loudest+1)/8)
+		if freq < lo*0.9 || freq > hi*1.1 {
+			t.Errorf("%.0f Hz: loudest band %d covers %.0f-%.0f Hz", freq, loudest, lo, hi)
+		}
+		if math.Abs(lv.Bands[loudest]-(-9)) > 3 {
+			t.Errorf("%.0f Hz: band level %.1f dBFS, want about -9 (a -6 dB sine)", freq, lv.Bands[loudest])
+		}
+		if math.Abs(lv.RMS-(-9.03)) > 0.2 || math.Abs(lv.Peak-(-6.02)) > 0.1 {
+			t.Errorf("%.0f Hz: RMS %.2f peak %.2f, want -9.03 and -6.02", freq, lv.RMS, lv.Peak)
+		}
+	}
+	lv := m.Update(make([]int16, 512))
+	for b, v := range lv.Bands {
+		if v != Silence {
+			t.Errorf("silence: band %d reads %.1f", b, v)
+		}
+	}
+}
+
+func BenchmarkMeter(b *testing.B) {
+	m := NewMeter(16000, 14)
+	chunk := sine(16000, 440, 0.5, 320)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Update(chunk)
+	}
+}

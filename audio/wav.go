@@ -1,0 +1,514 @@
+package audio
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// WAV files are read and written here rather than with go-audio/wav: that
+// decoder has panicked on malformed channel and alignment headers, reports a
+// truncated data chunk as a short read instead of an error, and cannot say
+// which file was wrong. Voicetui reads user-supplied WAVs (--input,
+// --error-audio), so the parser below is strict, streaming, names the file
+// in every error and is fuzzed (FuzzWAVHeader).
+
+// WAVError reports a WAV file that cannot be used.
+type WAVError struct {
+	File    string
+	Problem string
+	Err     error // underlying I/O error, if any
+}
+
+func (e *WAVError) Error() string {
+	msg := "wav " + e.File + ": " + e.Problem
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+func (e *WAVError) Unwrap() error { return e.Err }
+
+const (
+	wavFormatPCM        = 1
+	wavFormatExtensible = 0xFFFE
+	wavUnknownSize      = 0xFFFFFFFF // written by streaming tools: data runs to EOF
+	maxChunkSkip        = 16 << 20   // refuse to skip absurd metadata chunks
+)
+
+// WAVReader streams the samples of a 16-bit PCM WAV file.
+type WAVReader struct {
+	name      string
+	r         *bufio.Reader
+	closer    io.Closer
+	format    Format
+	dataBytes int64 // declared size of the data chunk; -1 = until EOF
+	left      int64 // bytes of the data chunk not read yet; -1 = until EOF
+	scratch   []byte
+}
+
+// OpenWAV opens and validates a WAV file. A data chunk that claims more
+// bytes than the file holds is reported here, before any audio is used.
+func OpenWAV(path string) (*WAVReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &WAVError{File: path, Problem: "cannot open", Err: unwrapPath(err)}
+	}
+	w, err := NewWAVReader(f, path)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	w.closer = f
+	if w.dataBytes >= 0 {
+		st, err := f.Stat()
+		if err == nil {
+			pos, _ := f.Seek(0, io.SeekCurrent)
+			have := st.Size() - (pos - int64(w.r.Buffered()))
+			if have < w.dataBytes {
+				f.Close()
+				return nil, &WAVError{File: path, Problem: fmt.Sprintf(
+					"truncated: data chunk declares %d bytes but the file holds %d", w.dataBytes, have)}
+			}
+		}
+	}
+	return w, nil
+}
+
+// NewWAVReader parses a WAV header from r; name is used in errors.
+func NewWAVReader(r io.Reader, name string) (*WAVReader, error) {
+	w := &WAVReader{name: name, r: bufio.NewReaderSize(r, 32<<10)}
+	if err := w.readHeader(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *WAVReader) bad(problem string, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &WAVError{File: w.name, Problem: problem + " (file ends early)"}
+	}
+	return &WAVError{File: w.name, Problem: problem, Err: err}
+}
+
+func (w *WAVReader) readHeader() error {
+	var riff [12]byte
+	if _, err := io.ReadFull(w.r, riff[:]); err != nil {
+		return w.bad("not a WAV file: shorter than a RIFF header", err)
+	}
+	if string(riff[0:4]) != "RIFF" || string(riff[8:12]) != "WAVE" {
+		return w.bad("not a WAV file: no RIFF/WAVE signature", nil)
+	}
+	var haveFmt bool
+	for {
+		var hdr [8]byte
+		if _, err := io.ReadFull(w.r, hdr[:]); err != nil {
+			if !haveFmt {
+				return w.bad("no fmt chunk", err)
+			}
+			return w.bad("no data chunk", err)
+		}
+		id := string(hdr[0:4])
+		size := binary.LittleEndian.Uint32(hdr[4:8])
+		switch id {
+		case "fmt ":
+			if err := w.readFmt(size); err != nil {
+				return err
+			}
+			haveFmt = true
+		case "data":
+			if !haveFmt {
+				return w.bad("data chunk comes before the fmt chunk", nil)
+			}
+			w.dataBytes, w.left = int64(size), int64(size)
+			if size == wavUnknownSize {
+				w.dataBytes, w.left = -1, -1
+			}
+			return nil
+		default:
+			skip := int64(size) + int64(size&1) // chunks are word-aligned
+			if skip > maxChunkSkip {
+				return w.bad(fmt.Sprintf("chunk %q of %d bytes is too large to skip", printable(id), size), nil)
+			}
+			if _, err := io.CopyN(io.Discard, w.r, skip); err != nil {
+				return w.bad(fmt.Sprintf("chunk %q", printable(id)), err)
+			}
+		}
+	}
+}
+
+func (w *WAVReader) readFmt(size uint32) error {
+	if size < 16 || size > 1024 {
+		return w.bad(fmt.Sprintf("fmt chunk has %d bytes, want 16 to 1024", size), nil)
+	}
+	b := make([]byte, size+size&1)
+	if _, err := io.ReadFull(w.r, b); err != nil {
+		return w.bad("fmt chunk", err)
+	}
+	tag := binary.LittleEndian.Uint16(b[0:2])
+	channels := int(binary.LittleEndian.Uint16(b[2:4]))
+	rate := int(binary.LittleEndian.Uint32(b[4:8]))
+	align := int(binary.LittleEndian.Uint16(b[12:14]))
+	bits := int(binary.LittleEndian.Uint16(b[14:16]))
+	if tag == wavFormatExtensible && size >= 40 {
+		tag = binary.LittleEndian.Uint16(b[24:26]) // sub-format GUID starts with the tag
+	}
+	if tag != wavFormatPCM {
+		return w.bad(fmt.Sprintf("encoding %#x is not PCM (convert it: sox in.wav -b 16 -e signed out.wav)", tag), nil)
+	}
+	if bits != 16 {
+		return w.bad(fmt.Sprintf("%d-bit samples, want 16-bit (convert it: sox in.wav -b 16 out.wav)", bits), nil)
+	}
+	w.format = Format{SampleRate: rate, Channels: channels}
+	if err := w.format.Validate(); err != nil {
+		return w.bad(err.Error(), nil)
+	}
+	if align != 2*channels {
+		return w.bad(fmt.Sprintf("block align %d does not match %d channels of 16 bits", align, channels), nil)
+	}
+	return nil
+}
+
+// Format is the file's format.
+func (w *WAVReader) Format() Format { return w.format }
+
+// Samples is the number of interleaved samples the data chunk declares, or
+// -1 when the file was written by a tool that did not know its length.
+func (w *WAVReader) Samples() int64 {
+	if w.dataBytes < 0 {
+		return -1
+	}
+	return w.dataBytes / 2
+}
+
+// ReadSamples reads interleaved samples into p. It returns io.EOF at the
+// end of the data and a *WAVError if the file ends before the data chunk
+// does.
+func (w *WAVReader) ReadSamples(p []int16) (int, error) {
+	want := int64(len(p)) * 2
+	if w.left >= 0 {
+		want = min(want, w.left&^1)
+	}
+	if want == 0 {
+		return 0, io.EOF
+	}
+	if cap(w.scratch) < int(want) {
+		w.scratch = make([]byte, want)
+	}
+	buf := w.scratch[:want]
+	n, err := io.ReadFull(w.r, buf)
+	n &^= 1
+	for i := 0; i < n/2; i++ {
+		p[i] = int16(binary.LittleEndian.Uint16(buf[2*i:]))
+	}
+	if w.left >= 0 {
+		w.left -= int64(n)
+	}
+	switch {
+	case err == nil:
+		return n / 2, nil
+	case w.left < 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+		if n == 0 {
+			return 0, io.EOF
+		}
+		return n / 2, nil
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return n / 2, &WAVError{File: w.name, Problem: fmt.Sprintf(
+			"truncated: data chunk declares %d bytes but the file ends after %d", w.dataBytes, w.dataBytes-w.left)}
+	default:
+		return n / 2, w.bad("read", err)
+	}
+}
+
+// Close closes the underlying file, if OpenWAV opened it.
+func (w *WAVReader) Close() error {
+	if w.closer == nil {
+		return nil
+	}
+	c := w.closer
+	w.closer = nil
+	return c.Close()
+}
+
+// ReadWAVFile reads a whole WAV file, downmixed to mono.
+func ReadWAVFile(path string) ([]int16, Format, error) {
+	w, err := OpenWAV(path)
+	if err != nil {
+		return nil, Format{}, err
+	}
+	defer w.Close()
+	var all []int16
+	if n := w.Samples(); n > 0 {
+		all = make([]int16, 0, n)
+	}
+	buf := make([]int16, 8192)
+	for {
+		n, err := w.ReadSamples(buf)
+		all = append(all, buf[:n]...)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, Format{}, err
+		}
+	}
+	f := w.Format()
+	if f.Channels == 2 {
+		all = DownmixStereo(all[:len(all)&^1], all[:0])
+		f.Channels = 1
+	}
+	return all, f, nil
+}
+
+// DownmixStereo averages interleaved stereo pairs into mono, appending to
+// dst. dst may alias src (it is written no faster than src is read).
+func DownmixStereo(src, dst []int16) []int16 {
+	for i := 0; i+1 < len(src); i += 2 {
+		dst = append(dst, int16((int32(src[i])+int32(src[i+1]))/2))
+	}
+	return dst
+}
+
+// WAVWriter writes a 16-bit PCM WAV file. The header's sizes are patched
+// on Close, so the file is valid once closed.
+type WAVWriter struct {
+	name   string
+	f      *os.File
+	bw     *bufio.Writer
+	format Format
+	bytes  int64
+	buf    []byte
+	err    error
+}
+
+// CreateWAV creates (or truncates) path for writing samples in format f.
+func CreateWAV(path string, f Format) (*WAVWriter, error) {
+	if err := f.Validate(); err != nil {
+		return nil, &WAVError{File: path, Problem: err.Error()}
+	}
+	file, err := os.Create(path)
+	if err != nil {
+		return nil, &WAVError{File: path, Problem: "cannot create", Err: unwrapPath(err)}
+	}
+	w := &WAVWriter{name: path, f: file, bw: bufio.NewWriterSize(file, 64<<10), format: f}
+	if _, err := w.bw.Write(wavHeader(f, 0)); err != nil {
+		file.Close()
+		return nil, &WAVError{File: path, Problem: "write header", Err: err}
+	}
+	return w, nil
+}
+
+func wavHeader(f Format, dataBytes uint32) []byte {
+	h := make([]byte, 44)
+	copy(h[0:], "RIFF")
+	binary.LittleEndian.PutUint32(h[4:], 36+dataBytes)
+	copy(h[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(h[16:], 16)
+	binary.LittleEndian.PutUint16(h[20:], wavFormatPCM)
+	binary.LittleEndian.PutUint16(h[22:], uint16(f.Channels))
+	binary.LittleEndian.PutUint32(h[24:], uint32(f.SampleRate))
+	binary.LittleEndian.PutUint32(h[28:], uint32(f.SampleRate*f.Channels*2))
+	binary.LittleEndian.PutUint16(h[32:], uint16(f.Channels*2))
+	binary.LittleEndian.PutUint16(h[34:], 16)
+	copy(h[36:], "data")
+	binary.LittleEndian.PutUint32(h[40:], dataBytes)
+	return h
+}
+
+// Format is the file's format.
+func (w *WAVWriter) Format() Format { return w.format }
+
+// WriteSamples appends interleaved samples.
+func (w *WAVWriter) WriteSamples(p []int16) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.bytes+int64(len(p))*2 > 0xFFFFFFFF-36 {
+		w.err = &WAVError{File: w.name, Problem: "file would exceed the 4 GiB WAV limit"}
+		return w.err
+	}
+	if cap(w.buf) < 2*len(p) {
+		w.buf = make([]byte, 2*len(p))
+	}
+	b := w.buf[:2*len(p)]
+	for i, s := range p {
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(s))
+	}
+	if _, err := w.bw.Write(b); err != nil {
+		w.err = &WAVError{File: w.name, Problem: "write", Err: err}
+		return w.err
+	}
+	w.bytes += int64(len(b))
+	return nil
+}
+
+// Close flushes, patches the header's sizes and closes the file.
+func (w *WAVWriter) Close() error {
+	if w.f == nil {
+		return w.err
+	}
+	f := w.f
+	w.f = nil
+	err := w.bw.Flush()
+	if err == nil {
+		_, err = f.WriteAt(wavHeader(w.format, uint32(w.bytes)), 0)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil && w.err == nil {
+		w.err = &WAVError{File: w.name, Problem: "finish file", Err: err}
+	}
+	return w.err
+}
+
+// WAVSourceOptions tune NewWAVSource.
+type WAVSourceOptions struct {
+	// Realtime paces Read like a microphone: a chunk is returned only once
+	// the wall clock has caught up with the audio delivered so far.
+	Realtime bool
+	// Chunk is the duration Read returns at most; default 20 ms.
+	Chunk time.Duration
+}
+
+// WAVSource is a Source that plays a WAV file, downmixed to mono.
+type WAVSource struct {
+	r      *WAVReader
+	opts   WAVSourceOptions
+	format Format
+	start  time.Time
+	sent   int
+	buf    []int16
+	once   sync.Once
+}
+
+// NewWAVSource opens path as a mono Source at the file's sample rate.
+func NewWAVSource(path string, opts *WAVSourceOptions) (*WAVSource, error) {
+	r, err := OpenWAV(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &WAVSource{r: r, format: Format{SampleRate: r.Format().SampleRate, Channels: 1}}
+	if opts != nil {
+		s.opts = *opts
+	}
+	if s.opts.Chunk <= 0 {
+		s.opts.Chunk = 20 * time.Millisecond
+	}
+	return s, nil
+}
+
+// Format is mono at the file's rate.
+func (s *WAVSource) Format() Format { return s.format }
+
+// Read returns up to one chunk of mono samples; io.EOF at the end.
+func (s *WAVSource) Read(ctx context.Context, p []int16) (int, error) {
+	n := min(len(p), s.format.Samples(s.opts.Chunk))
+	if n == 0 {
+		return 0, nil
+	}
+	if s.opts.Realtime {
+		if s.start.IsZero() {
+			s.start = time.Now()
+		}
+		due := s.start.Add(s.format.Duration(s.sent + n))
+		if wait := time.Until(due); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return 0, ctx.Err()
+			case <-t.C:
+			}
+		}
+	} else if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	ch := s.r.Format().Channels
+	if cap(s.buf) < n*ch {
+		s.buf = make([]int16, n*ch)
+	}
+	got, err := s.r.ReadSamples(s.buf[:n*ch])
+	if ch == 2 {
+		got = len(DownmixStereo(s.buf[:got&^1], p[:0]))
+	} else {
+		copy(p, s.buf[:got])
+	}
+	s.sent += got
+	if got > 0 && errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return got, err
+}
+
+// Close closes the file.
+func (s *WAVSource) Close() error {
+	var err error
+	s.once.Do(func() { err = s.r.Close() })
+	return err
+}
+
+// WAVSink is a Sink that records to a WAV file. Nothing is queued, so Flush
+// and Drain have nothing to do.
+type WAVSink struct {
+	mu sync.Mutex
+	w  *WAVWriter
+}
+
+// NewWAVSink creates path and records samples in format f.
+func NewWAVSink(path string, f Format) (*WAVSink, error) {
+	w, err := CreateWAV(path, f)
+	if err != nil {
+		return nil, err
+	}
+	return &WAVSink{w: w}, nil
+}
+
+func (s *WAVSink) Format() Format { return s.w.Format() }
+
+func (s *WAVSink) Write(ctx context.Context, p []int16) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.w.WriteSamples(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (s *WAVSink) Flush()                          {}
+func (s *WAVSink) Drain(ctx context.Context) error { return ctx.Err() }
+
+func (s *WAVSink) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Close()
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// printable keeps chunk ids from a hostile file out of the terminal.
+func printable(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
