@@ -1,0 +1,5 @@
+package device
+
+import "errors"
+
+var errMono = errors.New("capture delivers mono only")

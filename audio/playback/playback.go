@@ -1,0 +1,297 @@
+// Package playback plays audio on the speaker through oto (ALSA on Linux).
+// It is the only package that links oto.
+package playback
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ebitengine/oto/v3"
+
+	"github.com/voicetui/voicetui/audio"
+)
+
+// Options tune Open. The zero value plays on the default device at 48 kHz.
+type Options struct {
+	// SampleRate of the device; default 48000. oto allows one context per
+	// process, so the first Open fixes it for every later Speaker.
+	SampleRate int
+	// Buffer is the device buffer; default 40 ms. Smaller lowers latency
+	// and makes Flush quicker, too small crackles.
+	Buffer time.Duration
+	// Queue is how much audio Write may queue ahead; default 30 s.
+	Queue time.Duration
+	// ALSADevice names the ALSA PCM to play on ("" = ALSA's default). oto
+	// always opens ALSA's default PCM, so another device is selected by
+	// redirecting that default (see selectALSADevice).
+	ALSADevice string
+}
+
+// The oto context is process-wide: oto refuses a second NewContext and has
+// no way to close one. This is the only package state, guarded by a Once.
+var shared struct {
+	once   sync.Once
+	ctx    *oto.Context
+	format audio.Format
+	buffer time.Duration
+	device string
+	err    error
+}
+
+func context0(o Options) (*oto.Context, audio.Format, time.Duration, error) {
+	shared.once.Do(func() {
+		if o.ALSADevice != "" {
+			if err := selectALSADevice(o.ALSADevice); err != nil {
+				shared.err = err
+				return
+			}
+		}
+		shared.format = audio.Format{SampleRate: o.SampleRate, Channels: 1}
+		shared.buffer = o.Buffer
+		shared.device = o.ALSADevice
+		ctx, ready, err := oto.NewContext(&oto.NewContextOptions{
+			SampleRate:   o.SampleRate,
+			ChannelCount: 1,
+			Format:       oto.FormatSignedInt16LE,
+			BufferSize:   o.Buffer,
+		})
+		if err != nil {
+			shared.err = err
+			return
+		}
+		select {
+		case <-ready:
+		case <-time.After(5 * time.Second):
+			shared.err = fmt.Errorf("the audio device did not become ready within 5 s")
+			return
+		}
+		// oto reports a failed device open only through Err after ready.
+		if err := ctx.Err(); err != nil {
+			shared.err = err
+			return
+		}
+		shared.ctx = ctx
+	})
+	if shared.err == nil && shared.device != o.ALSADevice {
+		return nil, audio.Format{}, 0, fmt.Errorf("already playing on %q; one output device per process", deviceLabel(shared.device))
+	}
+	return shared.ctx, shared.format, shared.buffer, shared.err
+}
+
+func deviceLabel(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
+}
+
+// hwName finds "hw:1,0" in PortAudio's names for ALSA hardware devices,
+// e.g. "HDA Intel PCH: ALC3246 Analog (hw:0,0)".
+var hwName = regexp.MustCompile(`\((hw:\d+,\d+)\)\s*$`)
+
+// ALSAName turns a PortAudio device name into the ALSA PCM to open:
+// "plughw:X,Y" for a hardware device (plug converts rate and format), the
+// name itself for a named PCM such as "pulse".
+func ALSAName(portAudioName string) string {
+	if m := hwName.FindStringSubmatch(portAudioName); m != nil {
+		return "plug" + m[1]
+	}
+	return portAudioName
+}
+
+// selectALSADevice points ALSA's default PCM at name for this process by
+// appending a small configuration file to ALSA_CONFIG_PATH, which ALSA
+// re-reads when the list changes. Loaded after the main configuration, its
+// !default overrides any earlier default.
+func selectALSADevice(name string) error {
+	if name == "default" {
+		return nil
+	}
+	dir, err := os.MkdirTemp("", "voicetui-alsa-")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, "output.conf")
+	conf := fmt.Sprintf("pcm.!default { type plug slave.pcm %q }\n", name)
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		return err
+	}
+	base := os.Getenv("ALSA_CONFIG_PATH")
+	if base == "" {
+		base = "/usr/share/alsa/alsa.conf"
+	}
+	return os.Setenv("ALSA_CONFIG_PATH", base+":"+path)
+}
+
+// Speaker is an audio.Sink on the sound card. oto pulls from a ring buffer
+// under its own lock, so the reader never waits: an empty ring yields
+// nothing and oto plays silence.
+type Speaker struct {
+	format audio.Format
+	buffer time.Duration
+	player *oto.Player
+	ring   *audio.Ring
+	reader *ringReader
+	space  chan struct{} // signalled when the reader frees room
+	closed chan struct{}
+	once   sync.Once
+
+	written   atomic.Int64 // samples accepted by Write
+	underruns atomic.Int64 // gaps heard inside a stream
+	open      atomic.Bool  // a stream is open: written since the last Drain/Flush
+}
+
+// Open starts a speaker. A device that fails to open gives an
+// *audio.DeviceError.
+func Open(opts *Options) (*Speaker, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.SampleRate == 0 {
+		o.SampleRate = 48000
+	}
+	if o.Buffer <= 0 {
+		o.Buffer = 40 * time.Millisecond
+	}
+	if o.Queue <= 0 {
+		o.Queue = 30 * time.Second
+	}
+	ctx, format, buffer, err := context0(o)
+	if err != nil {
+		return nil, &audio.DeviceError{Direction: "output", Device: deviceLabel(o.ALSADevice), Op: "open", Err: err}
+	}
+	s := &Speaker{
+		format: format,
+		buffer: buffer,
+		ring:   audio.NewRing(format.Samples(o.Queue)),
+		space:  make(chan struct{}, 1),
+		closed: make(chan struct{}),
+	}
+	s.reader = &ringReader{s: s}
+	s.player = ctx.NewPlayer(s.reader)
+	// Keep oto's own queue to about one device buffer: what sits there
+	// cannot be flushed by resetting the ring alone, and adds latency.
+	s.player.SetBufferSize(max(format.Samples(buffer/2), 64) * 2)
+	s.player.Play()
+	return s, nil
+}
+
+// Format is what Write expects (mono at the device rate).
+func (s *Speaker) Format() audio.Format { return s.format }
+
+// Underruns counts gaps heard inside a stream: the queue ran dry before
+// the writer had finished (Drain or Flush end a stream).
+func (s *Speaker) Underruns() int64 { return s.underruns.Load() }
+
+// Queued is the audio written but not yet handed to the device.
+func (s *Speaker) Queued() time.Duration {
+	return s.format.Duration(s.ring.Len() + s.player.BufferedSize()/2)
+}
+
+// Write queues p, waiting for room while the queue is full.
+func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
+	if s.reader.dry.Swap(false) && s.open.Load() {
+		s.underruns.Add(1)
+	}
+	s.open.Store(true)
+	total := 0
+	for {
+		n := s.ring.Write(p[total:])
+		total += n
+		s.written.Add(int64(n))
+		if total == len(p) {
+			return total, nil
+		}
+		select {
+		case <-s.space:
+		case <-s.closed:
+			return total, audio.ErrClosed
+		case <-ctx.Done():
+			return total, ctx.Err()
+		}
+	}
+}
+
+// Flush drops everything queued; the device falls silent within its own
+// buffer (Options.Buffer).
+func (s *Speaker) Flush() {
+	s.open.Store(false)
+	s.ring.Reset()
+	s.player.Reset() // drops oto's small queue; Reset pauses, so play on
+	s.player.Play()
+	s.reader.dry.Store(false)
+}
+
+// Drain waits until everything written has left the device buffer.
+func (s *Speaker) Drain(ctx context.Context) error {
+	defer s.open.Store(false)
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for s.ring.Len() > 0 || s.player.BufferedSize() > 0 {
+		select {
+		case <-t.C:
+		case <-s.closed:
+			return audio.ErrClosed
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	// The last samples are now in the device buffer.
+	timer := time.NewTimer(s.buffer)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops this speaker's player. The process-wide device stays open
+// for the next Speaker (oto cannot close it).
+func (s *Speaker) Close() error {
+	var err error
+	s.once.Do(func() {
+		close(s.closed)
+		s.ring.Reset()
+		err = s.player.Close()
+	})
+	return err
+}
+
+// ringReader is the io.Reader oto pulls from, under oto's lock: it copies
+// what the ring holds and returns at once, never waiting.
+type ringReader struct {
+	s   *Speaker
+	buf []int16
+	dry atomic.Bool // the ring ran empty after delivering audio
+}
+
+func (r *ringReader) Read(p []byte) (int, error) {
+	want := len(p) / 2
+	if cap(r.buf) < want {
+		r.buf = make([]int16, want) // once: oto's request size is fixed
+	}
+	n := r.s.ring.Read(r.buf[:want])
+	for i, v := range r.buf[:n] {
+		binary.LittleEndian.PutUint16(p[2*i:], uint16(v))
+	}
+	if n > 0 {
+		select {
+		case r.s.space <- struct{}{}:
+		default:
+		}
+		if r.s.ring.Len() == 0 {
+			r.dry.Store(true)
+		}
+	}
+	return 2 * n, nil
+}
