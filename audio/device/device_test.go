@@ -77,10 +77,10 @@ func TestResolve(t *testing.T) {
 		{Input, "1", 1, nil},
 		{Input, "usb", 1, nil},
 		{Output, "HDMI", 4, nil},
-		{Input, "HDMI", 0, audio.ErrUnknownDevice},          // output only
+		{Input, "HDMI", 0, audio.ErrUnknownDevice},           // output only
 		{Input, "4", 0, errors.New("has no input channels")}, // output only, by index
-		{Input, "hw:", 0, audio.ErrUnknownDevice},           // ambiguous
-		{Input, "PULSE", 2, nil},                            // exact, any case
+		{Input, "hw:", 0, audio.ErrUnknownDevice},            // ambiguous
+		{Input, "PULSE", 2, nil},                             // exact, any case
 		{Input, "99", 0, audio.ErrUnknownDevice},
 		{Input, "bluetooth", 0, audio.ErrUnknownDevice},
 	}

@@ -270,12 +270,17 @@ func (s *Speaker) Close() error {
 // ringReader is the io.Reader oto pulls from, under oto's lock: it copies
 // what the ring holds and returns at once, never waiting.
 type ringReader struct {
-	s   *Speaker
+	s *Speaker
+	// oto calls Read from its mixer and, during Play, from the caller's
+	// goroutine too: mu keeps the two off buf. Each holds it for a copy.
+	mu  sync.Mutex
 	buf []int16
 	dry atomic.Bool // the ring ran empty after delivering audio
 }
 
 func (r *ringReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	want := len(p) / 2
 	if cap(r.buf) < want {
 		r.buf = make([]int16, want) // once: oto's request size is fixed

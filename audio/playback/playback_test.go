@@ -1,0 +1,313 @@
+package playback
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/audio/headless"
+)
+
+var server *headless.Server
+
+// TestMain runs every test against a private PulseAudio with virtual
+// devices. If it cannot start, the tests fail: they never skip.
+func TestMain(m *testing.M) {
+	s, err := headless.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: playback tests need the headless audio setup:", err)
+		os.Exit(1)
+	}
+	server = s
+	code := m.Run()
+	s.Stop()
+	os.Exit(code)
+}
+
+const rate = headless.SpeakerRate
+
+func tone(freq float64, d time.Duration) []int16 {
+	n := int(d.Seconds() * rate)
+	s := make([]int16, n)
+	for i := range s {
+		s[i] = int16(16000 * math.Sin(2*math.Pi*freq*float64(i)/rate))
+	}
+	return s
+}
+
+// segment is a run of 10 ms windows: loud with a dominant frequency, or
+// silent (freq 0).
+type segment struct {
+	start, end int // sample indexes
+	freq       float64
+}
+
+// segments splits a recording into loud and silent runs, estimating each
+// loud window's frequency from its zero crossings.
+func segments(x []int16) []segment {
+	const win = rate / 100
+	var segs []segment
+	for i := 0; i+win <= len(x); i += win {
+		w := x[i : i+win]
+		var f float64
+		if audio.RMS(w) > -40 {
+			crossings := 0
+			for k := 1; k < len(w); k++ {
+				if (w[k-1] < 0) != (w[k] < 0) {
+					crossings++
+				}
+			}
+			f = float64(crossings) / 2 * 100
+			// Round to the nearest 250 Hz band so one tone is one segment.
+			f = math.Round(f/250) * 250
+		}
+		if n := len(segs); n > 0 && segs[n-1].freq == f {
+			segs[n-1].end = i + win
+			continue
+		}
+		segs = append(segs, segment{start: i, end: i + win, freq: f})
+	}
+	return segs
+}
+
+// loudSpan returns the first and last sample above the threshold.
+func loudSpan(x []int16, threshold int16) (first, last int) {
+	first, last = -1, -1
+	for i, v := range x {
+		if v > threshold || v < -threshold {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	return first, last
+}
+
+func record(t testing.TB) *headless.Recording {
+	t.Helper()
+	rec, err := server.Record("spk", 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func openSpeaker(t testing.TB) *Speaker {
+	t.Helper()
+	s, err := Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestPlaysWAVWithRightFrequencyAndDuration(t *testing.T) {
+	// The clip goes through a real WAV file, as --error-audio will.
+	path := filepath.Join(t.TempDir(), "tone.wav")
+	w, err := audio.CreateWAV(path, audio.Format{SampleRate: rate, Channels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteSamples(tone(1000, time.Second))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	clip, f, err := audio.ReadWAVFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spk := openSpeaker(t)
+	if spk.Format() != f {
+		t.Fatalf("speaker format %v, clip %v", spk.Format(), f)
+	}
+	rec := record(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := spk.Write(ctx, clip); err != nil {
+		t.Fatal(err)
+	}
+	if err := spk.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // parec's own latency
+	got, err := rec.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := loudSpan(got, 2000)
+	if first < 0 {
+		t.Fatalf("nothing audible in %d recorded samples", len(got))
+	}
+	// The span runs between the first and the last sample above the
+	// threshold, which sit less than a quarter period inside the tone.
+	dur := float64(last-first+1) / rate
+	if math.Abs(dur-1) > 0.01 {
+		t.Errorf("played %.4f s, want 1 s within 1%%", dur)
+	}
+	played := got[first : last+1]
+	crossings := 0
+	for k := 1; k < len(played); k++ {
+		if (played[k-1] < 0) != (played[k] < 0) {
+			crossings++
+		}
+	}
+	if freq := float64(crossings) / 2 / dur; math.Abs(freq-1000) > 10 {
+		t.Errorf("frequency %.1f Hz, want 1000 within 1%%", freq)
+	}
+	// No gaps: every 1 ms window inside the tone keeps its level.
+	for i := 0; i+rate/1000 <= len(played); i += rate / 1000 {
+		if lv := audio.RMS(played[i : i+rate/1000]); lv < -12 {
+			t.Fatalf("gap at %.3f s: level %.1f dBFS", float64(i)/rate, lv)
+		}
+	}
+	if u := spk.Underruns(); u != 0 {
+		t.Errorf("%d underruns while the whole clip was queued", u)
+	}
+}
+
+func TestFlushSilencesQueuedAudio(t *testing.T) {
+	spk := openSpeaker(t)
+	rec := record(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// Queue 5 s of 500 Hz, flush after half a second, wait, then a 2 kHz
+	// marker: the recording must read 500 Hz, silence, 2 kHz, silence.
+	if _, err := spk.Write(ctx, tone(500, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	spk.Flush()
+	if q := spk.Queued(); q != 0 {
+		t.Errorf("after Flush %v still queued", q)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, err := spk.Write(ctx, tone(2000, 200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := spk.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	got, _ := rec.Stop()
+
+	// Windows straddling an edge hold part tone, part silence and read as
+	// odd frequencies: only runs of 30 ms or more count.
+	var order []float64
+	for _, s := range segments(got) {
+		if s.end-s.start < 3*rate/100 {
+			continue
+		}
+		if len(order) == 0 || order[len(order)-1] != s.freq {
+			order = append(order, s.freq)
+		}
+	}
+	// Leading silence before the first tone is fine; drop it.
+	for len(order) > 0 && order[0] == 0 {
+		order = order[1:]
+	}
+	want := []float64{500, 0, 2000, 0}
+	if fmt.Sprint(order) != fmt.Sprint(want) {
+		t.Fatalf("recording reads %v (Hz, 0 = silence), want %v: flushed audio must not come back", order, want)
+	}
+	segs := segments(got)
+	var a, b segment
+	for _, s := range segs {
+		switch s.freq {
+		case 500:
+			a = s
+		case 2000:
+			b = s
+		}
+	}
+	// Of the 5 s queued, what was heard is what played before Flush: far
+	// less than the queue (the exact figure is a benchmark, not a test).
+	if heard := float64(a.end-a.start) / rate; heard > 2.5 {
+		t.Errorf("heard %.2f s of the 5 s queued before the flush took effect", heard)
+	}
+	if gap := float64(b.start-a.end) / rate; gap < 0.3 {
+		t.Errorf("silence between flush and marker %.2f s, want about 0.5 s", gap)
+	}
+}
+
+func TestUnderrunsCountGapsInsideAStream(t *testing.T) {
+	spk := openSpeaker(t)
+	ctx := context.Background()
+	before := spk.Underruns()
+	spk.Write(ctx, tone(440, 50*time.Millisecond))
+	time.Sleep(300 * time.Millisecond) // the queue runs dry mid-stream
+	spk.Write(ctx, tone(440, 50*time.Millisecond))
+	if err := spk.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := spk.Underruns() - before; got != 1 {
+		t.Fatalf("underruns = %d, want 1", got)
+	}
+	// A new stream after Drain is not a gap.
+	time.Sleep(100 * time.Millisecond)
+	spk.Write(ctx, tone(440, 50*time.Millisecond))
+	spk.Drain(ctx)
+	if got := spk.Underruns() - before; got != 1 {
+		t.Fatalf("underruns after a fresh stream = %d, want still 1", got)
+	}
+}
+
+func TestDrainHonoursContext(t *testing.T) {
+	spk := openSpeaker(t)
+	spk.Write(context.Background(), tone(440, 3*time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := spk.Drain(ctx); err != context.DeadlineExceeded {
+		t.Fatalf("Drain with 3 s queued and a 100 ms deadline = %v", err)
+	}
+	spk.Flush()
+}
+
+func TestALSAName(t *testing.T) {
+	for in, want := range map[string]string{
+		"HDA Intel PCH: ALC3246 Analog (hw:0,0)": "plughw:0,0",
+		"USB Audio: - (hw:2,1)":                  "plughw:2,1",
+		"pulse":                                  "pulse",
+		"virtual_speaker":                        "virtual_speaker",
+	} {
+		if got := ALSAName(in); got != want {
+			t.Errorf("ALSAName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// BenchmarkPlaybackLatency measures Write -> first sample at the virtual
+// speaker's monitor, by this process's clock (parec's 20 ms included).
+func BenchmarkPlaybackLatency(b *testing.B) {
+	spk := openSpeaker(b)
+	burst := tone(1000, 50*time.Millisecond)
+	var lat []float64
+	for b.Loop() {
+		rec := record(b)
+		time.Sleep(100 * time.Millisecond)
+		start := time.Now()
+		spk.Write(context.Background(), burst)
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			if at, ok := rec.FirstSound(); ok {
+				lat = append(lat, float64(at.Sub(start).Microseconds())/1000)
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatal("burst never reached the speaker")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		spk.Drain(context.Background())
+		rec.Stop()
+	}
+	sort.Float64s(lat)
+	b.ReportMetric(lat[len(lat)/2], "ms/median")
+}
