@@ -149,9 +149,11 @@ func (s *Server) Stop() error {
 }
 
 // FeedMic plays mono 16 kHz samples into the virtual microphone and
-// returns once pacat has handed them all to the server.
+// returns once pacat has handed them all to the server. pacat gets a
+// generous buffer so a busy machine does not starve it into inserting
+// silence: what the microphone receives is exactly samples.
 func (s *Server) FeedMic(ctx context.Context, samples []int16) error {
-	cmd := exec.CommandContext(ctx, "pacat", "--playback", "--latency-msec=20", "--device=mic",
+	cmd := exec.CommandContext(ctx, "pacat", "--playback", "--latency-msec=500", "--device=mic",
 		"--format=s16le", fmt.Sprintf("--rate=%d", MicRate), "--channels=1", "--raw")
 	cmd.Stdin = bytes.NewReader(pcmBytes(samples))
 	if out, err := cmd.CombinedOutput(); err != nil {

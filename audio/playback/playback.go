@@ -23,8 +23,10 @@ type Options struct {
 	// SampleRate of the device; default 48000. oto allows one context per
 	// process, so the first Open fixes it for every later Speaker.
 	SampleRate int
-	// Buffer is the device buffer; default 40 ms. Smaller lowers latency
-	// and makes Flush quicker, too small crackles.
+	// Buffer is the device buffer (two periods); default 40 ms. Smaller
+	// lowers latency and makes Flush quicker; too small underruns on a
+	// busy machine, and an ALSA underrun that fails to recover stops oto
+	// for good (Speaker.Err reports it).
 	Buffer time.Duration
 	// Queue is how much audio Write may queue ahead; default 30 s.
 	Queue time.Duration
@@ -131,9 +133,12 @@ func selectALSADevice(name string) error {
 }
 
 // Speaker is an audio.Sink on the sound card. oto pulls from a ring buffer
-// under its own lock, so the reader never waits: an empty ring yields
-// nothing and oto plays silence.
+// under its own lock, so the reader never waits: what the ring lacks is
+// padded with silence. (A reader that returns nothing makes oto's Play spin
+// until its queue fills, and a blocking one stalls all playback.)
 type Speaker struct {
+	dev    *oto.Context
+	label  string
 	format audio.Format
 	buffer time.Duration
 	player *oto.Player
@@ -169,6 +174,8 @@ func Open(opts *Options) (*Speaker, error) {
 		return nil, &audio.DeviceError{Direction: "output", Device: deviceLabel(o.ALSADevice), Op: "open", Err: err}
 	}
 	s := &Speaker{
+		dev:    ctx,
+		label:  deviceLabel(o.ALSADevice),
 		format: format,
 		buffer: buffer,
 		ring:   audio.NewRing(format.Samples(o.Queue)),
@@ -177,12 +184,16 @@ func Open(opts *Options) (*Speaker, error) {
 	}
 	s.reader = &ringReader{s: s}
 	s.player = ctx.NewPlayer(s.reader)
-	// Keep oto's own queue to about one device buffer: what sits there
-	// cannot be flushed by resetting the ring alone, and adds latency.
-	s.player.SetBufferSize(max(format.Samples(buffer/2), 64) * 2)
+	// oto keeps a per-player queue that it tops up from our reader; it
+	// must hold at least one device period, or a period is handed to ALSA
+	// with a hole in it. More than that only adds latency.
+	s.player.SetBufferSize(s.period() * 2)
 	s.player.Play()
 	return s, nil
 }
+
+// period is one device period in samples: half the device buffer.
+func (s *Speaker) period() int { return max(s.format.Samples(s.buffer/2), 64) }
 
 // Format is what Write expects (mono at the device rate).
 func (s *Speaker) Format() audio.Format { return s.format }
@@ -191,13 +202,27 @@ func (s *Speaker) Format() audio.Format { return s.format }
 // the writer had finished (Drain or Flush end a stream).
 func (s *Speaker) Underruns() int64 { return s.underruns.Load() }
 
-// Queued is the audio written but not yet handed to the device.
+// Queued is the audio written but not yet handed to oto (oto holds at
+// most two more periods, silence included).
 func (s *Speaker) Queued() time.Duration {
-	return s.format.Duration(s.ring.Len() + s.player.BufferedSize()/2)
+	return s.format.Duration(s.ring.Len())
+}
+
+// Err reports a device that has failed (e.g. an ALSA underrun it could not
+// recover from). oto stops playing for good then; Write and Drain return
+// this error rather than waiting on a device that will never play.
+func (s *Speaker) Err() error {
+	if err := s.dev.Err(); err != nil {
+		return &audio.DeviceError{Direction: "output", Device: s.label, Op: "play", Err: err}
+	}
+	return nil
 }
 
 // Write queues p, waiting for room while the queue is full.
 func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
 	if s.reader.dry.Swap(false) && s.open.Load() {
 		s.underruns.Add(1)
 	}
@@ -210,12 +235,20 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 		if total == len(p) {
 			return total, nil
 		}
+		t := time.NewTimer(100 * time.Millisecond)
 		select {
 		case <-s.space:
+		case <-t.C: // look at the device again
 		case <-s.closed:
+			t.Stop()
 			return total, audio.ErrClosed
 		case <-ctx.Done():
+			t.Stop()
 			return total, ctx.Err()
+		}
+		t.Stop()
+		if err := s.Err(); err != nil {
+			return total, err
 		}
 	}
 }
@@ -230,12 +263,16 @@ func (s *Speaker) Flush() {
 	s.reader.dry.Store(false)
 }
 
-// Drain waits until everything written has left the device buffer.
+// Drain waits until everything written has been played, give or take a
+// device period.
 func (s *Speaker) Drain(ctx context.Context) error {
 	defer s.open.Store(false)
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	for s.ring.Len() > 0 || s.player.BufferedSize() > 0 {
+	for s.ring.Len() > 0 {
+		if err := s.Err(); err != nil {
+			return err
+		}
 		select {
 		case <-t.C:
 		case <-s.closed:
@@ -244,8 +281,9 @@ func (s *Speaker) Drain(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	// The last samples are now in the device buffer.
-	timer := time.NewTimer(s.buffer)
+	// The last samples are now in oto's queue (under two periods) or in
+	// the device buffer (two periods).
+	timer := time.NewTimer(s.format.Duration(2*s.period()) + s.buffer)
 	defer timer.Stop()
 	select {
 	case <-timer.C:
@@ -289,6 +327,7 @@ func (r *ringReader) Read(p []byte) (int, error) {
 	for i, v := range r.buf[:n] {
 		binary.LittleEndian.PutUint16(p[2*i:], uint16(v))
 	}
+	clear(p[2*n : 2*want]) // silence for what the ring lacked
 	if n > 0 {
 		select {
 		case r.s.space <- struct{}{}:
@@ -298,5 +337,5 @@ func (r *ringReader) Read(p []byte) (int, error) {
 			r.dry.Store(true)
 		}
 	}
-	return 2 * n, nil
+	return 2 * want, nil
 }
