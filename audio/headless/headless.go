@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -49,6 +51,21 @@ pcm.virtual_speaker { type pulse device spk hint { show on description "Virtual 
 pcm.other_speaker { type pulse device other hint { show on description "Other speaker (headless test)" } }
 pcm.virtual_mic { type pulse device mic.monitor hint { show on description "Virtual microphone (headless test)" } }
 `
+
+// RunTests serves a TestMain for packages that test real devices: it
+// starts a server, stores it in *srv, runs the tests, stops the server and
+// returns the exit code. When the server cannot start, the tests fail with
+// the reason; they never skip.
+func RunTests(m *testing.M, srv **Server) int {
+	s, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL: these tests need the headless audio setup:", err)
+		return 1
+	}
+	*srv = s
+	defer s.Stop()
+	return m.Run()
+}
 
 // Packages the setup needs, for error messages.
 const packages = "pulseaudio pulseaudio-utils libasound2-plugins"
@@ -212,9 +229,12 @@ type Recording struct {
 // nothing played afterwards is missed. Samples louder than threshold mark
 // FirstSound.
 func (s *Server) Record(sink string, threshold int16) (*Recording, error) {
+	// A name of its own, so waiting for this recorder is not fooled by
+	// another one already connected.
+	name := fmt.Sprintf("voicetui-recorder-%d", recorders.Add(1))
 	cmd := exec.Command("parec", "--latency-msec=20", "--device="+sink+".monitor",
 		"--format=s16le", fmt.Sprintf("--rate=%d", SpeakerRate), "--channels=1", "--raw",
-		"--client-name=voicetui-test-recorder")
+		"--client-name="+name)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -228,7 +248,7 @@ func (s *Server) Record(sink string, threshold int16) (*Recording, error) {
 	go r.read(stdout)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if s.recorderConnected() {
+		if s.connected(name) {
 			return r, nil
 		}
 		if time.Now().After(deadline) {
@@ -239,9 +259,12 @@ func (s *Server) Record(sink string, threshold int16) (*Recording, error) {
 	}
 }
 
-func (s *Server) recorderConnected() bool {
+var recorders atomic.Int64
+
+// connected says whether a client of that name is recording.
+func (s *Server) connected(name string) bool {
 	out, _ := s.pactl("list", "source-outputs")
-	return strings.Contains(out, "voicetui-test-recorder")
+	return strings.Contains(out, `"`+name+`"`)
 }
 
 func (r *Recording) read(rd io.Reader) {

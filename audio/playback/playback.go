@@ -47,7 +47,7 @@ var shared struct {
 	err    error
 }
 
-func context0(o Options) (*oto.Context, audio.Format, time.Duration, error) {
+func sharedContext(o Options) (*oto.Context, audio.Format, time.Duration, error) {
 	shared.once.Do(func() {
 		if o.ALSADevice != "" {
 			if err := selectALSADevice(o.ALSADevice); err != nil {
@@ -169,7 +169,7 @@ func Open(opts *Options) (*Speaker, error) {
 	if o.Queue <= 0 {
 		o.Queue = 30 * time.Second
 	}
-	ctx, format, buffer, err := context0(o)
+	ctx, format, buffer, err := sharedContext(o)
 	if err != nil {
 		return nil, &audio.DeviceError{Direction: "output", Device: deviceLabel(o.ALSADevice), Op: "open", Err: err}
 	}

@@ -17,18 +17,8 @@ import (
 var server *headless.Server
 
 // TestMain runs every test against a private PulseAudio with virtual
-// devices. If it cannot start, the tests fail: they never skip.
-func TestMain(m *testing.M) {
-	s, err := headless.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: playback tests need the headless audio setup:", err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	s.Stop()
-	os.Exit(code)
-}
+// devices; if it cannot start, the tests fail (they never skip).
+func TestMain(m *testing.M) { os.Exit(headless.RunTests(m, &server)) }
 
 const rate = headless.SpeakerRate
 

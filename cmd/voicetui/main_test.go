@@ -34,14 +34,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "FAIL: build voicetui: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	s, err := headless.Start()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "FAIL: cmd tests need the headless audio setup:", err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	s.Stop()
+	code := headless.RunTests(m, &server)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
