@@ -43,13 +43,14 @@ test: setup fmt-check vet
 # Short runs of every fuzz target (go test -fuzz takes one target at a time).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzWAVHeader$$' -fuzztime $(FUZZTIME) ./audio
+	$(GO) test -run '^$$' -fuzz '^FuzzFromResponse$$' -fuzztime $(FUZZTIME) ./pipeline
 
 fuzz-long:
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5m
 
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count=1 ./audio/device ./audio/playback
-	$(GO) test -run '^$$' -bench . -count=1 ./audio
+	$(GO) test -run '^$$' -bench . -count=1 ./audio ./pipeline
 
 clean:
 	rm -rf bin
