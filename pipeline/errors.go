@@ -349,7 +349,7 @@ func Sanitize(s string, limit int) string {
 var secretPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/=-]+`),
 	regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`), // a JWT
-	regexp.MustCompile(`sk-[A-Za-z0-9_-]{8,}`),                                     // an OpenAI key
+	regexp.MustCompile(`sk-[A-Za-z0-9_-]{8,}`),                                    // an OpenAI key
 }
 
 // Redact replaces anything shaped like a credential with "[redacted]".
