@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/charmbracelet/x/ansi v0.11.9
 	github.com/ebitengine/oto/v3 v3.4.0
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/gordonklaus/portaudio v0.0.0-20250206071425-98a94950218b
 	go.uber.org/goleak v1.3.0
 	golang.org/x/term v0.48.0
