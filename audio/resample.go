@@ -72,9 +72,6 @@ func NewResampler(inRate, outRate int) (*Resampler, error) {
 	return r, nil
 }
 
-// Rates returns the input and output sample rates.
-func (r *Resampler) Rates() (in, out int) { return r.in, r.out }
-
 // Delay is the filter's group delay in output samples: a sample fed at input
 // index i comes out around output index i*out/in + Delay.
 func (r *Resampler) Delay() int {

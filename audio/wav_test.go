@@ -184,6 +184,34 @@ func TestWAVSourcePacesInRealTime(t *testing.T) {
 	}
 }
 
+func TestWAVSinkRecordsWhatIsWritten(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.wav")
+	sink, err := NewWAVSink(path, Format{24000, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := sine(24000, 300, 0.5, 2400), sine(24000, 600, 0.5, 1200)
+	for _, p := range [][]int16{a, b} {
+		if n, err := sink.Write(context.Background(), p); err != nil || n != len(p) {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, f, err := ReadWAVFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f != (Format{24000, 1}) || !slices.Equal(got, append(a, b...)) {
+		t.Fatalf("read back %v, %d samples; want %d in order", f, len(got), len(a)+len(b))
+	}
+	if _, err := NewWAVSink(filepath.Join(t.TempDir(), "no", "dir.wav"), Format{24000, 1}); err == nil ||
+		!strings.Contains(err.Error(), "cannot create") {
+		t.Fatalf("unwritable path: %v", err)
+	}
+}
+
 func FuzzWAVHeader(f *testing.F) {
 	f.Add(wavHeader(Format{16000, 1}, 4))
 	f.Add(append(header(1, 2, 44100, 16, 8), make([]byte, 8)...))
