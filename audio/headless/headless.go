@@ -97,7 +97,7 @@ func Start() (*Server, error) {
 		"ci.pa":       serverConfig,
 		"alsa.conf":   alsaConfig,
 		"client.conf": "autospawn = no\n",
-		"daemon.conf": "exit-idle-time = -1\nflat-volumes = no\n",
+		"daemon.conf": "flat-volumes = no\n",
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
@@ -110,7 +110,9 @@ func Start() (*Server, error) {
 		"PULSE_CLIENTCONFIG=" + filepath.Join(dir, "client.conf"),
 		"ALSA_CONFIG_PATH=" + filepath.Join(dir, "alsa.conf"),
 	}
-	cmd := exec.Command("pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n",
+	// A test binary that dies (a panic, a timeout) never calls Stop: the
+	// daemon then exits by itself once it has had no client for a while.
+	cmd := exec.Command("pulseaudio", "--daemonize=yes", "--exit-idle-time=120", "-n",
 		"-F", filepath.Join(dir, "ci.pa"), "--log-target=file:"+s.log, "--use-pid-file=yes")
 	cmd.Env = append(os.Environ(), s.Env...)
 	cmd.Env = append(cmd.Env, "HOME="+dir, "PULSE_CONFIG_PATH="+dir)
