@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ type CaptureOptions struct {
 	Format audio.Format  // what Read returns; mono only. Default audio.Pipeline
 	Buffer time.Duration // device buffer; default 20 ms
 	Queue  time.Duration // audio held for a slow reader before overflowing; default 2 s
+	Stall  time.Duration // no audio from the device for this long is an error; default 2 s
 }
 
 // Capture is a microphone Source. PortAudio's callback copies each buffer
@@ -41,6 +43,9 @@ type Capture struct {
 	raw []int16
 	out []int16
 
+	stall    time.Duration
+	lastData atomic.Int64 // UnixNano of the last callback
+
 	deviceOverflows atomic.Int64 // buffers PortAudio flagged as overflowed
 	dropped         atomic.Int64 // samples lost because Read fell behind
 }
@@ -57,6 +62,9 @@ func OpenCapture(opts *CaptureOptions) (*Capture, error) {
 	}
 	if o.Buffer <= 0 {
 		o.Buffer = 20 * time.Millisecond
+	}
+	if o.Stall <= 0 {
+		o.Stall = 2 * time.Second
 	}
 	if o.Queue <= 0 {
 		o.Queue = 2 * time.Second
@@ -112,6 +120,7 @@ func openCapture(o CaptureOptions) (*Capture, error) {
 		channels: params.Input.Channels,
 		ready:    make(chan struct{}, 1),
 		closed:   make(chan struct{}),
+		stall:    o.Stall,
 	}
 	params.FramesPerBuffer = audio.Format{SampleRate: c.devRate, Channels: 1}.Samples(o.Buffer)
 	c.ring = audio.NewRing(audio.Format{SampleRate: c.devRate, Channels: 1}.Samples(o.Queue))
@@ -128,6 +137,7 @@ func openCapture(o CaptureOptions) (*Capture, error) {
 		return fail("start", err)
 	}
 	c.stream = stream
+	c.lastData.Store(time.Now().UnixNano())
 	return c, nil
 }
 
@@ -149,12 +159,11 @@ func (c *Capture) callback(in []int16, _ portaudio.StreamCallbackTimeInfo, flags
 	if flags&portaudio.InputOverflow != 0 {
 		c.deviceOverflows.Add(1)
 	}
+	c.lastData.Store(time.Now().UnixNano())
 	samples := in
 	if c.channels == 2 {
-		samples = c.mono[:0]
-		for i := 0; i+1 < len(in) && len(samples) < cap(c.mono); i += 2 {
-			samples = append(samples, int16((int32(in[i])+int32(in[i+1]))/2))
-		}
+		// Bounded by c.mono's capacity, so the callback never allocates.
+		samples = audio.DownmixStereo(in[:min(len(in), 2*cap(c.mono))], c.mono[:0])
 	}
 	if n := c.ring.Write(samples); n < len(samples) {
 		c.dropped.Add(int64(len(samples) - n))
@@ -180,8 +189,16 @@ func (c *Capture) Overflows() (deviceBuffers, droppedSamples int64) {
 	return c.deviceOverflows.Load(), c.dropped.Load()
 }
 
-// Read blocks until audio is available and returns it in Format.
+// Read blocks until audio is available and returns it in Format. A device
+// that stops delivering (unplugged, suspended, a dead sound server) gives
+// an *audio.DeviceError after the Stall time rather than a silent wait.
 func (c *Capture) Read(ctx context.Context, p []int16) (int, error) {
+	var watchdog *time.Timer
+	defer func() {
+		if watchdog != nil {
+			watchdog.Stop()
+		}
+	}()
 	for {
 		if len(c.out) > 0 {
 			n := copy(p, c.out)
@@ -195,8 +212,19 @@ func (c *Capture) Read(ctx context.Context, p []int16) (int, error) {
 			c.out = c.rs.Process(c.out[:0], c.raw[:n])
 			continue
 		}
+		quiet := time.Since(time.Unix(0, c.lastData.Load()))
+		if quiet >= c.stall {
+			return 0, &audio.DeviceError{Direction: "input", Device: c.info.Name, Op: "read",
+				Err: fmt.Errorf("%w: no audio for %s", ErrStalled, quiet.Round(100*time.Millisecond))}
+		}
+		if watchdog == nil {
+			watchdog = time.NewTimer(c.stall - quiet)
+		} else {
+			watchdog.Reset(c.stall - quiet)
+		}
 		select {
 		case <-c.ready:
+		case <-watchdog.C:
 		case <-c.closed:
 			return 0, audio.ErrClosed
 		case <-ctx.Done():

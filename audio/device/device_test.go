@@ -244,3 +244,35 @@ func drain(ctx context.Context, c *Capture) {
 		}
 	}
 }
+
+func TestCaptureReportsAStalledDevice(t *testing.T) {
+	c, err := OpenCapture(&CaptureOptions{Stall: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	buf := make([]int16, 1024)
+	if _, err := c.Read(ctx, buf); err != nil {
+		t.Fatalf("a running device: %v", err)
+	}
+	if err := server.SuspendMic(true); err != nil {
+		t.Fatal(err)
+	}
+	defer server.SuspendMic(false)
+	for {
+		_, err := c.Read(ctx, buf)
+		if err == nil {
+			continue
+		}
+		var de *audio.DeviceError
+		if !errors.As(err, &de) || !errors.Is(err, ErrStalled) {
+			t.Fatalf("got %v, want a DeviceError wrapping ErrStalled (not a silent wait)", err)
+		}
+		if !strings.Contains(err.Error(), "no audio for") {
+			t.Fatalf("message %q", err)
+		}
+		return
+	}
+}

@@ -172,13 +172,19 @@ func (s *Server) Stop() error {
 // generous buffer so a busy machine does not starve it into inserting
 // silence: what the microphone receives is exactly samples.
 func (s *Server) FeedMic(ctx context.Context, samples []int16) error {
-	cmd := exec.CommandContext(ctx, "pacat", "--playback", "--latency-msec=500", "--device=mic",
-		"--format=s16le", fmt.Sprintf("--rate=%d", MicRate), "--channels=1", "--raw")
+	cmd := micFeeder(ctx, 500)
 	cmd.Stdin = bytes.NewReader(pcmBytes(samples))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("headless audio: pacat: %v: %s", err, out)
 	}
 	return nil
+}
+
+// micFeeder is a pacat that plays raw mono 16 kHz from stdin into the
+// virtual microphone with the given buffer.
+func micFeeder(ctx context.Context, latencyMs int) *exec.Cmd {
+	return exec.CommandContext(ctx, "pacat", "--playback", fmt.Sprintf("--latency-msec=%d", latencyMs),
+		"--device=mic", "--format=s16le", fmt.Sprintf("--rate=%d", MicRate), "--channels=1", "--raw")
 }
 
 // MicFeed is a long-running pacat feeding the virtual microphone, so that
@@ -190,8 +196,7 @@ type MicFeed struct {
 
 // OpenMicFeed starts a feeder; Write sends mono 16 kHz samples.
 func (s *Server) OpenMicFeed() (*MicFeed, error) {
-	cmd := exec.Command("pacat", "--playback", "--latency-msec=20", "--device=mic",
-		"--format=s16le", fmt.Sprintf("--rate=%d", MicRate), "--channels=1", "--raw")
+	cmd := micFeeder(context.Background(), 20)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -340,4 +345,17 @@ func pcmBytes(samples []int16) []byte {
 		binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
 	}
 	return b
+}
+
+// SuspendMic stops (true) or resumes (false) the virtual microphone, as a
+// device that stops delivering audio would.
+func (s *Server) SuspendMic(suspend bool) error {
+	v := "0"
+	if suspend {
+		v = "1"
+	}
+	if out, err := s.pactl("suspend-sink", "mic", v); err != nil {
+		return fmt.Errorf("headless audio: suspend mic: %v: %s", err, out)
+	}
+	return nil
 }
