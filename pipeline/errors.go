@@ -200,10 +200,9 @@ const quotaType = "inference_quota_exceeded"
 // most MaxBody bytes of its body. It closes the body.
 func ReadResponse(stage Stage, resp *http.Response) error {
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
-	if err != nil && len(body) == 0 {
-		body = nil
-	}
+	// A body cut short by a read error is still worth classifying: the
+	// status alone decides when nothing of it arrived.
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
 	return FromResponse(stage, resp.StatusCode, resp.Header, body)
 }
 

@@ -36,55 +36,60 @@ type Options struct {
 	ALSADevice string
 }
 
-// The oto context is process-wide: oto refuses a second NewContext and has
-// no way to close one. This is the only package state, guarded by a Once.
-var shared struct {
-	once   sync.Once
+// outputDevice is the process-wide oto context and what it was opened
+// with: oto refuses a second NewContext and has no way to close one.
+type outputDevice struct {
 	ctx    *oto.Context
 	format audio.Format
 	buffer time.Duration
-	device string
-	err    error
+	label  string // the ALSA device, "default" when none was chosen
 }
 
-func sharedContext(o Options) (*oto.Context, audio.Format, time.Duration, error) {
-	shared.once.Do(func() {
-		if o.ALSADevice != "" {
-			if err := selectALSADevice(o.ALSADevice); err != nil {
-				shared.err = err
-				return
-			}
-		}
-		shared.format = audio.Format{SampleRate: o.SampleRate, Channels: 1}
-		shared.buffer = o.Buffer
-		shared.device = o.ALSADevice
-		ctx, ready, err := oto.NewContext(&oto.NewContextOptions{
-			SampleRate:   o.SampleRate,
-			ChannelCount: 1,
-			Format:       oto.FormatSignedInt16LE,
-			BufferSize:   o.Buffer,
-		})
-		if err != nil {
-			shared.err = err
-			return
-		}
-		select {
-		case <-ready:
-		case <-time.After(5 * time.Second):
-			shared.err = fmt.Errorf("the audio device did not become ready within 5 s")
-			return
-		}
-		// oto reports a failed device open only through Err after ready.
-		if err := ctx.Err(); err != nil {
-			shared.err = err
-			return
-		}
-		shared.ctx = ctx
-	})
-	if shared.err == nil && shared.device != o.ALSADevice {
-		return nil, audio.Format{}, 0, fmt.Errorf("already playing on %q; one output device per process", deviceLabel(shared.device))
+// shared is this package's only state, set once.
+var shared struct {
+	once sync.Once
+	dev  *outputDevice
+	err  error
+}
+
+func openDevice(o Options) (*outputDevice, error) {
+	shared.once.Do(func() { shared.dev, shared.err = newDevice(o) })
+	if shared.err == nil && shared.dev.label != deviceLabel(o.ALSADevice) {
+		return nil, fmt.Errorf("already playing on %q; one output device per process", shared.dev.label)
 	}
-	return shared.ctx, shared.format, shared.buffer, shared.err
+	return shared.dev, shared.err
+}
+
+func newDevice(o Options) (*outputDevice, error) {
+	if o.ALSADevice != "" {
+		if err := selectALSADevice(o.ALSADevice); err != nil {
+			return nil, err
+		}
+	}
+	ctx, ready, err := oto.NewContext(&oto.NewContextOptions{
+		SampleRate:   o.SampleRate,
+		ChannelCount: 1,
+		Format:       oto.FormatSignedInt16LE,
+		BufferSize:   o.Buffer,
+	})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+		return nil, fmt.Errorf("the audio device did not become ready within 5 s")
+	}
+	// oto reports a failed device open only through Err after ready.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return &outputDevice{
+		ctx:    ctx,
+		format: audio.Format{SampleRate: o.SampleRate, Channels: 1},
+		buffer: o.Buffer,
+		label:  deviceLabel(o.ALSADevice),
+	}, nil
 }
 
 func deviceLabel(s string) string {
@@ -137,10 +142,7 @@ func selectALSADevice(name string) error {
 // padded with silence. (A reader that returns nothing makes oto's Play spin
 // until its queue fills, and a blocking one stalls all playback.)
 type Speaker struct {
-	dev    *oto.Context
-	label  string
-	format audio.Format
-	buffer time.Duration
+	dev    *outputDevice
 	player *oto.Player
 	ring   *audio.Ring
 	reader *ringReader
@@ -148,7 +150,6 @@ type Speaker struct {
 	closed chan struct{}
 	once   sync.Once
 
-	written   atomic.Int64 // samples accepted by Write
 	underruns atomic.Int64 // gaps heard inside a stream
 	open      atomic.Bool  // a stream is open: written since the last Drain/Flush
 }
@@ -169,21 +170,18 @@ func Open(opts *Options) (*Speaker, error) {
 	if o.Queue <= 0 {
 		o.Queue = 30 * time.Second
 	}
-	ctx, format, buffer, err := sharedContext(o)
+	dev, err := openDevice(o)
 	if err != nil {
 		return nil, &audio.DeviceError{Direction: "output", Device: deviceLabel(o.ALSADevice), Op: "open", Err: err}
 	}
 	s := &Speaker{
-		dev:    ctx,
-		label:  deviceLabel(o.ALSADevice),
-		format: format,
-		buffer: buffer,
-		ring:   audio.NewRing(format.Samples(o.Queue)),
+		dev:    dev,
+		ring:   audio.NewRing(dev.format.Samples(o.Queue)),
 		space:  make(chan struct{}, 1),
 		closed: make(chan struct{}),
 	}
 	s.reader = &ringReader{s: s}
-	s.player = ctx.NewPlayer(s.reader)
+	s.player = dev.ctx.NewPlayer(s.reader)
 	// oto keeps a per-player queue that it tops up from our reader; it
 	// must hold at least one device period, or a period is handed to ALSA
 	// with a hole in it. More than that only adds latency.
@@ -193,10 +191,10 @@ func Open(opts *Options) (*Speaker, error) {
 }
 
 // period is one device period in samples: half the device buffer.
-func (s *Speaker) period() int { return max(s.format.Samples(s.buffer/2), 64) }
+func (s *Speaker) period() int { return max(s.dev.format.Samples(s.dev.buffer/2), 64) }
 
 // Format is what Write expects (mono at the device rate).
-func (s *Speaker) Format() audio.Format { return s.format }
+func (s *Speaker) Format() audio.Format { return s.dev.format }
 
 // Underruns counts gaps heard inside a stream: the queue ran dry before
 // the writer had finished (Drain or Flush end a stream).
@@ -205,15 +203,15 @@ func (s *Speaker) Underruns() int64 { return s.underruns.Load() }
 // Queued is the audio written but not yet handed to oto (oto holds at
 // most two more periods, silence included).
 func (s *Speaker) Queued() time.Duration {
-	return s.format.Duration(s.ring.Len())
+	return s.dev.format.Duration(s.ring.Len())
 }
 
 // Err reports a device that has failed (e.g. an ALSA underrun it could not
 // recover from). oto stops playing for good then; Write and Drain return
 // this error rather than waiting on a device that will never play.
 func (s *Speaker) Err() error {
-	if err := s.dev.Err(); err != nil {
-		return &audio.DeviceError{Direction: "output", Device: s.label, Op: "play", Err: err}
+	if err := s.dev.ctx.Err(); err != nil {
+		return &audio.DeviceError{Direction: "output", Device: s.dev.label, Op: "play", Err: err}
 	}
 	return nil
 }
@@ -231,7 +229,6 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 	for {
 		n := s.ring.Write(p[total:])
 		total += n
-		s.written.Add(int64(n))
 		if total == len(p) {
 			return total, nil
 		}
@@ -283,7 +280,7 @@ func (s *Speaker) Drain(ctx context.Context) error {
 	}
 	// The last samples are now in oto's queue (under two periods) or in
 	// the device buffer (two periods).
-	timer := time.NewTimer(s.format.Duration(2*s.period()) + s.buffer)
+	timer := time.NewTimer(s.dev.format.Duration(2*s.period()) + s.dev.buffer)
 	defer timer.Stop()
 	select {
 	case <-timer.C:

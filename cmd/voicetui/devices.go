@@ -133,14 +133,14 @@ func check(ctx context.Context, c config, stdout, stderr io.Writer) error {
 
 // meterLine draws "mic ▁▃▅▇▅▃▁ -23.4 dBFS" from a meter reading.
 func meterLine(lv audio.Levels) string {
-	const bars = " ▁▂▃▄▅▆▇█"
+	bars := []rune(" ▁▂▃▄▅▆▇█")
+	top := len(bars) - 1
 	var b strings.Builder
 	b.WriteString("mic ")
 	for _, v := range lv.Bands {
 		// -70 dBFS and below is empty, -10 and above is full.
-		k := int((v + 70) / 60 * float64(len([]rune(bars))-1))
-		k = max(0, min(len([]rune(bars))-1, k))
-		b.WriteRune([]rune(bars)[k])
+		k := int((v + 70) / 60 * float64(top))
+		b.WriteRune(bars[max(0, min(top, k))])
 	}
 	fmt.Fprintf(&b, " %6.1f dBFS", lv.RMS)
 	return b.String()
