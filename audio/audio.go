@@ -19,7 +19,10 @@ type Format struct {
 
 // Pipeline is the internal format of voicetui's audio path: 16-bit mono PCM
 // at 16 kHz, what speech-to-text engines want.
-var Pipeline = Format{SampleRate: 16000, Channels: 1}
+var Pipeline = Format{SampleRate: PipelineRate, Channels: 1}
+
+// PipelineRate is the sample rate of Pipeline.
+const PipelineRate = 16000
 
 // Validate reports a format that cannot be used.
 func (f Format) Validate() error {

@@ -305,8 +305,18 @@ func CreateWAV(path string, f Format) (*WAVWriter, error) {
 	return w, nil
 }
 
+// EncodeWAV returns samples in format f as a complete WAV file in memory
+// (for uploads such as a transcription request).
+func EncodeWAV(samples []int16, f Format) []byte {
+	b := wavHeader(f, uint32(len(samples)*2))
+	for _, v := range samples {
+		b = binary.LittleEndian.AppendUint16(b, uint16(v))
+	}
+	return b
+}
+
 func wavHeader(f Format, dataBytes uint32) []byte {
-	h := make([]byte, 44)
+	h := make([]byte, 44, 44+int(dataBytes))
 	copy(h[0:], "RIFF")
 	binary.LittleEndian.PutUint32(h[4:], 36+dataBytes)
 	copy(h[8:], "WAVEfmt ")

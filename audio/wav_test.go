@@ -236,3 +236,19 @@ func FuzzWAVHeader(f *testing.F) {
 		}
 	})
 }
+
+func TestEncodeWAVReadsBack(t *testing.T) {
+	in := []int16{0, 1, -1, 32767, -32768, 1234}
+	r, err := NewWAVReader(bytes.NewReader(EncodeWAV(in, Pipeline)), "mem.wav")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Format() != Pipeline || r.Samples() != int64(len(in)) {
+		t.Fatalf("format %v samples %d", r.Format(), r.Samples())
+	}
+	out := make([]int16, 10)
+	n, _ := r.ReadSamples(out)
+	if !slices.Equal(out[:n], in) {
+		t.Fatalf("read back %v, want %v", out[:n], in)
+	}
+}

@@ -182,6 +182,92 @@ func (e *TimeoutError) ErrStage() Stage   { return e.Stage }
 func (e *TimeoutError) IsRetryable() bool { return true }
 func (e *TimeoutError) IsTerminal() bool  { return false }
 
+// ServerError is an error the provider reported inside an open stream: an
+// SSE "error" event or a WebSocket "error" message. Retryable, as in the
+// reference SDK; a provider still never retries once content was delivered.
+type ServerError struct {
+	Stage   Stage
+	Message string // sanitized
+	Code    string // sanitized; "" when absent
+}
+
+func (e *ServerError) Error() string {
+	msg := fmt.Sprintf("%s: provider error", e.Stage)
+	if e.Code != "" {
+		msg += " " + e.Code
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+func (e *ServerError) ErrStage() Stage   { return e.Stage }
+func (e *ServerError) IsRetryable() bool { return true }
+func (e *ServerError) IsTerminal() bool  { return false }
+
+// ProtocolError is a message that breaks the protocol: malformed JSON, an
+// SSE payload of the wrong shape, an odd-length audio frame. Retryable like
+// a corrupted connection (only while nothing was delivered).
+type ProtocolError struct {
+	Stage  Stage
+	Detail string // what was wrong, sanitized
+}
+
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("%s: malformed message from the provider: %s", e.Stage, e.Detail)
+}
+func (e *ProtocolError) ErrStage() Stage   { return e.Stage }
+func (e *ProtocolError) IsRetryable() bool { return true }
+func (e *ProtocolError) IsTerminal() bool  { return false }
+
+// Malformed builds a ProtocolError quoting a short, sanitized excerpt of
+// the offending message.
+func Malformed(stage Stage, what string, msg []byte) *ProtocolError {
+	return &ProtocolError{Stage: stage, Detail: what + ": " + strconv.Quote(Sanitize(string(msg[:min(len(msg), 120)]), 80))}
+}
+
+// FromStreamMessage types an error that arrived inside an open stream (an
+// SSE error event, a WebSocket "error" message). A gateway quota body is a
+// QuotaError as if it had come with HTTP 429; anything else is a
+// ServerError with the message and code it carries.
+func FromStreamMessage(stage Stage, body []byte) error {
+	if len(body) > MaxBody {
+		body = body[:MaxBody]
+	}
+	f := parseBody(body)
+	if f.typ == quotaType {
+		return FromResponse(stage, http.StatusTooManyRequests, nil, body)
+	}
+	code := f.code
+	var top struct {
+		Code json.RawMessage `json:"code"`
+	}
+	if code == "" && json.Unmarshal(body, &top) == nil && len(top.Code) > 0 {
+		var s string
+		var n json.Number
+		if json.Unmarshal(top.Code, &s) == nil {
+			code = Sanitize(s, 64)
+		} else if json.Unmarshal(top.Code, &n) == nil {
+			code = n.String()
+		}
+	}
+	return &ServerError{Stage: stage, Message: f.message, Code: code}
+}
+
+// AsStatus finds the StatusError in err's chain (a QuotaError holds one).
+func AsStatus(err error) (*StatusError, bool) {
+	var se *StatusError
+	ok := errors.As(err, &se)
+	return se, ok
+}
+
+// AsQuota finds the QuotaError in err's chain.
+func AsQuota(err error) (*QuotaError, bool) {
+	var q *QuotaError
+	ok := errors.As(err, &q)
+	return q, ok
+}
+
 // Quota categories that end only with the billing cycle or an upgrade.
 // Every other category (MaxConcurrent…, unknown, absent) is a transient
 // limit: fail open, retry with backoff.

@@ -1,5 +1,3 @@
-// Package gateway talks to a LiveKit Inference gateway: access tokens now;
-// the LLM, STT and TTS clients follow (see README.md, "Status").
 package gateway
 
 import (

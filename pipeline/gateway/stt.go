@@ -1,0 +1,251 @@
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline"
+)
+
+// ChunkSamples is one input_audio message: 50 ms at 16 kHz.
+const ChunkSamples = audio.PipelineRate / 20
+
+// STT transcribes over the gateway's /stt WebSocket, one socket per stream.
+type STT struct {
+	cfg Config
+}
+
+// NewSTT checks cfg and returns the gateway's STT.
+func NewSTT(cfg Config) (*STT, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &STT{cfg: cfg}, nil
+}
+
+type sessionCreate struct {
+	Type     string `json:"type"`
+	Model    string `json:"model,omitempty"`
+	Settings struct {
+		SampleRate string `json:"sample_rate"`
+		Encoding   string `json:"encoding"`
+		Language   string `json:"language,omitempty"`
+	} `json:"settings"`
+}
+
+// Stream connects (retrying refusals that may pass, per cfg.Retry) and
+// opens a session at 16 kHz pcm_s16le.
+func (s *STT) Stream(ctx context.Context) (pipeline.STTStream, error) {
+	create := sessionCreate{Type: "session.create", Model: s.cfg.STTModel}
+	create.Settings.SampleRate = strconv.Itoa(audio.PipelineRate)
+	create.Settings.Encoding = "pcm_s16le"
+	create.Settings.Language = s.cfg.Language
+	msg, err := json.Marshal(create)
+	if err != nil {
+		return nil, err
+	}
+	var conn *websocket.Conn
+	err = s.cfg.Retry.Do(ctx, func(ctx context.Context) error {
+		c, err := s.cfg.dial(ctx, pipeline.StageSTT, "/stt", s.cfg.STTModel)
+		if err != nil {
+			return err
+		}
+		if err := write(ctx, c, msg, s.cfg.Retry.AttemptTimeout(), pipeline.StageSTT); err != nil {
+			c.CloseNow()
+			return err
+		}
+		conn = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	return &sttStream{ctx: ctx, cancel: cancel, conn: conn, timeout: s.cfg.Retry.AttemptTimeout(),
+		msg: make([]byte, 0, inputAudioLen)}, nil
+}
+
+// write sends one text message within timeout.
+func write(ctx context.Context, c *websocket.Conn, msg []byte, timeout time.Duration, stage pipeline.Stage) error {
+	wctx, cancel := context.WithTimeoutCause(ctx, timeout, errIdle)
+	defer cancel()
+	if err := c.Write(wctx, websocket.MessageText, msg); err != nil {
+		return readError(wctx, stage, "write", err, timeout)
+	}
+	return nil
+}
+
+const (
+	inputAudioPrefix = `{"type":"input_audio","audio":"`
+	inputAudioSuffix = `"}`
+	inputAudioLen    = len(inputAudioPrefix) + (ChunkSamples*2+2)/3*4 + len(inputAudioSuffix)
+)
+
+type sttStream struct {
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	conn    *websocket.Conn
+	timeout time.Duration
+
+	mu    sync.Mutex // Write and Finalize
+	chunk [ChunkSamples]int16
+	n     int // samples in chunk
+	pcm   [ChunkSamples * 2]byte
+	msg   []byte // reused input_audio message
+	once  sync.Once
+}
+
+// Write buffers audio and sends every complete 50 ms chunk.
+func (s *sttStream) Write(samples []int16) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(samples) > 0 {
+		k := copy(s.chunk[s.n:], samples)
+		s.n += k
+		samples = samples[k:]
+		if s.n == ChunkSamples {
+			if err := s.sendChunk(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// sendChunk sends the buffered samples as one input_audio message.
+func (s *sttStream) sendChunk() error {
+	pcm := s.pcm[:s.n*2]
+	for i, v := range s.chunk[:s.n] {
+		binary.LittleEndian.PutUint16(pcm[2*i:], uint16(v))
+	}
+	s.n = 0
+	m := append(s.msg[:0], inputAudioPrefix...)
+	m = base64.StdEncoding.AppendEncode(m, pcm)
+	m = append(m, inputAudioSuffix...)
+	s.msg = m
+	return write(s.ctx, s.conn, m, s.timeout, pipeline.StageSTT)
+}
+
+// Finalize sends what is buffered, then session.finalize.
+func (s *sttStream) Finalize() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n > 0 {
+		if err := s.sendChunk(); err != nil {
+			return err
+		}
+	}
+	return write(s.ctx, s.conn, []byte(`{"type":"session.finalize"}`), s.timeout, pipeline.StageSTT)
+}
+
+// Recv waits for the next event. There are no keepalives: silence from
+// the gateway during silence from the user is normal, so no idle timeout.
+func (s *sttStream) Recv() (pipeline.STTEvent, error) {
+	for {
+		_, data, err := s.conn.Read(s.ctx)
+		if err != nil {
+			// Only our own Close ends a session cleanly; the gateway
+			// hanging up, even politely, is unexpected.
+			if errors.Is(context.Cause(s.ctx), errClosed) {
+				return pipeline.STTEvent{}, io.EOF
+			}
+			return pipeline.STTEvent{}, readError(s.ctx, pipeline.StageSTT, "read", err, s.timeout)
+		}
+		ev, ok, err := DecodeSTT(data)
+		if err != nil {
+			return pipeline.STTEvent{}, err
+		}
+		if ok {
+			return ev, nil
+		}
+	}
+}
+
+// errClosed is the cancel cause of a stream the caller closed.
+var errClosed = errors.New("stream closed")
+
+// Close ends the session: a normal close frame, bounded in time.
+func (s *sttStream) Close() error {
+	s.once.Do(func() {
+		done := make(chan struct{})
+		go func() {
+			s.conn.Close(websocket.StatusNormalClosure, "")
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+		}
+		s.cancel(errClosed)
+		s.conn.CloseNow()
+	})
+	return nil
+}
+
+// sttMessage is every field of a gateway STT message that we read.
+// Optional fields are decoded loosely: one of the wrong type is absent.
+type sttMessage struct {
+	Type       string `json:"type"`
+	Transcript any    `json:"transcript"`
+	Language   any    `json:"language"`
+	Start      any    `json:"start"`
+	Duration   any    `json:"duration"`
+	Confidence any    `json:"confidence"`
+}
+
+// DecodeSTT reads one gateway STT message. ok is false for messages that
+// carry nothing for the caller (session.created, unknown types). An
+// "error" message becomes a typed error, a malformed one a ProtocolError.
+func DecodeSTT(data []byte) (ev pipeline.STTEvent, ok bool, err error) {
+	var m sttMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return ev, false, pipeline.Malformed(pipeline.StageSTT, "STT message", data)
+	}
+	switch m.Type {
+	case "start_of_speech":
+		ev.Type = pipeline.SpeechStarted
+	case "interim_transcript":
+		ev.Type = pipeline.InterimTranscript
+	case "preflight_transcript":
+		ev.Type = pipeline.PreflightTranscript
+	case "final_transcript":
+		ev.Type = pipeline.FinalTranscript
+	case "session.finalized":
+		ev.Type = pipeline.Finalized
+	case "error":
+		return ev, false, pipeline.FromStreamMessage(pipeline.StageSTT, data)
+	case "session.closed":
+		return ev, false, &pipeline.ConnectionError{Stage: pipeline.StageSTT, Op: "read", Err: errors.New("the gateway closed the session")}
+	default:
+		return ev, false, nil
+	}
+	str := func(v any, limit int) string {
+		s, _ := v.(string)
+		return pipeline.Sanitize(s, limit)
+	}
+	ev.Text = str(m.Transcript, 2000)
+	ev.Language = str(m.Language, 16)
+	ev.Confidence, _ = m.Confidence.(float64)
+	ev.Start = seconds(m.Start)
+	ev.Duration = seconds(m.Duration)
+	return ev, true, nil
+}
+
+// seconds converts a gateway time in seconds; anything else is 0.
+func seconds(v any) time.Duration {
+	s, ok := v.(float64)
+	if !ok || s < 0 || s > 86400 {
+		return 0
+	}
+	return time.Duration(s * float64(time.Second))
+}

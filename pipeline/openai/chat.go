@@ -1,0 +1,194 @@
+// Package openai talks to OpenAI-compatible servers (OpenAI, Ollama,
+// whisper and Kokoro style servers): streaming chat completions over SSE,
+// POST /audio/transcriptions per utterance and POST /audio/speech with
+// streamed PCM. The LiveKit gateway's LLM endpoint speaks the same chat
+// protocol, so the gateway package reuses Chat with its own credentials.
+//
+// Requests and responses are small structs of our own. openai-go frames
+// the SSE stream (its ssestream package), but its client is not used: it
+// keeps only the "error" field of a failed response, which on the gateway
+// is a bare string, and it retries on its own schedule. Every failure here
+// is read whole (bounded) and typed by the pipeline package.
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/openai/openai-go/v3/packages/ssestream"
+
+	"github.com/voicetui/voicetui/pipeline"
+)
+
+// Chat streams chat completions from {BaseURL}/chat/completions.
+type Chat struct {
+	BaseURL string // e.g. https://api.openai.com/v1
+	Model   string
+	Client  *http.Client // nil: http.DefaultClient
+	Retry   pipeline.Retry
+	// Authorize sets credentials on each request (a fresh token per
+	// request for the gateway). Nil sends none (Ollama).
+	Authorize func(*http.Request) error
+	Header    http.Header // extra headers
+}
+
+type chatRequest struct {
+	Model         string             `json:"model"`
+	Messages      []pipeline.Message `json:"messages"`
+	Stream        bool               `json:"stream"`
+	StreamOptions struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+}
+
+// Chat sends the conversation and returns the reply stream once its first
+// text has arrived. Failures before that are retried per c.Retry; after
+// it, the stream reports them from Err and nothing is retried (the user
+// may already have heard the start of the reply).
+func (c *Chat) Chat(ctx context.Context, messages []pipeline.Message) (pipeline.TextStream, error) {
+	req := chatRequest{Model: c.Model, Messages: messages, Stream: true}
+	req.StreamOptions.IncludeUsage = true
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var s *chatStream
+	err = c.Retry.Do(ctx, func(ctx context.Context) error {
+		var err error
+		s, err = c.attempt(ctx, body)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (c *Chat) attempt(ctx context.Context, payload []byte) (*chatStream, error) {
+	client := c.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, b, err := send(ctx, pipeline.StageLLM, client, c.Retry.AttemptTimeout(), func(ctx context.Context) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+"/chat/completions", bytes.NewReader(payload))
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range c.Header {
+			req.Header[k] = v
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/event-stream")
+		if c.Authorize != nil {
+			if err := c.Authorize(req); err != nil {
+				return nil, err
+			}
+		}
+		return req, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	framed := *resp
+	framed.Body = b
+	s := &chatStream{body: b, dec: ssestream.NewDecoder(&framed)}
+	// Read up to the first text: until then a failure is retried.
+	if !s.advance() && s.err != nil {
+		return nil, s.err
+	}
+	return s, nil
+}
+
+// chatStream decodes chat-completion chunks for one goroutine.
+type chatStream struct {
+	body    *body
+	dec     ssestream.Decoder
+	pending string // text read ahead by attempt
+	cur     string
+	done    bool
+	err     error
+}
+
+func (s *chatStream) Next() bool {
+	if s.pending == "" && (s.done || s.err != nil || !s.advance()) {
+		return false
+	}
+	s.cur, s.pending = s.pending, ""
+	return true
+}
+
+func (s *chatStream) Current() string { return s.cur }
+func (s *chatStream) Err() error      { return s.err }
+func (s *chatStream) Close() error    { return s.body.Close() }
+
+// chunk is the part of a chat-completion chunk we read. A quota or error
+// body sent as an event has "type" or "error" instead of "choices".
+type chunk struct {
+	Choices []struct {
+		Delta struct {
+			Content string `json:"content"`
+		} `json:"delta"`
+	} `json:"choices"`
+	Type  string          `json:"type"`
+	Error json.RawMessage `json:"error"`
+}
+
+// advance reads events until one carries text (left in s.pending), the
+// stream ends ([DONE]: done) or fails (s.err). It reports whether text
+// was found.
+func (s *chatStream) advance() bool {
+	for s.dec.Next() {
+		text, done, err := decodeEvent(s.dec.Event())
+		switch {
+		case err != nil:
+			s.err = err
+		case done:
+			s.done = true
+		case text != "":
+			s.pending = text
+			return true
+		default:
+			continue
+		}
+		s.Close()
+		return false
+	}
+	var c pipeline.Classified
+	switch err := s.dec.Err(); {
+	case err == nil: // the server hung up before [DONE]
+		s.err = &pipeline.ConnectionError{Stage: pipeline.StageLLM, Op: "read", Err: io.ErrUnexpectedEOF}
+	case errors.As(err, &c) || s.body.parent.Err() != nil:
+		s.err = err
+	default: // the framing itself failed (a line over the decoder's limit)
+		s.err = &pipeline.ProtocolError{Stage: pipeline.StageLLM, Detail: pipeline.Sanitize(err.Error(), 200)}
+	}
+	s.Close()
+	return false
+}
+
+// decodeEvent reads one SSE event of a chat completion stream.
+func decodeEvent(ev ssestream.Event) (text string, done bool, err error) {
+	data := bytes.TrimSpace(ev.Data)
+	if string(data) == "[DONE]" {
+		return "", true, nil
+	}
+	if len(data) == 0 {
+		return "", false, nil
+	}
+	var c chunk
+	if err := json.Unmarshal(data, &c); err != nil {
+		return "", false, pipeline.Malformed(pipeline.StageLLM, "chat chunk", data)
+	}
+	if ev.Type == "error" || len(c.Error) > 0 && string(c.Error) != "null" || c.Type != "" && c.Type != "chat.completion.chunk" {
+		return "", false, pipeline.FromStreamMessage(pipeline.StageLLM, data)
+	}
+	for _, ch := range c.Choices {
+		text += ch.Delta.Content
+	}
+	return text, false, nil
+}

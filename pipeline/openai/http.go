@@ -1,0 +1,96 @@
+package openai
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/voicetui/voicetui/pipeline"
+)
+
+// errIdle is the cancel cause of an attempt whose server stopped talking.
+var errIdle = errors.New("idle timeout")
+
+// body is a response body whose reads are typed and time out when the
+// server sends nothing for timeout. The timer runs only inside Read, so a
+// slow consumer is never mistaken for a stalled server.
+type body struct {
+	stage   pipeline.Stage
+	parent  context.Context // the caller's
+	ctx     context.Context // this attempt's
+	cancel  context.CancelCauseFunc
+	timer   *time.Timer
+	timeout time.Duration
+	rc      io.ReadCloser
+	once    sync.Once
+}
+
+// send makes one attempt at req (built under the attempt's context) and
+// returns the body of a 2xx response. Anything else is a typed error: the
+// status with its whole (bounded) body, a timeout, a connection error, or
+// the caller's own cancellation.
+func send(ctx context.Context, stage pipeline.Stage, client *http.Client, timeout time.Duration,
+	build func(ctx context.Context) (*http.Request, error)) (*http.Response, *body, error) {
+	actx, cancel := context.WithCancelCause(ctx)
+	b := &body{stage: stage, parent: ctx, ctx: actx, cancel: cancel, timeout: timeout}
+	b.timer = time.AfterFunc(timeout, func() { cancel(errIdle) })
+	req, err := build(actx)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		err = b.typed("request", err)
+		b.Close()
+		return nil, nil, err
+	}
+	b.timer.Stop()
+	if resp.StatusCode/100 != 2 {
+		err := pipeline.ReadResponse(stage, resp)
+		b.Close()
+		return nil, nil, err
+	}
+	b.rc = resp.Body
+	return resp, b, nil
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	b.timer.Reset(b.timeout)
+	n, err := b.rc.Read(p)
+	b.timer.Stop()
+	if err != nil && err != io.EOF {
+		err = b.typed("read", err)
+	}
+	return n, err
+}
+
+func (b *body) Close() error {
+	b.once.Do(func() {
+		b.timer.Stop()
+		b.cancel(context.Canceled)
+		if b.rc != nil {
+			b.rc.Close()
+		}
+	})
+	return nil
+}
+
+// typed turns a transport failure into the caller's cancellation, a
+// TimeoutError or a ConnectionError.
+func (b *body) typed(op string, err error) error {
+	if b.parent.Err() != nil {
+		return context.Cause(b.parent)
+	}
+	if context.Cause(b.ctx) == errIdle {
+		return &pipeline.TimeoutError{Stage: b.stage, After: b.timeout}
+	}
+	var c pipeline.Classified
+	if errors.As(err, &c) {
+		return err
+	}
+	return &pipeline.ConnectionError{Stage: b.stage, Op: op, Err: err}
+}

@@ -1,0 +1,189 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"sync"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline"
+)
+
+// MaxUtterance caps the audio one transcription request carries (OpenAI
+// accepts 25 MB; 5 minutes at 16 kHz is under 10 MB).
+const MaxUtterance = 5 * 60 * audio.PipelineRate
+
+// Transcriber implements pipeline.STT with POST /audio/transcriptions:
+// audio is buffered until Finalize, then sent as one WAV file. There are
+// no interim transcripts on this protocol.
+type Transcriber struct {
+	cfg Config
+}
+
+// NewTranscriber checks cfg and returns its transcriber.
+func NewTranscriber(cfg Config) (*Transcriber, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Transcriber{cfg: cfg}, nil
+}
+
+// Stream opens a stream; nothing is sent until Finalize.
+func (t *Transcriber) Stream(ctx context.Context) (pipeline.STTStream, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	s := &transcription{t: t, ctx: ctx, cancel: cancel, jobs: make(chan []int16, 8), events: make(chan result, 16)}
+	s.wg.Add(1)
+	go s.work()
+	return s, nil
+}
+
+type result struct {
+	ev  pipeline.STTEvent
+	err error
+}
+
+type transcription struct {
+	t      *Transcriber
+	ctx    context.Context
+	cancel context.CancelFunc
+	jobs   chan []int16 // utterances to send, in order
+	events chan result
+
+	mu    sync.Mutex
+	audio []int16
+	wg    sync.WaitGroup
+}
+
+// Write buffers audio for the next Finalize.
+func (s *transcription) Write(samples []int16) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return errors.New("stt: stream closed")
+	}
+	if len(s.audio)+len(samples) > MaxUtterance {
+		return &pipeline.ProtocolError{Stage: pipeline.StageSTT, Detail: "utterance longer than 5 minutes; call Finalize more often"}
+	}
+	s.audio = append(s.audio, samples...)
+	return nil
+}
+
+// Finalize queues the buffered audio; its transcript (or error) arrives
+// through Recv, followed by Finalized. Utterances are sent one at a time,
+// in order.
+func (s *transcription) Finalize() error {
+	s.mu.Lock()
+	pcm := s.audio
+	s.audio = nil
+	s.mu.Unlock()
+	select {
+	case s.jobs <- pcm:
+		return nil
+	case <-s.ctx.Done():
+		return errors.New("stt: stream closed")
+	}
+}
+
+func (s *transcription) work() {
+	defer s.wg.Done()
+	for {
+		var pcm []int16
+		select {
+		case pcm = <-s.jobs:
+		case <-s.ctx.Done():
+			return
+		}
+		var out []result
+		if len(pcm) > 0 {
+			text, err := s.t.transcribe(s.ctx, pcm)
+			if err != nil {
+				out = append(out, result{err: err})
+			} else if text != "" {
+				out = append(out, result{ev: pipeline.STTEvent{Type: pipeline.FinalTranscript, Text: text}})
+			}
+		}
+		out = append(out, result{ev: pipeline.STTEvent{Type: pipeline.Finalized}})
+		for _, r := range out {
+			select {
+			case s.events <- r:
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func (s *transcription) Recv() (pipeline.STTEvent, error) {
+	select {
+	case r := <-s.events:
+		return r.ev, r.err
+	case <-s.ctx.Done():
+		return pipeline.STTEvent{}, io.EOF
+	}
+}
+
+func (s *transcription) Close() error {
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+// transcribe posts one utterance, retrying per the configuration.
+func (t *Transcriber) transcribe(ctx context.Context, pcm []int16) (string, error) {
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	fields := [][2]string{{"model", t.cfg.STTModel}, {"response_format", "json"}}
+	if t.cfg.Language != "" {
+		fields = append(fields, [2]string{"language", t.cfg.Language})
+	}
+	for _, f := range fields {
+		if err := mw.WriteField(f[0], f[1]); err != nil {
+			return "", err
+		}
+	}
+	fw, err := mw.CreateFormFile("file", "utterance.wav")
+	if err != nil {
+		return "", err
+	}
+	fw.Write(audio.EncodeWAV(pcm, audio.Pipeline))
+	if err := mw.Close(); err != nil {
+		return "", err
+	}
+	var text string
+	err = t.cfg.Retry.Do(ctx, func(ctx context.Context) error {
+		_, b, err := send(ctx, pipeline.StageSTT, t.cfg.client(), t.cfg.Retry.AttemptTimeout(), func(ctx context.Context) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.cfg.endpoint("/audio/transcriptions"), bytes.NewReader(form.Bytes()))
+			if err != nil {
+				return nil, err
+			}
+			req.Header.Set("Content-Type", mw.FormDataContentType())
+			return req, t.cfg.authorize(req)
+		})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		data, err := io.ReadAll(io.LimitReader(b, pipeline.MaxBody))
+		if err != nil {
+			return err
+		}
+		var r struct {
+			Text any `json:"text"`
+		}
+		if json.Unmarshal(data, &r) != nil {
+			return pipeline.Malformed(pipeline.StageSTT, "transcription", data)
+		}
+		s, ok := r.Text.(string)
+		if !ok {
+			return pipeline.Malformed(pipeline.StageSTT, "transcription without text", data)
+		}
+		text = pipeline.Sanitize(s, 2000)
+		return nil
+	})
+	return text, err
+}
