@@ -17,8 +17,10 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -437,10 +439,36 @@ var secretPatterns = []*regexp.Regexp{
 	regexp.MustCompile(`sk-[A-Za-z0-9_-]{8,}`),                                    // an OpenAI key
 }
 
-// Redact replaces anything shaped like a credential with "[redacted]".
+// secrets are the credentials this process was configured with.
+var secrets struct {
+	sync.RWMutex
+	list []string
+}
+
+// RegisterSecret makes Redact remove s wherever it appears: a server may
+// echo what it was sent. Providers register their secret keys when they
+// are built. Values under 4 bytes are ignored (they would redact words).
+func RegisterSecret(s string) {
+	if len(s) < 4 {
+		return
+	}
+	secrets.Lock()
+	defer secrets.Unlock()
+	if !slices.Contains(secrets.list, s) {
+		secrets.list = append(secrets.list, s)
+	}
+}
+
+// Redact replaces anything shaped like a credential, and every registered
+// secret, with "[redacted]".
 func Redact(s string) string {
 	for _, re := range secretPatterns {
 		s = re.ReplaceAllString(s, "[redacted]")
+	}
+	secrets.RLock()
+	defer secrets.RUnlock()
+	for _, secret := range secrets.list {
+		s = strings.ReplaceAll(s, secret, "[redacted]")
 	}
 	return s
 }

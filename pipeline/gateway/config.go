@@ -102,6 +102,15 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// check validates c and registers its secret for redaction.
+func (c Config) check() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	pipeline.RegisterSecret(c.APISecret)
+	return nil
+}
+
 // String describes the configuration without the secret.
 func (c Config) String() string {
 	return fmt.Sprintf("LiveKit Inference at %s (key %s)", c.URL, c.APIKey)

@@ -16,7 +16,7 @@ type LLM struct {
 
 // NewLLM checks cfg and returns the gateway's LLM.
 func NewLLM(cfg Config) (*LLM, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	return &LLM{chat: openai.Chat{

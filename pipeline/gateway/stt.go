@@ -27,7 +27,7 @@ type STT struct {
 
 // NewSTT checks cfg and returns the gateway's STT.
 func NewSTT(cfg Config) (*STT, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	return &STT{cfg: cfg}, nil

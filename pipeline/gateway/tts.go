@@ -37,7 +37,7 @@ type ttsConn struct {
 
 // NewTTS checks cfg and returns the gateway's TTS.
 func NewTTS(cfg Config) (*TTS, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	create, err := json.Marshal(map[string]string{

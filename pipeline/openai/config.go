@@ -64,6 +64,15 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// check validates c and registers its key for redaction.
+func (c Config) check() error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	pipeline.RegisterSecret(c.APIKey)
+	return nil
+}
+
 func (c Config) authorize(r *http.Request) error {
 	if c.APIKey != "" {
 		r.Header.Set("Authorization", "Bearer "+c.APIKey)
@@ -82,7 +91,7 @@ func (c Config) endpoint(path string) string { return strings.TrimRight(c.BaseUR
 
 // NewChat returns the chat client of cfg.
 func NewChat(cfg Config) (*Chat, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	return &Chat{BaseURL: cfg.BaseURL, Model: cfg.ChatModel, Client: cfg.client(), Retry: cfg.Retry, Authorize: cfg.authorize}, nil

@@ -23,7 +23,7 @@ type Speech struct {
 
 // NewSpeech checks cfg and returns its speech client.
 func NewSpeech(cfg Config) (*Speech, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	return &Speech{cfg: cfg}, nil

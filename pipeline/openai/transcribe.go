@@ -27,7 +27,7 @@ type Transcriber struct {
 
 // NewTranscriber checks cfg and returns its transcriber.
 func NewTranscriber(cfg Config) (*Transcriber, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, err
 	}
 	return &Transcriber{cfg: cfg}, nil

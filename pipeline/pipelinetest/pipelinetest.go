@@ -1,0 +1,72 @@
+// Package pipelinetest has what provider tests share: quota bodies in the
+// gateway's exact shape and helpers for in-process servers.
+package pipelinetest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+	"testing"
+)
+
+// Hints the gateway sends (BACKGROUND.md).
+const (
+	CreditsHint = "Wait for the next billing cycle or upgrade your plan."
+	RateHint    = "LLM request rate limit reached. Reduce request rate or upgrade your plan."
+)
+
+// QuotaBody is a gateway inference_quota_exceeded body. Terminal
+// categories get the credits hint, the others the rate-limit hint.
+func QuotaBody(quotaType, category string) string {
+	hint := RateHint
+	switch category {
+	case "MaxGatewayCredits", "MaxBargeInRequests", "MaxEotRequests":
+		hint = CreditsHint
+	}
+	b, _ := json.Marshal(map[string]string{
+		"type": "inference_quota_exceeded", "quota_type": quotaType, "category": category,
+		"error":           fmt.Sprintf("%s quota exceeded, category: %s, remaining_limit: 0", quotaType, category),
+		"hint":            hint,
+		"remaining_limit": "0", "current_usage": "55", "status": "QuotaStatusExceeded",
+		"free_tier": "false", "documentation_url": "https://livekit.com/pricing",
+	})
+	return string(b)
+}
+
+// Counter counts requests a handler saw.
+type Counter struct{ n atomic.Int32 }
+
+func (c *Counter) Add() int  { return int(c.n.Add(1)) }
+func (c *Counter) Load() int { return int(c.n.Load()) }
+func (c *Counter) Reset()    { c.n.Store(0) }
+
+// Refuse answers status with a JSON body and the gateway's usage headers.
+func Refuse(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Request-Id", "req_123")
+	w.Header().Set("X-LiveKit-Inference-Credits-Limit", "1000")
+	w.Header().Set("X-LiveKit-Inference-Credits-Used", "1000")
+	w.WriteHeader(status)
+	fmt.Fprint(w, body)
+}
+
+// SSE writes one event per data string and flushes, as a streaming server does.
+func SSE(t testing.TB, w http.ResponseWriter, data ...string) {
+	t.Helper()
+	for _, d := range data {
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", d); err != nil {
+			return // the client went away; the test sees it on its side
+		}
+		w.(http.Flusher).Flush()
+	}
+}
+
+// Delta is a chat-completion chunk carrying text.
+func Delta(text string) string {
+	b, _ := json.Marshal(map[string]any{
+		"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "test",
+		"choices": []any{map[string]any{"index": 0, "delta": map[string]string{"content": text}, "finish_reason": nil}},
+	})
+	return string(b)
+}
