@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -97,12 +98,13 @@ type sttStream struct {
 	conn    *websocket.Conn
 	timeout time.Duration
 
-	mu    sync.Mutex // Write and Finalize
-	chunk [ChunkSamples]int16
-	n     int // samples in chunk
-	pcm   [ChunkSamples * 2]byte
-	msg   []byte // reused input_audio message
-	once  sync.Once
+	mu      sync.Mutex // Write and Finalize
+	chunk   [ChunkSamples]int16
+	n       int // samples in chunk
+	pcm     [ChunkSamples * 2]byte
+	msg     []byte // reused input_audio message
+	once    sync.Once
+	closing atomic.Bool // Close was called: Recv ends with io.EOF
 }
 
 // Write buffers audio and sends every complete 50 ms chunk.
@@ -156,7 +158,7 @@ func (s *sttStream) Recv() (pipeline.STTEvent, error) {
 		if err != nil {
 			// Only our own Close ends a session cleanly; the gateway
 			// hanging up, even politely, is unexpected.
-			if errors.Is(context.Cause(s.ctx), errClosed) {
+			if s.closing.Load() {
 				return pipeline.STTEvent{}, io.EOF
 			}
 			return pipeline.STTEvent{}, readError(s.ctx, pipeline.StageSTT, "read", err, s.timeout)
@@ -177,6 +179,7 @@ var errClosed = errors.New("stream closed")
 // Close ends the session: a normal close frame, bounded in time.
 func (s *sttStream) Close() error {
 	s.once.Do(func() {
+		s.closing.Store(true)
 		done := make(chan struct{})
 		go func() {
 			s.conn.Close(websocket.StatusNormalClosure, "")
