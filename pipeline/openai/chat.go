@@ -94,9 +94,7 @@ func (c *Chat) attempt(ctx context.Context, payload []byte) (*chatStream, error)
 	if err != nil {
 		return nil, err
 	}
-	framed := *resp
-	framed.Body = b
-	s := &chatStream{body: b, dec: ssestream.NewDecoder(&framed)}
+	s := newChatStream(resp, b)
 	// Read up to the first text: until then a failure is retried.
 	if !s.advance() && s.err != nil {
 		return nil, s.err
@@ -104,7 +102,15 @@ func (c *Chat) attempt(ctx context.Context, payload []byte) (*chatStream, error)
 	return s, nil
 }
 
-// chatStream decodes chat-completion chunks for one goroutine.
+// newChatStream decodes resp's events, read through b.
+func newChatStream(resp *http.Response, b *body) *chatStream {
+	framed := *resp
+	framed.Body = b
+	return &chatStream{body: b, dec: ssestream.NewDecoder(&framed)}
+}
+
+// chatStream decodes chat-completion chunks for one goroutine. Its text
+// is untrusted: the UI sanitizes it before display.
 type chatStream struct {
 	body    *body
 	dec     ssestream.Decoder

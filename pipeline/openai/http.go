@@ -34,10 +34,8 @@ type body struct {
 // the caller's own cancellation.
 func send(ctx context.Context, stage pipeline.Stage, client *http.Client, timeout time.Duration,
 	build func(ctx context.Context) (*http.Request, error)) (*http.Response, *body, error) {
-	actx, cancel := context.WithCancelCause(ctx)
-	b := &body{stage: stage, parent: ctx, ctx: actx, cancel: cancel, timeout: timeout}
-	b.timer = time.AfterFunc(timeout, func() { cancel(errIdle) })
-	req, err := build(actx)
+	b := newBody(ctx, stage, timeout)
+	req, err := build(b.ctx)
 	if err != nil {
 		b.Close()
 		return nil, nil, err
@@ -56,6 +54,14 @@ func send(ctx context.Context, stage pipeline.Stage, client *http.Client, timeou
 	}
 	b.rc = resp.Body
 	return resp, b, nil
+}
+
+// newBody starts an attempt under ctx; its timer is already running.
+func newBody(ctx context.Context, stage pipeline.Stage, timeout time.Duration) *body {
+	actx, cancel := context.WithCancelCause(ctx)
+	b := &body{stage: stage, parent: ctx, ctx: actx, cancel: cancel, timeout: timeout}
+	b.timer = time.AfterFunc(timeout, func() { cancel(errIdle) })
+	return b
 }
 
 func (b *body) Read(p []byte) (int, error) {
