@@ -44,13 +44,16 @@ test: setup fmt-check vet
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzWAVHeader$$' -fuzztime $(FUZZTIME) ./audio
 	$(GO) test -run '^$$' -fuzz '^FuzzFromResponse$$' -fuzztime $(FUZZTIME) ./pipeline
+	$(GO) test -run '^$$' -fuzz '^FuzzChatStream$$' -fuzztime $(FUZZTIME) ./pipeline/openai
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSTT$$' -fuzztime $(FUZZTIME) ./pipeline/gateway
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTTS$$' -fuzztime $(FUZZTIME) ./pipeline/gateway
 
 fuzz-long:
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5m
 
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count=1 ./audio/device ./audio/playback
-	$(GO) test -run '^$$' -bench . -count=1 ./audio ./pipeline
+	$(GO) test -run '^$$' -bench . -count=1 ./audio ./pipeline/...
 
 clean:
 	rm -rf bin

@@ -111,11 +111,6 @@ func (c Config) check() error {
 	return nil
 }
 
-// String describes the configuration without the secret.
-func (c Config) String() string {
-	return fmt.Sprintf("LiveKit Inference at %s (key %s)", c.URL, c.APIKey)
-}
-
 // authorize sets a freshly minted token and the SDK's headers.
 func (c Config) authorize(h http.Header) error {
 	tok, err := Token(c.APIKey, c.APISecret, Identity, time.Now())

@@ -22,7 +22,7 @@ const (
 
 // fakeGateway serves handler under /v1 after checking the access token
 // the way the real gateway does; a bad token gets 401.
-func fakeGateway(t *testing.T, handler http.Handler) Config {
+func fakeGateway(t testing.TB, handler http.Handler) Config {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

@@ -19,7 +19,7 @@ import (
 )
 
 // wsHandler accepts a WebSocket and hands it to serve.
-func wsHandler(t *testing.T, serve func(ctx context.Context, c *websocket.Conn, r *http.Request)) http.Handler {
+func wsHandler(t testing.TB, serve func(ctx context.Context, c *websocket.Conn, r *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
