@@ -16,15 +16,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-	"unicode"
-
-	"github.com/charmbracelet/x/ansi"
 )
 
 // Stage is the part of the pipeline an error came from.
@@ -403,72 +397,4 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-// Sanitize makes untrusted text safe for a terminal: escape sequences are
-// removed, other control characters become spaces, runs of space collapse,
-// credentials are redacted, and the result is cut to limit runes.
-func Sanitize(s string, limit int) string {
-	s = ansi.Strip(strings.ToValidUTF8(s, "?"))
-	var b strings.Builder
-	n := 0
-	space := false
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.IsSpace(r) || r == '\u2028' || r == '\u2029' {
-			space = b.Len() > 0
-			continue
-		}
-		if space {
-			b.WriteByte(' ')
-			space = false
-			n++
-		}
-		if n >= limit {
-			b.WriteString("…")
-			break
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return Redact(b.String())
-}
-
-var secretPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)bearer\s+[A-Za-z0-9._~+/=-]+`),
-	regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*`), // a JWT
-	regexp.MustCompile(`sk-[A-Za-z0-9_-]{8,}`),                                    // an OpenAI key
-}
-
-// secrets are the credentials this process was configured with.
-var secrets struct {
-	sync.RWMutex
-	list []string
-}
-
-// RegisterSecret makes Redact remove s wherever it appears: a server may
-// echo what it was sent. Providers register their secret keys when they
-// are built. Values under 4 bytes are ignored (they would redact words).
-func RegisterSecret(s string) {
-	if len(s) < 4 {
-		return
-	}
-	secrets.Lock()
-	defer secrets.Unlock()
-	if !slices.Contains(secrets.list, s) {
-		secrets.list = append(secrets.list, s)
-	}
-}
-
-// Redact replaces anything shaped like a credential, and every registered
-// secret, with "[redacted]".
-func Redact(s string) string {
-	for _, re := range secretPatterns {
-		s = re.ReplaceAllString(s, "[redacted]")
-	}
-	secrets.RLock()
-	defer secrets.RUnlock()
-	for _, secret := range secrets.list {
-		s = strings.ReplaceAll(s, secret, "[redacted]")
-	}
-	return s
 }

@@ -226,3 +226,20 @@ func BenchmarkClassify(b *testing.B) {
 		FromResponse(StageLLM, 429, h, body)
 	}
 }
+
+func TestSafeText(t *testing.T) {
+	cases := map[string]string{
+		"Hello, world!\n":          "Hello, world!\n",
+		"\x1b[31mred\x1b[0m":       "[31mred[0m",
+		"tab\tkept \r\x07bell":     "tab\tkept bell",
+		"\u009b31m C1 CSI":         "31m C1 CSI",
+		"bad \xff utf8":            "bad  utf8",
+		"line\u2028separator":      "lineseparator",
+		" leading space is kept ": " leading space is kept ",
+	}
+	for in, want := range cases {
+		if got := SafeText(in); got != want {
+			t.Errorf("SafeText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -5,7 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+
+	"github.com/voicetui/voicetui/pipeline/backend"
 )
 
 // config is everything the flags say.
@@ -15,6 +18,9 @@ type config struct {
 	inputDevice  string
 	outputDevice string
 	seconds      float64
+	prompt       string // ask: the question
+	backend      string
+	provider     backend.Options
 }
 
 type usageError struct{ msg string }
@@ -28,6 +34,14 @@ Usage:
   voicetui check [flags]         record from the microphone with a level
                                  meter, then play the recording back
   voicetui --list-devices        same as 'voicetui devices'
+  voicetui ask [flags] TEXT      send TEXT to the configured LLM and print
+                                 the streamed reply (checks credentials,
+                                 models and quota without audio)
+
+Backend (credentials come from the environment only):
+  LiveKit Inference    LIVEKIT_API_KEY, LIVEKIT_API_SECRET (or the
+                       LIVEKIT_INFERENCE_API_* names), LIVEKIT_INFERENCE_URL
+  OpenAI-compatible    OPENAI_API_KEY, OPENAI_BASE_URL
 
 Flags:
 `
@@ -44,6 +58,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.inputDevice, "input-device", "", "microphone: an index or a name substring from 'voicetui devices' (default: the system default)")
 	fs.StringVar(&c.outputDevice, "output-device", "", "speaker: an index or a name substring from 'voicetui devices' (default: the system default)")
 	fs.Float64Var(&c.seconds, "seconds", 3, "check: how long to record")
+	p := &c.provider
+	fs.StringVar(&c.backend, "backend", "auto", "inference backend: auto, livekit or openai (auto: LiveKit when its credentials are set, else OpenAI-compatible when configured)")
+	fs.StringVar(&p.GatewayURL, "gateway-url", "", "LiveKit Inference base URL (default: $LIVEKIT_INFERENCE_URL, else the production gateway)")
+	fs.StringVar(&p.OpenAIURL, "openai-url", "", "OpenAI-compatible base URL, e.g. http://localhost:11434/v1 (default: $OPENAI_BASE_URL, else OpenAI)")
+	fs.StringVar(&p.LLMModel, "llm-model", "", "LLM model (default: openai/gpt-4.1-mini on LiveKit, gpt-4.1-mini on OpenAI)")
+	fs.StringVar(&p.STTModel, "stt-model", "", "speech-to-text model (default: deepgram/nova-3 on LiveKit, whisper-1 on OpenAI)")
+	fs.StringVar(&p.TTSModel, "tts-model", "", "text-to-speech model (default: cartesia/sonic-2 on LiveKit, gpt-4o-mini-tts on OpenAI)")
+	fs.StringVar(&p.Voice, "voice", "", "TTS voice (default: the backend's)")
+	fs.StringVar(&p.Language, "language", "", "language code for STT and TTS (default: en on LiveKit, auto-detect on OpenAI)")
+	fs.StringVar(&p.Priority, "priority", "", "LiveKit Inference request priority: priority, standard or low")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return c, err
@@ -56,7 +80,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		if err := fs.Parse(rest[1:]); err != nil {
 			return c, usageError{err.Error()}
 		}
-		if fs.NArg() > 0 {
+		if c.command == "ask" {
+			c.prompt = strings.TrimSpace(strings.Join(fs.Args(), " "))
+			if c.prompt == "" {
+				return c, usageError{"ask: what should I ask? (voicetui ask [flags] TEXT)"}
+			}
+		} else if fs.NArg() > 0 {
 			return c, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 		}
 	}
@@ -67,6 +96,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		fs.Usage()
 		return c, usageError{"no command given: try 'voicetui check'"}
 	}
+	kind, err := backend.ParseKind(c.backend)
+	if err != nil {
+		return c, usageError{"--" + err.Error()}
+	}
+	c.provider.Kind = kind
 	if c.seconds <= 0 || c.seconds > 600 {
 		return c, usageError{fmt.Sprintf("--seconds %g: want more than 0 and at most 600", c.seconds)}
 	}
@@ -86,6 +120,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return listDevices(stdout)
 	case "check":
 		return check(ctx, c, stdout, stderr)
+	case "ask":
+		return ask(ctx, c, stdout, stderr)
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", c.command)}
 	}

@@ -1,5 +1,6 @@
 // Command voicetui is a terminal voice-agent client. This release carries
-// the audio foundation: device listing and a microphone/speaker check.
+// the audio foundation (device listing, a microphone/speaker check) and the
+// inference clients (ask: one question to the configured LLM).
 package main
 
 import (
@@ -12,13 +13,15 @@ import (
 	"syscall"
 
 	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline"
 )
 
 // Exit statuses.
 const (
 	exitOK     = 0
 	exitError  = 1
-	exitDevice = 2 // a device is missing or won't open; also bad usage
+	exitDevice = 2 // a device is missing or won't open; also bad usage or configuration
+	exitQuota  = 3 // a terminal provider error: credits used up, bad credentials
 )
 
 func main() {
@@ -34,9 +37,16 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "voicetui:", err)
+	if q, ok := pipeline.AsQuota(err); ok && q.Hint != "" {
+		fmt.Fprintln(stderr, "voicetui: hint:", q.Hint)
+	}
+	if pipeline.Terminal(err) {
+		return exitQuota
+	}
 	var de *audio.DeviceError
 	var ue usageError
-	if errors.As(err, &de) || errors.As(err, &ue) ||
+	var ce configError
+	if errors.As(err, &de) || errors.As(err, &ue) || errors.As(err, &ce) ||
 		errors.Is(err, audio.ErrNoInputDevice) || errors.Is(err, audio.ErrNoOutputDevice) {
 		return exitDevice
 	}

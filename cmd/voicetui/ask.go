@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/backend"
+)
+
+// systemPrompt keeps replies short: they are meant to be spoken.
+const systemPrompt = "You are a helpful voice assistant. Answer in one to three short sentences."
+
+// configError is a backend that cannot be built from the flags and
+// environment; like a usage error, the user must change something.
+type configError struct{ err error }
+
+func (e configError) Error() string { return e.err.Error() }
+func (e configError) Unwrap() error { return e.err }
+
+// ask sends one question and prints the reply as it streams in. Retries
+// are announced on stderr so that a rate limit is visible, not a stall.
+func ask(ctx context.Context, c config, stdout, stderr io.Writer) error {
+	opts := c.provider
+	opts.Retry.OnRetry = func(attempt int, err error, wait time.Duration) {
+		fmt.Fprintf(stderr, "voicetui: %v; retry %d of %d in %s\n", err, attempt, opts.Retry.Retries(), wait.Round(time.Millisecond))
+	}
+	b, err := backend.Open(opts, os.Getenv)
+	if err != nil {
+		return configError{err}
+	}
+	fmt.Fprintf(stderr, "voicetui: asking %s\n", b.Description)
+	s, err := b.LLM.Chat(ctx, []pipeline.Message{{Role: "system", Content: systemPrompt}, {Role: "user", Content: c.prompt}})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	wrote := false
+	for s.Next() {
+		fmt.Fprint(stdout, pipeline.SafeText(s.Current()))
+		wrote = true
+	}
+	if wrote {
+		fmt.Fprintln(stdout)
+	}
+	return s.Err()
+}
