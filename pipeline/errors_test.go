@@ -229,12 +229,12 @@ func BenchmarkClassify(b *testing.B) {
 
 func TestSafeText(t *testing.T) {
 	cases := map[string]string{
-		"Hello, world!\n":          "Hello, world!\n",
-		"\x1b[31mred\x1b[0m":       "[31mred[0m",
-		"tab\tkept \r\x07bell":     "tab\tkept bell",
-		"\u009b31m C1 CSI":         "31m C1 CSI",
-		"bad \xff utf8":            "bad  utf8",
-		"line\u2028separator":      "lineseparator",
+		"Hello, world!\n":         "Hello, world!\n",
+		"\x1b[31mred\x1b[0m":      "[31mred[0m",
+		"tab\tkept \r\x07bell":    "tab\tkept bell",
+		"\u009b31m C1 CSI":        "31m C1 CSI",
+		"bad \xff utf8":           "bad  utf8",
+		"line\u2028separator":     "lineseparator",
 		" leading space is kept ": " leading space is kept ",
 	}
 	for in, want := range cases {
