@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -117,52 +118,95 @@ func (t *TTS) Synthesize(ctx context.Context) (pipeline.Utterance, error) {
 			return nil, err
 		}
 	}
-	u := &utterance{t: t, ctx: ctx, started: make(chan struct{}), timeout: t.cfg.Retry.AttemptTimeout()}
+	u := &utterance{t: t, started: make(chan struct{}), timeout: t.cfg.Retry.AttemptTimeout()}
+	u.ctx, u.cancel = context.WithCancelCause(ctx)
 	u.bind(c)
-	u.timer = time.AfterFunc(time.Hour, u.idle)
-	u.timer.Stop()
 	return u, nil
 }
 
 // utterance is one reply. Until its first audio arrives, everything sent
-// is kept so that a socket that turns out dead (a pooled one the gateway
-// dropped, a refused or stalled connection) is replaced and the text
-// replayed, up to cfg.Retry's retries. After audio, failures are final.
+// is kept, so that a socket that fails (a pooled one the gateway dropped,
+// an error message, a stall) is replaced and the text replayed, within
+// cfg.Retry. After audio, failures are final.
+//
+// Locks: wmu orders writes, replays and reconnects; mu guards the state
+// and is never held across network I/O. Close takes neither before it
+// cancels ctx, so it never waits for a write, a dial or a retry pause.
 type utterance struct {
 	t       *TTS
-	ctx     context.Context
+	ctx     context.Context // the utterance's own; Close cancels it
+	cancel  context.CancelCauseFunc
 	timeout time.Duration
-	timer   *time.Timer // idle: armed while audio is owed
 
-	mu      sync.Mutex
-	conn    *ttsConn
-	cctx    context.Context // reads on conn; cancelled by idle or Close
-	ccancel context.CancelCauseFunc
-	texts   []string
-	flushed bool
-	heard   bool // audio delivered
-	done    bool
-	closed  bool
-	retries int
-
-	started   chan struct{} // closed by the first Push or Flush
+	started   chan struct{} // closed by the first Push or Flush, or Close
 	startOnce sync.Once
-	pcm       []int16
 	closeOnce sync.Once
+	pcm       []int16 // Recv's buffer
+
+	wmu sync.Mutex
+
+	mu         sync.Mutex
+	conn       *ttsConn
+	gen        int                     // counts sockets; a stale reader or timer sees it changed
+	cctx       context.Context         // reads on conn; cancelled by its idle timer
+	ccancel    context.CancelCauseFunc // with errIdle, errReplaced or on finish
+	timer      *time.Timer             // conn's idle timer
+	texts      []string
+	flushed    bool
+	unanswered bool // text was pushed and no audio has come since
+	heard      bool // audio was delivered
+	done       bool
+	closed     bool
+	err        error // what ended the utterance
+	retries    int
 }
 
-var errReplaced = errors.New("socket replaced")
+var (
+	errReplaced        = errors.New("socket replaced")
+	errUtteranceClosed = errors.New("tts: utterance closed")
+)
 
+// bind makes c the utterance's socket, with its own read context and idle
+// timer: a timer of an old socket can only cancel that socket. Caller
+// holds mu.
 func (u *utterance) bind(c *ttsConn) {
+	if u.timer != nil {
+		u.timer.Stop()
+		u.ccancel(errReplaced)
+	}
+	u.gen++
 	u.conn = c
-	u.cctx, u.ccancel = context.WithCancelCause(u.ctx)
+	cctx, cancel := context.WithCancelCause(u.ctx)
+	u.cctx, u.ccancel = cctx, cancel
+	u.timer = time.AfterFunc(u.timeout, func() { cancel(errIdle) })
+	u.arm()
 }
 
-func (u *utterance) idle() {
-	u.mu.Lock()
-	cancel := u.ccancel
-	u.mu.Unlock()
-	cancel(errIdle)
+// arm runs the idle timer only while audio is surely owed: text was pushed
+// and nothing answered it yet, or the utterance is flushed and "done" has
+// not come. A pause of the LLM between sentences is not a stall. Caller
+// holds mu.
+func (u *utterance) arm() {
+	if !u.done && (u.unanswered || u.flushed) {
+		u.timer.Reset(u.timeout)
+	} else {
+		u.timer.Stop()
+	}
+}
+
+// failure is why the utterance cannot continue, or nil. Caller holds mu.
+func (u *utterance) failure() error {
+	switch {
+	case u.err != nil:
+		return u.err
+	case u.closed:
+		return errUtteranceClosed
+	case u.ctx.Err() != nil && !u.done:
+		return context.Cause(u.ctx)
+	case u.done:
+		return errors.New("tts: utterance already finished")
+	}
+	return nil
 }
 
 type inputTranscript struct {
@@ -170,85 +214,122 @@ type inputTranscript struct {
 	Transcript string `json:"transcript"`
 }
 
+func transcriptMessage(text string) []byte {
+	msg, _ := json.Marshal(inputTranscript{Type: "input_transcript", Transcript: text + " "})
+	return msg
+}
+
+var flushMessage = []byte(`{"type":"session.flush"}`)
+
 // Push sends a sentence; a trailing space separates it from the next.
 func (u *utterance) Push(text string) error {
-	msg, err := json.Marshal(inputTranscript{Type: "input_transcript", Transcript: text + " "})
-	if err != nil {
-		return err
-	}
-	return u.send(msg, func() { u.texts = append(u.texts, text) })
+	return u.send(transcriptMessage(text), func() { u.texts = append(u.texts, text); u.unanswered = true })
 }
 
 // Flush sends session.flush: the gateway speaks what it holds, then done.
 func (u *utterance) Flush() error {
-	return u.send([]byte(`{"type":"session.flush"}`), func() { u.flushed = true })
+	return u.send(flushMessage, func() { u.flushed = true })
 }
 
 func (u *utterance) send(msg []byte, record func()) error {
+	u.wmu.Lock()
+	defer u.wmu.Unlock()
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.closed || u.done {
-		return errors.New("tts: utterance already finished")
+	if err := u.failure(); err != nil {
+		u.mu.Unlock()
+		return err
 	}
-	record()
+	record() // a replacement socket gets it by replay
+	u.arm()
+	c, gen := u.conn, u.gen
+	u.mu.Unlock()
 	u.startOnce.Do(func() { close(u.started) })
-	u.timer.Reset(u.timeout)
-	err := write(u.ctx, u.conn.ws, msg, u.timeout, pipeline.StageTTS)
-	if err != nil {
-		// The text is recorded: a new socket gets it by replay.
-		err = u.reconnectLocked(err)
+	if err := write(u.ctx, c.ws, msg, u.timeout, pipeline.StageTTS); err != nil {
+		return u.recover(gen, err)
 	}
-	return err
+	return nil
 }
 
-// reconnectLocked replaces a failed socket before any audio was heard,
-// replaying the session; it returns cause when that is not allowed.
-func (u *utterance) reconnectLocked(cause error) error {
+// recover replaces socket number gen after cause, before any audio was
+// heard, replaying the session; otherwise it records cause as the end of
+// the utterance and returns it. Caller holds wmu.
+func (u *utterance) recover(gen int, cause error) error {
 	retry := u.t.cfg.Retry
 	for {
-		if u.heard || u.ctx.Err() != nil || !pipeline.Retryable(cause) || u.retries >= retry.Retries() {
-			return cause
+		u.mu.Lock()
+		if u.gen != gen && u.err == nil { // already replaced
+			u.mu.Unlock()
+			return nil
+		}
+		if u.closed || u.ctx.Err() != nil {
+			u.mu.Unlock()
+			return context.Cause(u.ctx)
+		}
+		if u.err == nil && (u.heard || !pipeline.Retryable(cause) || u.retries >= retry.Retries()) {
+			u.err = cause
+			u.timer.Stop()
+			u.ccancel(cause)
+			u.conn.ws.CloseNow()
+		}
+		if u.err != nil {
+			u.mu.Unlock()
+			return u.err
 		}
 		u.retries++
-		wait := retry.Wait(u.retries, cause)
+		n, old := u.retries, u.conn
+		texts, flushed := slices.Clone(u.texts), u.flushed
+		u.mu.Unlock()
+
+		old.ws.CloseNow()
+		wait := retry.Wait(n, cause)
 		if retry.OnRetry != nil {
-			retry.OnRetry(u.retries, cause, wait)
+			retry.OnRetry(n, cause, wait)
 		}
-		u.ccancel(errReplaced)
-		u.conn.ws.CloseNow()
-		select {
-		case <-u.ctx.Done():
-			return context.Cause(u.ctx)
-		case <-time.After(wait):
+		if err := sleep(u.ctx, wait); err != nil {
+			return err
 		}
 		c, err := u.t.connect(u.ctx)
 		if err == nil {
-			err = u.replay(c)
+			if err = replay(u.ctx, c, texts, flushed, u.timeout); err != nil {
+				c.ws.CloseNow()
+			}
 		}
 		if err != nil {
 			cause = err
 			continue
 		}
+		u.mu.Lock()
+		if u.closed {
+			u.mu.Unlock()
+			c.ws.CloseNow()
+			return errUtteranceClosed
+		}
 		u.bind(c)
-		u.timer.Reset(u.timeout)
+		u.mu.Unlock()
 		return nil
 	}
 }
 
-// replay sends everything the failed socket was given.
-func (u *utterance) replay(c *ttsConn) error {
-	for _, text := range u.texts {
-		msg, _ := json.Marshal(inputTranscript{Type: "input_transcript", Transcript: text + " "})
-		if err := write(u.ctx, c.ws, msg, u.timeout, pipeline.StageTTS); err != nil {
-			c.ws.CloseNow()
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// replay sends everything a failed socket was given.
+func replay(ctx context.Context, c *ttsConn, texts []string, flushed bool, timeout time.Duration) error {
+	for _, text := range texts {
+		if err := write(ctx, c.ws, transcriptMessage(text), timeout, pipeline.StageTTS); err != nil {
 			return err
 		}
 	}
-	if u.flushed {
-		if err := write(u.ctx, c.ws, []byte(`{"type":"session.flush"}`), u.timeout, pipeline.StageTTS); err != nil {
-			c.ws.CloseNow()
-			return err
-		}
+	if flushed {
+		return write(ctx, c.ws, flushMessage, timeout, pipeline.StageTTS)
 	}
 	return nil
 }
@@ -258,7 +339,6 @@ func (u *utterance) Recv() ([]int16, error) {
 	select {
 	case <-u.started:
 	case <-u.ctx.Done():
-		return nil, context.Cause(u.ctx)
 	}
 	for {
 		u.mu.Lock()
@@ -266,79 +346,74 @@ func (u *utterance) Recv() ([]int16, error) {
 			u.mu.Unlock()
 			return nil, io.EOF
 		}
-		if u.closed {
+		if err := u.failure(); err != nil {
 			u.mu.Unlock()
-			return nil, errors.New("tts: utterance closed")
+			return nil, err
 		}
-		c, cctx := u.conn, u.cctx
+		c, cctx, gen := u.conn, u.cctx, u.gen
 		u.mu.Unlock()
 
 		_, data, err := c.ws.Read(cctx)
+		var kind ttsKind
 		if err == nil {
-			var kind ttsKind
 			kind, u.pcm, err = DecodeTTS(data, u.pcm[:0])
-			if err == nil {
-				switch kind {
-				case ttsAudio:
-					if len(u.pcm) == 0 {
-						continue
-					}
-					u.mu.Lock()
-					u.heard = true
-					u.timer.Reset(u.timeout)
-					u.mu.Unlock()
-					return u.pcm, nil
-				case ttsDone:
-					u.finish()
-					return nil, io.EOF
-				default:
-					u.timer.Reset(u.timeout)
-					continue
-				}
-			}
 		} else {
 			err = readError(cctx, pipeline.StageTTS, "read", err, u.timeout)
 		}
-		u.mu.Lock()
-		if u.conn != c { // Push already replaced the socket
+		if err == nil {
+			u.mu.Lock()
+			switch kind {
+			case ttsAudio:
+				if len(u.pcm) > 0 {
+					u.heard, u.unanswered = true, false
+				}
+			case ttsDone:
+				u.finish()
+			}
+			if !u.done {
+				u.arm()
+			}
 			u.mu.Unlock()
+			switch {
+			case kind == ttsDone:
+				return nil, io.EOF
+			case kind == ttsAudio && len(u.pcm) > 0:
+				return u.pcm, nil
+			}
 			continue
 		}
-		if errors.Is(err, errReplaced) || u.closed {
-			u.mu.Unlock()
-			return nil, errors.New("tts: utterance closed")
-		}
-		err = u.reconnectLocked(err)
-		u.mu.Unlock()
+		u.wmu.Lock()
+		err = u.recover(gen, err)
+		u.wmu.Unlock()
 		if err != nil {
-			u.Close()
 			return nil, err
 		}
 	}
 }
 
 // finish hands the socket back to the pool: it served its utterance.
+// Caller holds mu.
 func (u *utterance) finish() {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	u.timer.Stop()
 	u.done = true
+	u.timer.Stop()
+	u.ccancel(nil)
+	u.cancel(nil) // nothing more to read; releases the contexts
 	u.t.put(u.conn)
 }
 
-// Close abandons an unfinished utterance (its socket may still carry its
-// audio, so it is closed, not pooled).
+// Close ends the utterance. An unfinished one's socket is closed, not
+// pooled: its audio may still be in flight.
 func (u *utterance) Close() error {
 	u.closeOnce.Do(func() {
+		u.cancel(errUtteranceClosed) // first: aborts writes, dials and pauses at once
+		u.startOnce.Do(func() { close(u.started) })
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		u.timer.Stop()
-		u.startOnce.Do(func() { close(u.started) })
 		if u.done {
 			return
 		}
 		u.closed = true
-		u.ccancel(errClosed)
+		u.timer.Stop()
 		u.conn.ws.CloseNow()
 	})
 	return nil

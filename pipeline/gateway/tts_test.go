@@ -56,6 +56,8 @@ type ttsServer struct {
 	texts    []string // per flush
 	// hangUpAfter closes the socket after that many utterances (0: never).
 	hangUpAfter int
+	// eager speaks each sentence as it arrives instead of at the flush.
+	eager bool
 }
 
 func (s *ttsServer) serve(ctx context.Context, c *websocket.Conn, r *http.Request) {
@@ -78,6 +80,11 @@ func (s *ttsServer) serve(ctx context.Context, c *websocket.Conn, r *http.Reques
 		switch m["type"] {
 		case "input_transcript":
 			text.WriteString(m["transcript"].(string))
+			if s.eager {
+				pcm := speechFor(text.String())
+				text.Reset()
+				sendJSON(ctx, c, pcmMessage(pcm))
+			}
 		case "session.flush":
 			s.mu.Lock()
 			s.texts = append(s.texts, text.String())
@@ -337,4 +344,135 @@ func FuzzDecodeTTS(f *testing.F) {
 			t.Fatalf("audio from a %v message", kind)
 		}
 	})
+}
+
+func TestTTSPauseBetweenSentencesIsNotAStall(t *testing.T) {
+	srv := &ttsServer{t: t, eager: true}
+	cfg := fakeGateway(t, wsHandler(t, srv.serve))
+	cfg.Retry.Timeout = 150 * time.Millisecond
+	u, err := newTTS(t, cfg).Synthesize(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.Push("One.")
+	if pcm, err := u.Recv(); err != nil || !equal(pcm, speechFor("One. ")) {
+		t.Fatalf("%v %v", pcm, err)
+	}
+	// The LLM thinks for longer than the idle timeout: nothing is owed.
+	got := make(chan error, 1)
+	go func() {
+		pcm, err := u.Recv()
+		if err == nil && !equal(pcm, speechFor("Two. ")) {
+			err = errors.New("wrong audio")
+		}
+		got <- err
+	}()
+	time.Sleep(3 * cfg.Retry.Timeout)
+	u.Push("Two.")
+	if err := <-got; err != nil {
+		t.Fatalf("after a pause: %v", err)
+	}
+	u.Flush()
+	if _, err := u.Recv(); err != io.EOF {
+		t.Fatalf("want the end of the utterance, got %v", err)
+	}
+}
+
+// A stalled first socket is replaced; the replacement is refused once with
+// a Retry-After longer than the idle timeout; the third socket speaks. The
+// first socket's idle timer must not hurt the later ones.
+func TestTTSStallThenRateLimitThenRecovery(t *testing.T) {
+	var sessions pipelinetest.Counter
+	srv := &ttsServer{t: t}
+	cfg := fakeGateway(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch sessions.Add() {
+		case 1:
+			wsHandler(t, func(ctx context.Context, c *websocket.Conn, r *http.Request) { drain(ctx, c) }).ServeHTTP(w, r)
+		case 2:
+			w.Header().Set("Retry-After", "1")
+			pipelinetest.Refuse(w, 429, pipelinetest.QuotaBody("tts", "MaxConcurrentGatewayTTS"))
+		default:
+			wsHandler(t, srv.serve).ServeHTTP(w, r)
+		}
+	}))
+	cfg.Retry.Timeout = 200 * time.Millisecond
+	cfg.Retry.MaxRetryAfter = 400 * time.Millisecond
+	got, err := speak(t, newTTS(t, cfg), "Hello.")
+	if err != nil || !equal(got, speechFor("Hello. ")) || sessions.Load() != 3 {
+		t.Fatalf("%v after %d sessions", err, sessions.Load())
+	}
+}
+
+// Close must not wait for a reconnect in progress (barge-in is immediate).
+func TestTTSCloseDuringReconnectReturnsAtOnce(t *testing.T) {
+	var sessions pipelinetest.Counter
+	release := make(chan struct{})
+	cfg := fakeGateway(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sessions.Add() == 1 {
+			wsHandler(t, func(ctx context.Context, c *websocket.Conn, r *http.Request) {
+				readJSON(ctx, c)
+				readJSON(ctx, c)
+				c.Close(websocket.StatusInternalError, "dropped")
+			}).ServeHTTP(w, r)
+			return
+		}
+		<-release // the replacement's handshake hangs until the test ends
+	}))
+	defer close(release)
+	cfg.Retry.Timeout = time.Hour // only Close can end the wait
+	tts := newTTS(t, cfg)
+	u, err := tts.Synthesize(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Push("Hello.")
+	recv := make(chan error, 1)
+	go func() { _, err := u.Recv(); recv <- err }()
+	for sessions.Load() < 2 { // wait until the reconnect is dialling
+		time.Sleep(5 * time.Millisecond)
+	}
+	u.Close() // returns: the test would hang here otherwise
+	if err := <-recv; !errors.Is(err, errUtteranceClosed) {
+		t.Fatalf("Recv: %v", err)
+	}
+}
+
+func TestTTSConcurrentPushRecvClose(t *testing.T) {
+	srv := &ttsServer{t: t, eager: true}
+	cfg := fakeGateway(t, wsHandler(t, srv.serve))
+	tts := newTTS(t, cfg)
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u, err := tts.Synthesize(context.Background())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			go func() {
+				for k := range 5 {
+					if u.Push(strings.Repeat("x", k+1)) != nil {
+						return
+					}
+				}
+				u.Flush()
+			}()
+			for n := 0; ; n++ {
+				if n == i { // interrupt some utterances part way
+					u.Close()
+				}
+				if _, err := u.Recv(); err != nil {
+					if err != io.EOF && !errors.Is(err, errUtteranceClosed) {
+						t.Error(err)
+					}
+					break
+				}
+			}
+			u.Close()
+		}()
+	}
+	wg.Wait()
 }
