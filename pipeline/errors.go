@@ -219,7 +219,9 @@ func (e *ProtocolError) IsTerminal() bool  { return false }
 // Malformed builds a ProtocolError quoting a short, sanitized excerpt of
 // the offending message.
 func Malformed(stage Stage, what string, msg []byte) *ProtocolError {
-	return &ProtocolError{Stage: stage, Detail: what + ": " + strconv.Quote(Sanitize(string(msg[:min(len(msg), 120)]), 80))}
+	// Sanitize redacts before it cuts to 80; the first cut only bounds
+	// the work and lies far beyond what is shown.
+	return &ProtocolError{Stage: stage, Detail: what + ": " + strconv.Quote(Sanitize(string(msg[:min(len(msg), 4096)]), 80))}
 }
 
 // FromStreamMessage types an error that arrived inside an open stream (an
@@ -315,6 +317,11 @@ func FromResponse(stage Stage, status int, h http.Header, body []byte) error {
 	if f.typ == quotaType {
 		q := &QuotaError{Status: se, QuotaType: f.quotaType, Category: f.category, Hint: f.hint,
 			RemainingLimit: f.remaining, CurrentUsage: f.currentUsage}
+		if q.QuotaType == "" && stage != StageUnknown {
+			// The gateway's STT/TTS connection refusals carry no
+			// quota_type: the stage that was refused is the quota's.
+			q.QuotaType = stage.String()
+		}
 		se.Terminal = terminalCategories[f.category]
 		se.Retryable = !se.Terminal
 		return q

@@ -59,8 +59,8 @@ func TestQuotaClassification(t *testing.T) {
 		{"stt concurrency", 429, quotaBody("MaxConcurrentGatewaySTT"), false, true, "MaxConcurrentGatewaySTT", "LLM request rate limit reached. Reduce request rate or upgrade your plan.", "llm", "0"},
 		{"future category", 429, quotaBody("MaxSomethingNew"), false, true, "MaxSomethingNew", "LLM request rate limit reached. Reduce request rate or upgrade your plan.", "llm", "0"},
 		{"missing category", 429, `{"type":"inference_quota_exceeded","quota_type":"tts"}`, false, true, "", "", "tts", ""},
-		{"list category", 429, `{"type":"inference_quota_exceeded","category":["MaxGatewayCredits"],"remaining_limit":0,"hint":{"x":1},"quota_type":7}`, false, true, "", "", "", ""},
-		{"numeric remaining", 429, `{"type":"inference_quota_exceeded","category":"MaxConcurrentGatewayLLMRpm","remaining_limit":0}`, false, true, "MaxConcurrentGatewayLLMRpm", "", "", ""},
+		{"list category", 429, `{"type":"inference_quota_exceeded","category":["MaxGatewayCredits"],"remaining_limit":0,"hint":{"x":1},"quota_type":7}`, false, true, "", "", "llm", ""},
+		{"numeric remaining", 429, `{"type":"inference_quota_exceeded","category":"MaxConcurrentGatewayLLMRpm","remaining_limit":0}`, false, true, "MaxConcurrentGatewayLLMRpm", "", "llm", ""},
 		{"openai insufficient_quota", 429, `{"error":{"message":"You exceeded your current quota.","type":"insufficient_quota","code":"insufficient_quota"}}`, true, false, "insufficient_quota", "", "llm", ""},
 		{"openai billing limit", 429, `{"error":{"message":"Billing hard limit has been reached","type":"invalid_request_error","code":"billing_hard_limit_reached"}}`, true, false, "billing_hard_limit_reached", "", "llm", ""},
 		{"openai rate limit", 429, `{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}`, false, true, "rate_limit_exceeded", "", "llm", ""},
@@ -240,6 +240,17 @@ func TestSafeText(t *testing.T) {
 	for in, want := range cases {
 		if got := SafeText(in); got != want {
 			t.Errorf("SafeText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRedactsASecretCutByTheLengthLimit(t *testing.T) {
+	const secret = "straddling-secret-0123456789"
+	RegisterSecret(secret)
+	for cut := 8; cut < len(secret); cut++ {
+		in := strings.Repeat("a", 100-cut) + secret // the limit falls inside the secret
+		if out := Sanitize(in, 100); strings.Contains(out, secret[:8]) {
+			t.Fatalf("limit cutting the secret after %d bytes shows %q", cut, out)
 		}
 	}
 }

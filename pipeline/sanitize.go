@@ -15,7 +15,8 @@ import (
 // removed, other control characters become spaces, runs of space collapse,
 // credentials are redacted, and the result is cut to limit runes.
 func Sanitize(s string, limit int) string {
-	s = ansi.Strip(strings.ToValidUTF8(s, "?"))
+	// Redact before cutting: a secret cut in half would show its start.
+	s = Redact(ansi.Strip(strings.ToValidUTF8(s, "?")))
 	var b strings.Builder
 	n := 0
 	space := false

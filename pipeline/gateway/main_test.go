@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/pipelinetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -27,8 +27,8 @@ func fakeGateway(t testing.TB, handler http.Handler) Config {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || VerifyToken(tok, testKey, testSecret, time.Now()) != nil {
-			w.WriteHeader(http.StatusUnauthorized)
-			w.Write([]byte(`{"error":"invalid access token"}`))
+			// Careless servers echo what they were sent; clients must not show it.
+			pipelinetest.Refuse(w, http.StatusUnauthorized, `{"error":"invalid access token: `+r.Header.Get("Authorization")+`"}`)
 			return
 		}
 		if r.Header.Get("User-Agent") != UserAgent {
@@ -44,4 +44,15 @@ func fakeGateway(t testing.TB, handler http.Handler) Config {
 	return cfg
 }
 
-func ioNopCloser(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }
+// noSecrets fails the test if msg shows a token or a secret.
+func noSecrets(t *testing.T, msg string, secrets ...string) {
+	t.Helper()
+	if strings.Contains(msg, "eyJ") || strings.Contains(msg, "Bearer") {
+		t.Fatalf("a token in %q", msg)
+	}
+	for _, s := range append(secrets, testSecret) {
+		if strings.Contains(msg, s) || strings.Contains(msg, s[:len(s)/2]) {
+			t.Fatalf("a secret (or half of one) in %q", msg)
+		}
+	}
+}

@@ -225,7 +225,7 @@ func DecodeSTT(data []byte) (ev pipeline.STTEvent, ok bool, err error) {
 		ev.Type = pipeline.FinalTranscript
 	case "session.finalized":
 		ev.Type = pipeline.Finalized
-	case "error":
+	case "error", "inference_quota_exceeded":
 		return ev, false, pipeline.FromStreamMessage(pipeline.StageSTT, data)
 	case "session.closed":
 		return ev, false, &pipeline.ConnectionError{Stage: pipeline.StageSTT, Op: "read", Err: errors.New("the gateway closed the session")}

@@ -203,7 +203,8 @@ func TestSTTHandshakeRefusals(t *testing.T) {
 		quotaType string
 	}{
 		{"credits", 429, pipelinetest.QuotaBody("stt", "MaxGatewayCredits"), "MaxGatewayCredits", true, 1, "stt"},
-		{"connection limit", 429, `{"type":"inference_quota_exceeded","error":"STT connection limit exceeded, category: MaxConcurrentGatewaySTT","category":"MaxConcurrentGatewaySTT","current_usage":"55","remaining_limit":"0","status":"QuotaStatusExceeded","quota_type":"stt"}`, "MaxConcurrentGatewaySTT", false, 1 + pipeline.DefaultRetries, "stt"},
+		// GATEWAY_PROTOCOL.md's example, verbatim: no quota_type field.
+		{"connection limit", 429, `{"type":"inference_quota_exceeded","error":"STT connection limit exceeded, category: MaxConcurrentGatewaySTT","category":"MaxConcurrentGatewaySTT","current_usage":"55","remaining_limit":"0","status":"QuotaStatusExceeded"}`, "MaxConcurrentGatewaySTT", false, 1 + pipeline.DefaultRetries, "stt"},
 		// Over the 1 KiB the WebSocket library keeps: still typed whole.
 		{"long hint", 429, strings.Replace(pipelinetest.QuotaBody("stt", "MaxGatewayCredits"), `"hint":"`, `"hint":"`+strings.Repeat("Upgrade. ", 400), 1), "MaxGatewayCredits", true, 1, "stt"},
 	}
@@ -232,6 +233,7 @@ func TestSTTHandshakeRefusals(t *testing.T) {
 		if !ok || se.StatusCode != 401 || !pipeline.Terminal(err) || se.Stage != pipeline.StageSTT {
 			t.Fatalf("got %v", err)
 		}
+		noSecrets(t, err.Error(), "not-the-secret")
 	})
 	t.Run("oversized body", func(t *testing.T) {
 		var hits pipelinetest.Counter

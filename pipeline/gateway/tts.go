@@ -456,7 +456,7 @@ func DecodeTTS(data []byte, dst []int16) (ttsKind, []int16, error) {
 		return ttsAudio, dst, nil
 	case "done":
 		return ttsDone, dst, nil
-	case "error":
+	case "error", "inference_quota_exceeded":
 		return ttsOther, dst, pipeline.FromStreamMessage(pipeline.StageTTS, data)
 	case "session.closed":
 		return ttsOther, dst, &pipeline.ConnectionError{Stage: pipeline.StageTTS, Op: "read", Err: errors.New("the gateway closed the session")}

@@ -214,6 +214,17 @@ func TestTTSHandshakeRefusals(t *testing.T) {
 	}
 }
 
+func TestTTSBadCredentials(t *testing.T) {
+	cfg := fakeGateway(t, http.NotFoundHandler())
+	cfg.APISecret = "tts-wrong-secret"
+	_, err := newTTS(t, cfg).Synthesize(context.Background())
+	se, ok := pipeline.AsStatus(err)
+	if !ok || se.StatusCode != 401 || !pipeline.Terminal(err) || se.Stage != pipeline.StageTTS {
+		t.Fatalf("got %v", err)
+	}
+	noSecrets(t, err.Error(), "tts-wrong-secret")
+}
+
 func TestTTSGatewayErrorMessage(t *testing.T) {
 	t.Run("after audio: surfaced, not retried", func(t *testing.T) {
 		var sessions pipelinetest.Counter
@@ -314,8 +325,9 @@ func TestDecodeTTS(t *testing.T) {
 			t.Errorf("%s: %v, want a ProtocolError", bad, err)
 		}
 	}
-	if _, _, err := DecodeTTS([]byte(pipelinetest.QuotaBody("tts", "MaxGatewayCredits")), nil); err != nil {
-		t.Errorf("a body without an error type is not an error message: %v", err)
+	// A quota body inside an open stream is typed like one at the handshake.
+	if _, _, err := DecodeTTS([]byte(pipelinetest.QuotaBody("tts", "MaxGatewayCredits")), nil); !pipeline.Terminal(err) {
+		t.Errorf("in-stream quota body: %v", err)
 	}
 	_, _, err = DecodeTTS([]byte(`{"type":"error","message":"bad voice"}`), nil)
 	var se *pipeline.ServerError

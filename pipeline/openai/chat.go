@@ -25,6 +25,10 @@ import (
 	"github.com/voicetui/voicetui/pipeline"
 )
 
+// MaxChatResponse bounds one streamed reply: SSE lets a server send an
+// event without end, and the decoder would keep it all in memory.
+const MaxChatResponse = 8 << 20
+
 // Chat streams chat completions from {BaseURL}/chat/completions.
 type Chat struct {
 	BaseURL string // e.g. https://api.openai.com/v1
@@ -94,6 +98,7 @@ func (c *Chat) attempt(ctx context.Context, payload []byte) (*chatStream, error)
 	if err != nil {
 		return nil, err
 	}
+	b.limit = MaxChatResponse
 	s := newChatStream(resp, b)
 	// Read up to the first text: until then a failure is retried.
 	if !s.advance() && s.err != nil {

@@ -3,6 +3,7 @@ package openai
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -25,6 +26,8 @@ type body struct {
 	timer   *time.Timer
 	timeout time.Duration
 	rc      io.ReadCloser
+	limit   int64 // bytes a response may have; 0: no limit
+	read    int64
 	once    sync.Once
 }
 
@@ -46,13 +49,16 @@ func send(ctx context.Context, stage pipeline.Stage, client *http.Client, timeou
 		b.Close()
 		return nil, nil, err
 	}
-	b.timer.Stop()
+	b.rc = resp.Body
 	if resp.StatusCode/100 != 2 {
-		err := pipeline.ReadResponse(stage, resp)
+		// Read through b: an error body that stalls times out too.
+		failed := *resp
+		failed.Body = b
+		err := pipeline.ReadResponse(stage, &failed)
 		b.Close()
 		return nil, nil, err
 	}
-	b.rc = resp.Body
+	b.timer.Stop()
 	return resp, b, nil
 }
 
@@ -65,9 +71,16 @@ func newBody(ctx context.Context, stage pipeline.Stage, timeout time.Duration) *
 }
 
 func (b *body) Read(p []byte) (int, error) {
+	if b.limit > 0 {
+		if b.read >= b.limit {
+			return 0, &pipeline.ProtocolError{Stage: b.stage, Detail: fmt.Sprintf("response larger than %d MiB", b.limit>>20)}
+		}
+		p = p[:min(int64(len(p)), b.limit-b.read)]
+	}
 	b.timer.Reset(b.timeout)
 	n, err := b.rc.Read(p)
 	b.timer.Stop()
+	b.read += int64(n)
 	if err != nil && err != io.EOF {
 		err = b.typed("read", err)
 	}

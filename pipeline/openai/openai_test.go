@@ -358,3 +358,38 @@ func FuzzChatStream(f *testing.F) {
 		}
 	})
 }
+
+func TestChatStalledErrorBodyTimesOut(t *testing.T) {
+	cfg := server(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(429)
+		w.Write([]byte(`{"error":{"message":"slow`))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // never finishes the body
+	})
+	cfg.Retry.Timeout = 100 * time.Millisecond
+	cfg.Retry.Max = -1
+	_, err := chat(t, cfg)
+	se, ok := pipeline.AsStatus(err)
+	if !ok || se.StatusCode != 429 || !pipeline.Retryable(err) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestChatEndlessEventIsCapped(t *testing.T) {
+	cfg := server(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Write([]byte("data: " + pipelinetest.Delta("hi") + "\n\n"))
+		line := []byte("data: " + strings.Repeat("x", 64<<10) + "\n")
+		for range (MaxChatResponse >> 16) + 2 { // data lines, never a blank one
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+	})
+	got, err := chat(t, cfg)
+	var pe *pipeline.ProtocolError
+	if got != "hi" || !errors.As(err, &pe) {
+		t.Fatalf("%q, %v", got, err)
+	}
+}

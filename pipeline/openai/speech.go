@@ -104,6 +104,8 @@ func (u *speech) Recv() ([]int16, error) {
 				continue
 			}
 			if err != nil && err != io.EOF {
+				u.cur.Close()
+				u.cur, u.have = nil, 0
 				return nil, err
 			}
 			if u.have < 2 {
@@ -154,10 +156,9 @@ func (u *speech) open(text string) error {
 	})
 }
 
+// Close abandons the utterance: cancelling its context ends the request
+// in flight (Recv closes the body when it sees that).
 func (u *speech) Close() error {
 	u.cancel()
-	if u.cur != nil {
-		u.cur.Close()
-	}
 	return nil
 }
