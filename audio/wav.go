@@ -39,8 +39,10 @@ func (e *WAVError) Unwrap() error { return e.Err }
 const (
 	wavFormatPCM        = 1
 	wavFormatExtensible = 0xFFFE
-	wavUnknownSize      = 0xFFFFFFFF // written by streaming tools: data runs to EOF
-	maxChunkSkip        = 16 << 20   // refuse to skip absurd metadata chunks
+	// Streaming writers cannot know the size: sox writes 0xFFFFFFFF,
+	// espeak-ng 0x7FFFF000. From there up, the data runs to EOF.
+	wavStreamingSize = 0x7FFFF000
+	maxChunkSkip     = 16 << 20 // refuse to skip absurd metadata chunks
 )
 
 // WAVReader streams the samples of a 16-bit PCM WAV file.
@@ -128,7 +130,7 @@ func (w *WAVReader) readHeader() error {
 				return w.bad("data chunk comes before the fmt chunk", nil)
 			}
 			w.dataBytes, w.left = int64(size), int64(size)
-			if size == wavUnknownSize {
+			if size >= wavStreamingSize {
 				w.dataBytes, w.left = -1, -1
 			}
 			return nil

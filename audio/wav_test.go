@@ -137,7 +137,7 @@ func TestWAVTruncatedStream(t *testing.T) {
 }
 
 func TestWAVUnknownLengthRunsToEOF(t *testing.T) {
-	data := append(header(1, 1, 16000, 16, wavUnknownSize), make([]byte, 600)...)
+	data := append(header(1, 1, 16000, 16, 0xFFFFFFFF), make([]byte, 600)...)
 	r, err := NewWAVReader(bytes.NewReader(data), "stream.wav")
 	if err != nil {
 		t.Fatal(err)
@@ -250,5 +250,25 @@ func TestEncodeWAVReadsBack(t *testing.T) {
 	n, _ := r.ReadSamples(out)
 	if !slices.Equal(out[:n], in) {
 		t.Fatalf("read back %v, want %v", out[:n], in)
+	}
+}
+
+func TestWAVStreamingSizeRunsToEOF(t *testing.T) {
+	for _, size := range []uint32{0xFFFFFFFF, 0x7FFFF000} {
+		h := wavHeader(Pipeline, 0)
+		binary.LittleEndian.PutUint32(h[40:], size)
+		data := append(h, 1, 0, 2, 0, 3, 0)
+		r, err := NewWAVReader(bytes.NewReader(data), "stream.wav")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := make([]int16, 10)
+		n, err := r.ReadSamples(p)
+		if n != 3 || err != nil || p[2] != 3 {
+			t.Fatalf("size %#x: %d %v", size, n, err)
+		}
+		if _, err := r.ReadSamples(p); err != io.EOF {
+			t.Fatalf("size %#x: want EOF, got %v", size, err)
+		}
 	}
 }
