@@ -1,0 +1,161 @@
+package localgw
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type chatRequest struct {
+	Model    string `json:"model"`
+	Stream   bool   `json:"stream"`
+	Messages []struct {
+		Role    string `json:"role"`
+		Content string `json:"content"`
+	} `json:"messages"`
+}
+
+// chat streams the demo agent's reply as chat-completion chunks.
+func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
+	var req chatRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{
+			"message": "request body is not a chat completion request: " + err.Error(), "type": "invalid_request_error"}})
+		return
+	}
+	if !req.Stream {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{
+			"message": "the embedded gateway streams only: set \"stream\": true", "type": "invalid_request_error"}})
+		return
+	}
+	refused, faults := s.policy.Admit(LLM)
+	n := s.llmRequests.Add(1)
+	h := w.Header()
+	h.Set("X-LiveKit-Inference-RPM-Limit", "1000")
+	h.Set("X-LiveKit-Inference-RPM-Used", strconv.FormatInt(n, 10))
+	h.Set("X-LiveKit-Inference-TPM-Limit", "1000000")
+	h.Set("X-LiveKit-Inference-TPM-Used", strconv.FormatInt(s.llmTokens.Load(), 10))
+	if refused != nil {
+		s.log.Info("llm refused", "rule", refused.String())
+		refuse(w, refused.refusal())
+		return
+	}
+	if _, ok := fault(faults, ServerErr); ok {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "embedded gateway: injected fault llm:5xx"})
+		return
+	}
+	var last string
+	for _, m := range req.Messages {
+		if m.Role == "user" {
+			last = m.Content
+		}
+	}
+	words := strings.SplitAfter(Reply(last, time.Now()), " ")
+	s.llmTokens.Add(int64(len(words)))
+
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	id := fmt.Sprintf("chatcmpl-local-%d", n)
+	send := func(data string) bool {
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+	chunk := func(delta map[string]string, finish any) string {
+		b, _ := json.Marshal(map[string]any{
+			"id": id, "object": "chat.completion.chunk", "created": time.Now().Unix(), "model": LLMModel,
+			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}},
+		})
+		return string(b)
+	}
+	ctx := r.Context()
+	if f, ok := fault(faults, Delay); ok && !sleep(ctx, f.Delay) {
+		return
+	}
+	if f, ok := fault(faults, BadFrame); ok {
+		_ = f
+		send(`{"choices":[{"delta":{"content":`) // cut short: not JSON
+		return
+	}
+	if !send(chunk(map[string]string{"role": "assistant"}, nil)) {
+		return
+	}
+	for i, word := range words {
+		if i > 0 && !sleep(ctx, s.opts.TokenDelay) {
+			return
+		}
+		if !send(chunk(map[string]string{"content": word}, nil)) {
+			return
+		}
+		if i == 0 {
+			if _, ok := fault(faults, Disconnect); ok {
+				hangUp(w)
+				return
+			}
+			if _, ok := fault(faults, Stall); ok {
+				<-ctx.Done()
+				return
+			}
+		}
+	}
+	send(chunk(map[string]string{}, "stop"))
+	usage, _ := json.Marshal(map[string]any{"id": id, "object": "chat.completion.chunk", "model": LLMModel, "choices": []any{},
+		"usage": map[string]int{"prompt_tokens": len(strings.Fields(last)), "completion_tokens": len(words), "total_tokens": len(strings.Fields(last)) + len(words)}})
+	send(string(usage))
+	send("[DONE]")
+}
+
+// hangUp drops the connection without ending the response properly.
+func hangUp(w http.ResponseWriter) {
+	if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+		conn.Close()
+		return
+	}
+	panic(http.ErrAbortHandler) // HTTP/2: the server resets the stream
+}
+
+// Reply is the demo agent's answer to what the user said. It never
+// pretends to be a language model.
+func Reply(heard string, now time.Time) string {
+	said := strings.TrimSpace(heard)
+	low := strings.ToLower(said)
+	switch {
+	case said == "":
+		return "I did not catch that. Could you say it again?"
+	case strings.HasPrefix(said, "[speech"):
+		return "I heard you speak, but this embedded demo gateway does not transcribe real speech. Give it a script with --stt-script to hear scripted words."
+	case strings.Contains(low, "help"):
+		return "I am the embedded demo agent. Ask me the time, say hello, or exhaust a quota to hear the fallback."
+	case strings.Contains(low, "time"):
+		return "It is " + now.Format("15:04") + "."
+	case hasWord(low, "hello", "hi", "hey"):
+		return "Hello! I am the embedded demo agent, not a real language model. Say help to hear what I can do."
+	case hasWord(low, "bye", "goodbye"):
+		return "Goodbye!"
+	}
+	if r := []rune(said); len(r) > 200 {
+		said = string(r[:200]) + "..."
+	}
+	return "You said: " + said + ". I am a demo agent, so I can only repeat what I heard."
+}
+
+func hasWord(s string, words ...string) bool {
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return !('a' <= r && r <= 'z') }) {
+		for _, w := range words {
+			if f == w {
+				return true
+			}
+		}
+	}
+	return false
+}

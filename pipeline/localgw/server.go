@@ -1,0 +1,230 @@
+// Package localgw is voicetui's embedded inference gateway: a local server
+// that speaks the LiveKit Inference protocol exactly (GATEWAY_PROTOCOL.md),
+// so the very same clients talk to it and to the real gateway. Its engines
+// are honest demos, not models: TTS is real speech from espeak-ng, STT is
+// energy-based speech detection whose text comes from a script or says it
+// is simulated, the LLM is a small deterministic agent.
+//
+// Its reason to exist is the quota demo: rules (Policy) make it refuse
+// requests with the gateway's exact quota bodies, at the WebSocket
+// handshake for STT and TTS as the real gateway does, and misbehave on
+// purpose (latency, 5xx, disconnects, stalls, malformed frames). Rules are
+// set by flags or at run time through a loopback-only control endpoint.
+package localgw
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/voicetui/voicetui/pipeline/gateway"
+)
+
+// Default credentials: the embedded gateway is local, these keep the
+// token path the same as production.
+const (
+	DefaultKey    = "devkey"
+	DefaultSecret = "secret"
+	DefaultAddr   = "127.0.0.1:7890"
+)
+
+// Options configure a gateway. The zero value works (defaults below).
+type Options struct {
+	Key, Secret string        // for checking tokens (default devkey/secret)
+	TokenDelay  time.Duration // LLM: pause between streamed words (default 30 ms; negative: none)
+	STTScript   []string      // STT: transcripts to return, one per utterance, in order
+	Quotas      []QuotaRule
+	Faults      []FaultRule
+	Log         *slog.Logger // nil: discard
+	// TTS engine; nil means espeak-ng (New fails when it is missing).
+	Speech Synthesizer
+}
+
+// Server is a running gateway.
+type Server struct {
+	opts   Options
+	policy *Policy
+	speech Synthesizer
+	log    *slog.Logger
+	srv    *http.Server
+	ln     net.Listener
+
+	llmRequests, llmTokens atomic.Int64 // for the usage headers
+	base                   context.Context
+	stop                   context.CancelFunc // ends every session (hijacked sockets too)
+	sessions               sync.WaitGroup
+
+	mu     sync.Mutex
+	script []string // lines not yet used
+}
+
+// New checks the options and the TTS engine; Start serves.
+func New(opts Options) (*Server, error) {
+	if opts.Key == "" {
+		opts.Key = DefaultKey
+	}
+	if opts.Secret == "" {
+		opts.Secret = DefaultSecret
+	}
+	if opts.TokenDelay == 0 {
+		opts.TokenDelay = 30 * time.Millisecond
+	}
+	tts := opts.Speech
+	if tts == nil {
+		var err error
+		if tts, err = NewEspeak(); err != nil {
+			return nil, err
+		}
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, policy: &Policy{}, speech: tts, log: log, script: append([]string(nil), opts.STTScript...)}
+	for _, r := range opts.Quotas {
+		s.policy.AddQuota(r)
+	}
+	for _, r := range opts.Faults {
+		s.policy.AddFault(r)
+	}
+	return s, nil
+}
+
+// Policy is the server's rule set (the control endpoint edits it too).
+func (s *Server) Policy() *Policy { return s.policy }
+
+// Handler serves the protocol under /v1 and the control endpoint under
+// /control.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/chat/completions", s.authed(s.serveChat))
+	mux.Handle("GET /v1/models", s.authed(s.serveModels))
+	mux.Handle("GET /v1/stt", s.authed(s.serveSTT))
+	mux.Handle("GET /v1/tts", s.authed(s.serveTTS))
+	mux.Handle("/control/", loopbackOnly(s.control()))
+	return mux
+}
+
+// Start listens on addr ("127.0.0.1:0" picks a free port) and serves in
+// the background.
+func (s *Server) Start(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("embedded gateway: listen on %s: %w", addr, err)
+	}
+	s.ln = ln
+	s.base, s.stop = context.WithCancel(context.Background())
+	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return s.base }}
+	go s.srv.Serve(ln)
+	return nil
+}
+
+// URL is the base URL clients use, ending in /v1.
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/v1" }
+
+// ControlURL is the base of the control endpoint.
+func (s *Server) ControlURL() string { return "http://" + s.ln.Addr().String() + "/control" }
+
+// Close stops serving and ends open sessions, waiting for them within ctx.
+func (s *Server) Close(ctx context.Context) error {
+	s.stop()
+	err := s.srv.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = s.srv.Close()
+	}
+	done := make(chan struct{})
+	go func() { s.sessions.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return err
+}
+
+// authed checks the access token as the real gateway does.
+func (s *Server) authed(next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing access token: send Authorization: Bearer <token>"})
+			return
+		}
+		if err := gateway.VerifyToken(tok, s.opts.Key, s.opts.Secret, time.Now()); err != nil {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid access token: " + err.Error()})
+			return
+		}
+		next(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// refuse writes a quota refusal as an HTTP response (also before a
+// WebSocket upgrade).
+func refuse(w http.ResponseWriter, r Refusal) {
+	for k, v := range r.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(r.Status)
+	w.Write(r.Body)
+}
+
+func (s *Server) serveModels(w http.ResponseWriter, r *http.Request) {
+	type model struct {
+		ID      string `json:"id"`
+		Object  string `json:"object"`
+		OwnedBy string `json:"owned_by"`
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []model{
+		{LLMModel, "model", "voicetui"}, {STTModel, "model", "voicetui"}, {TTSModel, "model", "voicetui"},
+	}})
+}
+
+// Model names the embedded gateway reports; it accepts any name.
+const (
+	LLMModel = "embedded/demo-agent"
+	STTModel = "embedded/energy-stt"
+	TTSModel = "embedded/espeak-ng"
+)
+
+// nextScriptLine returns the next scripted transcript; "" when the
+// script is absent or used up.
+func (s *Server) nextScriptLine() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.script) == 0 {
+		return ""
+	}
+	line := s.script[0]
+	s.script = s.script[1:]
+	return line
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,97 @@
+package localgw
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/coder/websocket"
+)
+
+// session is one accepted STT or TTS socket.
+type session struct {
+	ctx  context.Context
+	conn *websocket.Conn
+}
+
+// accept admits a WebSocket request of stage: a quota rule refuses it
+// before the upgrade with HTTP 429 and the quota body, as the real gateway
+// does, and a 5xx fault with 503. It returns the faults of this request.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, stage Stage) (*session, []FaultRule, bool) {
+	refused, faults := s.policy.Admit(stage)
+	if refused != nil {
+		s.log.Info("handshake refused", "stage", stage, "rule", refused.String())
+		refuse(w, refused.refusal())
+		return nil, nil, false
+	}
+	if _, ok := fault(faults, ServerErr); ok {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "embedded gateway: injected fault " + string(stage) + ":5xx"})
+		return nil, nil, false
+	}
+	conn, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return nil, nil, false // Accept has answered the client
+	}
+	conn.SetReadLimit(1 << 20)
+	return &session{ctx: r.Context(), conn: conn}, faults, true
+}
+
+// track counts a session for Close to wait on.
+func (s *Server) track() func() {
+	s.sessions.Add(1)
+	return s.sessions.Done
+}
+
+func (ss *session) send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return ss.conn.Write(ss.ctx, websocket.MessageText, b)
+}
+
+// fail reports a protocol error to the client and closes the socket.
+func (ss *session) fail(message string) {
+	ss.send(map[string]string{"type": "error", "message": message, "code": "400"})
+	ss.conn.Close(websocket.StatusPolicyViolation, "")
+}
+
+// refuseInStream sends a quota body on an open socket and closes it: a
+// rule that starts while a socket is open applies to it too.
+func (ss *session) refuseInStream(r *QuotaRule) {
+	ss.conn.Write(ss.ctx, websocket.MessageText, r.refusal().Body)
+	ss.conn.Close(websocket.StatusPolicyViolation, "quota exceeded")
+}
+
+// read returns the next JSON message.
+func (ss *session) read() (map[string]any, error) {
+	_, data, err := ss.conn.Read(ss.ctx)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+// rate reads a sample rate sent as a string (or, leniently, a number).
+func rate(v any, def int) (int, bool) {
+	switch x := v.(type) {
+	case nil:
+		return def, true
+	case string:
+		n, err := strconv.Atoi(x)
+		return n, err == nil && n >= 8000 && n <= 48000
+	case float64:
+		return int(x), x >= 8000 && x <= 48000
+	}
+	return 0, false
+}
