@@ -32,6 +32,7 @@ func ask(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return configError{err}
 	}
+	defer b.Close()
 	fmt.Fprintf(stderr, "voicetui: asking %s\n", b.Description)
 	s, err := b.LLM.Chat(ctx, []pipeline.Message{{Role: "system", Content: systemPrompt}, {Role: "user", Content: c.prompt}})
 	if err != nil {

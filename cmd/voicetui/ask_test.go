@@ -89,7 +89,10 @@ func TestAskConfigurationErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"ask", "hi"}, "no inference backend configured"},
+		{[]string{"--quota", "llm:bogus", "ask", "hi"}, `kind "bogus"`},
+		{[]string{"--fault", "stt:stall", "ask", "hi"}, "no timeout to stall"},
+		{[]string{"--stt-script", "/no/such/file", "ask", "hi"}, "no such file"},
+		{[]string{"--backend", "openai", "--openai-url", "http://localhost:1/v1", "--quota", "llm:credits", "ask", "hi"}, "drive the embedded gateway"},
 		{[]string{"ask"}, "what should I ask?"},
 		{[]string{"--backend", "azure", "ask", "hi"}, "backend \"azure\""},
 		{[]string{"--backend", "openai", "ask", "hi"}, "OPENAI_API_KEY is not set"},
@@ -100,5 +103,19 @@ func TestAskConfigurationErrors(t *testing.T) {
 		if r.code != exitDevice || !strings.Contains(r.stderr, c.want) || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and one line with %q", c.args, r.code, r.stderr, exitDevice, c.want)
 		}
+	}
+}
+
+var noCredentials = []string{"LIVEKIT_API_KEY=", "LIVEKIT_API_SECRET=", "LIVEKIT_INFERENCE_API_KEY=", "LIVEKIT_INFERENCE_API_SECRET=",
+	"LIVEKIT_INFERENCE_URL=", "OPENAI_API_KEY=", "OPENAI_BASE_URL="}
+
+func TestAskDefaultsToTheEmbeddedGateway(t *testing.T) {
+	r := voicetui(t, noCredentials, "ask", "hello")
+	if r.code != 0 || !strings.Contains(r.stdout, "embedded demo agent") || !strings.Contains(r.stderr, "embedded gateway at http://127.0.0.1:") {
+		t.Fatalf("exit %d\nstdout %q\nstderr %q", r.code, r.stdout, r.stderr)
+	}
+	r = voicetui(t, noCredentials, "ask", "--quota", "llm:credits", "hello")
+	if r.code != exitQuota || !strings.Contains(r.stderr, "MaxGatewayCredits") || !strings.Contains(r.stderr, "hint: You're out of credits") {
+		t.Fatalf("exit %d\nstderr %q", r.code, r.stderr)
 	}
 }

@@ -5,10 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/voicetui/voicetui/pipeline/backend"
+	"github.com/voicetui/voicetui/pipeline/localgw"
 )
 
 // config is everything the flags say.
@@ -21,6 +23,8 @@ type config struct {
 	prompt       string // ask: the question
 	backend      string
 	provider     backend.Options
+	sttScript    string // file; its lines go to provider.Local.STTScript
+	addr         string // gateway: where to listen
 }
 
 type usageError struct{ msg string }
@@ -37,8 +41,11 @@ Usage:
   voicetui ask [flags] TEXT      send TEXT to the configured LLM and print
                                  the streamed reply (checks credentials,
                                  models and quota without audio)
+  voicetui gateway [flags]       run the embedded gateway standalone, for
+                                 other clients and quota QA
 
-Backend (credentials come from the environment only):
+Backend (credentials come from the environment only; with none, the
+embedded gateway runs in-process):
   LiveKit Inference    LIVEKIT_API_KEY, LIVEKIT_API_SECRET (or the
                        LIVEKIT_INFERENCE_API_* names), LIVEKIT_INFERENCE_URL
   OpenAI-compatible    OPENAI_API_KEY, OPENAI_BASE_URL
@@ -49,8 +56,12 @@ Flags:
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("voicetui", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
+	// Parse errors become one line (exitCode prints it); the usage text
+	// is for --help only.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	help := func() {
+		fs.SetOutput(stderr)
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 	}
@@ -59,7 +70,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.outputDevice, "output-device", "", "speaker: an index or a name substring from 'voicetui devices' (default: the system default)")
 	fs.Float64Var(&c.seconds, "seconds", 3, "check: how long to record")
 	p := &c.provider
-	fs.StringVar(&c.backend, "backend", "auto", "inference backend: auto, livekit or openai (auto: LiveKit when its credentials are set, else OpenAI-compatible when configured)")
+	fs.StringVar(&c.backend, "backend", "auto", "inference backend: auto, embedded, livekit or openai (auto: LiveKit when its credentials are set, else OpenAI-compatible when configured, else the embedded gateway)")
 	fs.StringVar(&p.GatewayURL, "gateway-url", "", "LiveKit Inference base URL (default: $LIVEKIT_INFERENCE_URL, else the production gateway)")
 	fs.StringVar(&p.OpenAIURL, "openai-url", "", "OpenAI-compatible base URL, e.g. http://localhost:11434/v1 (default: $OPENAI_BASE_URL, else OpenAI)")
 	fs.StringVar(&p.LLMModel, "llm-model", "", "LLM model (default: openai/gpt-4.1-mini on LiveKit, gpt-4.1-mini on OpenAI)")
@@ -68,8 +79,25 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&p.Voice, "voice", "", "TTS voice (default: the backend's)")
 	fs.StringVar(&p.Language, "language", "", "language code for STT and TTS (default: en on LiveKit, auto-detect on OpenAI)")
 	fs.StringVar(&p.Priority, "priority", "", "LiveKit Inference request priority: priority, standard or low")
+	local := &p.Local
+	fs.Func("quota", "embedded gateway: a quota rule STAGE:KIND[:after=N][:count=K] (repeatable), e.g. llm:credits, tts:credits:after=3, llm:rate:count=2", func(v string) error {
+		r, err := localgw.ParseQuota(v)
+		local.Quotas = append(local.Quotas, r)
+		return err
+	})
+	fs.Func("fault", "embedded gateway: a fault rule STAGE:KIND[:after=N][:count=K] (repeatable), KIND delay=DURATION, 5xx, disconnect, stall or malformed", func(v string) error {
+		r, err := localgw.ParseFault(v)
+		local.Faults = append(local.Faults, r)
+		return err
+	})
+	fs.StringVar(&c.sttScript, "stt-script", "", "embedded gateway: a file of transcripts, one per utterance, in order")
+	fs.DurationVar(&local.TokenDelay, "llm-token-delay", 30*time.Millisecond, "embedded gateway: pause between streamed words of the demo agent")
+	fs.StringVar(&c.addr, "addr", localgw.DefaultAddr, "gateway: address to listen on")
+	fs.StringVar(&local.Key, "key", localgw.DefaultKey, "gateway: API key its tokens must carry")
+	fs.StringVar(&local.Secret, "secret", localgw.DefaultSecret, "gateway: API secret its tokens must be signed with (local QA only: a flag shows in ps)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
+			help()
 			return c, err
 		}
 		return c, usageError{err.Error()}
@@ -78,6 +106,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if rest := fs.Args(); len(rest) > 0 {
 		c.command = rest[0]
 		if err := fs.Parse(rest[1:]); err != nil {
+			if err == flag.ErrHelp {
+				help()
+				return c, err
+			}
 			return c, usageError{err.Error()}
 		}
 		if c.command == "ask" {
@@ -93,8 +125,24 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		c.command = "devices"
 	}
 	if c.command == "" {
-		fs.Usage()
-		return c, usageError{"no command given: try 'voicetui check'"}
+		return c, usageError{"no command given: try 'voicetui check' or 'voicetui ask hello'"}
+	}
+	if c.sttScript != "" {
+		b, err := os.ReadFile(c.sttScript)
+		if err != nil {
+			return c, usageError{fmt.Sprintf("--stt-script: %v", err)}
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				c.provider.Local.STTScript = append(c.provider.Local.STTScript, line)
+			}
+		}
+		if len(c.provider.Local.STTScript) == 0 {
+			return c, usageError{fmt.Sprintf("--stt-script %s has no lines", c.sttScript)}
+		}
+	}
+	if c.provider.Local.TokenDelay == 0 {
+		c.provider.Local.TokenDelay = -1 // 0 means "default" to localgw
 	}
 	kind, err := backend.ParseKind(c.backend)
 	if err != nil {
@@ -122,6 +170,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return check(ctx, c, stdout, stderr)
 	case "ask":
 		return ask(ctx, c, stdout, stderr)
+	case "gateway":
+		return serveGateway(ctx, c, stderr)
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", c.command)}
 	}

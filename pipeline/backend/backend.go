@@ -1,16 +1,21 @@
 // Package backend chooses and builds the inference providers from flags
-// and environment: LiveKit Inference (package gateway) or an
-// OpenAI-compatible server (package openai).
+// and environment: LiveKit Inference (package gateway), an
+// OpenAI-compatible server (package openai), or, by default, the embedded
+// gateway (package localgw) started in-process and spoken to by the very
+// same LiveKit clients.
 package backend
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/gateway"
+	"github.com/voicetui/voicetui/pipeline/localgw"
 	"github.com/voicetui/voicetui/pipeline/openai"
 )
 
@@ -18,9 +23,10 @@ import (
 type Kind string
 
 const (
-	Auto    Kind = "auto" // LiveKit when its credentials are set, else OpenAI-compatible when configured
-	LiveKit Kind = "livekit"
-	OpenAI  Kind = "openai"
+	Auto     Kind = "auto" // LiveKit when its credentials are set, else OpenAI-compatible when configured, else embedded
+	LiveKit  Kind = "livekit"
+	OpenAI   Kind = "openai"
+	Embedded Kind = "embedded"
 )
 
 // Options are the user's choices; "" means the backend's default.
@@ -35,6 +41,7 @@ type Options struct {
 	Language   string
 	Priority   string // LiveKit only: priority, standard or low
 	Retry      pipeline.Retry
+	Local      localgw.Options // the embedded gateway's rules and script
 }
 
 // Backend is a ready set of providers.
@@ -44,20 +51,31 @@ type Backend struct {
 	LLM         pipeline.LLM
 	STT         pipeline.STT
 	TTS         pipeline.TTS
+	// Gateway is the in-process embedded gateway (its control endpoint
+	// drives quota demos); nil for the other backends.
+	Gateway *localgw.Server
 }
 
-// ErrNotConfigured means no backend has what it needs.
-var ErrNotConfigured = errors.New("no inference backend configured: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET for LiveKit Inference, or OPENAI_API_KEY (or OPENAI_BASE_URL for a local server) for an OpenAI-compatible one")
+// Close releases the providers and stops an embedded gateway.
+func (b *Backend) Close() error {
+	err := b.TTS.Close()
+	if b.Gateway != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		err = errors.Join(err, b.Gateway.Close(ctx))
+	}
+	return err
+}
 
 // ParseKind checks a --backend value.
 func ParseKind(s string) (Kind, error) {
 	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
 	case "", Auto:
 		return Auto, nil
-	case LiveKit, OpenAI:
+	case LiveKit, OpenAI, Embedded:
 		return k, nil
 	}
-	return "", fmt.Errorf("backend %q: want auto, livekit or openai", s)
+	return "", fmt.Errorf("backend %q: want auto, embedded, livekit or openai", s)
 }
 
 // Open builds the providers o asks for, reading credentials from getenv.
@@ -70,16 +88,52 @@ func Open(o Options, getenv func(string) string) (*Backend, error) {
 		case getenv("OPENAI_API_KEY") != "" || getenv("OPENAI_BASE_URL") != "" || o.OpenAIURL != "":
 			kind = OpenAI
 		default:
-			return nil, ErrNotConfigured
+			kind = Embedded
 		}
 	}
+	if kind != Embedded && (len(o.Local.Quotas) > 0 || len(o.Local.Faults) > 0 || len(o.Local.STTScript) > 0) {
+		return nil, fmt.Errorf("--quota, --fault and --stt-script drive the embedded gateway; the %s backend is real", kind)
+	}
 	switch kind {
+	case Embedded:
+		return openEmbedded(o)
 	case LiveKit:
 		return openLiveKit(o, getenv)
 	case OpenAI:
 		return openOpenAI(o, getenv)
 	}
-	return nil, fmt.Errorf("backend %q: want auto, livekit or openai", kind)
+	return nil, fmt.Errorf("backend %q: want auto, embedded, livekit or openai", kind)
+}
+
+// openEmbedded starts the embedded gateway on a free loopback port and
+// connects the LiveKit clients to it.
+func openEmbedded(o Options) (*Backend, error) {
+	if o.GatewayURL != "" || o.Priority != "" {
+		return nil, errors.New("--gateway-url and --priority are for LiveKit Inference; the embedded gateway runs in-process")
+	}
+	srv, err := localgw.New(o.Local)
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start("127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	key, secret := o.Local.Key, o.Local.Secret
+	if key == "" {
+		key, secret = localgw.DefaultKey, localgw.DefaultSecret
+	}
+	env := map[string]string{"LIVEKIT_INFERENCE_URL": srv.URL(), "LIVEKIT_API_KEY": key, "LIVEKIT_API_SECRET": secret}
+	o.GatewayURL = ""
+	b, err := openLiveKit(o, func(k string) string { return env[k] })
+	if err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Close(ctx)
+		return nil, err
+	}
+	b.Kind, b.Gateway = Embedded, srv
+	b.Description = fmt.Sprintf("embedded gateway at %s: demo agent, energy STT, espeak-ng", srv.URL())
+	return b, nil
 }
 
 func set(dst *string, v string) {

@@ -1,8 +1,15 @@
 package backend
 
 import (
+	"context"
+	"net/http"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/localgw"
 )
 
 func env(kv ...string) func(string) string {
@@ -21,10 +28,13 @@ func TestOpenChoosesTheBackend(t *testing.T) {
 		want Kind
 		err  string
 	}{
-		{"nothing configured", Options{}, env(), "", "no inference backend configured"},
+		{"nothing configured: embedded", Options{}, env(), Embedded, ""},
+		{"embedded asked for", Options{Kind: Embedded, LLMModel: "any"}, env("LIVEKIT_API_KEY", "k", "LIVEKIT_API_SECRET", "secret-1"), Embedded, ""},
+		{"embedded with a gateway URL", Options{Kind: Embedded, GatewayURL: "http://x/v1"}, env(), "", "in-process"},
+		{"rules on a real backend", Options{Local: localgw.Options{STTScript: []string{"hi"}}}, env("OPENAI_API_KEY", "sk-abcdefghijkl"), "", "drive the embedded gateway"},
 		{"livekit by env", Options{}, env("LIVEKIT_API_KEY", "k", "LIVEKIT_API_SECRET", "secret-1"), LiveKit, ""},
 		{"livekit inference names win", Options{}, env("LIVEKIT_INFERENCE_API_KEY", "k", "LIVEKIT_INFERENCE_API_SECRET", "secret-1"), LiveKit, ""},
-		{"key without secret", Options{}, env("LIVEKIT_API_KEY", "k"), "", "no inference backend configured"},
+		{"key without secret: embedded", Options{}, env("LIVEKIT_API_KEY", "k"), Embedded, ""},
 		{"openai by key", Options{}, env("OPENAI_API_KEY", "sk-abcdefghijkl"), OpenAI, ""},
 		{"local openai-compatible server", Options{OpenAIURL: "http://localhost:11434/v1"}, env(), OpenAI, ""},
 		{"livekit preferred over openai", Options{}, env("LIVEKIT_API_KEY", "k", "LIVEKIT_API_SECRET", "secret-1", "OPENAI_API_KEY", "sk-abcdefghijkl"), LiveKit, ""},
@@ -46,6 +56,7 @@ func TestOpenChoosesTheBackend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer b.Close()
 			if b.Kind != c.want || b.LLM == nil || b.STT == nil || b.TTS == nil {
 				t.Fatalf("got %+v", b)
 			}
@@ -61,6 +72,7 @@ func TestDescriptionHidesURLPasswords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer b.Close()
 	if strings.Contains(b.Description, "hunter22") || !strings.Contains(b.Description, "llama3") {
 		t.Fatal(b.Description)
 	}
@@ -71,10 +83,11 @@ func TestStagingURL(t *testing.T) {
 	if err != nil || !strings.Contains(b.Description, "agent-gateway.staging.livekit.cloud") {
 		t.Fatalf("%v %v", b, err)
 	}
+	b.Close()
 }
 
 func TestParseKind(t *testing.T) {
-	for in, want := range map[string]Kind{"": Auto, "AUTO": Auto, "livekit": LiveKit, " openai ": OpenAI} {
+	for in, want := range map[string]Kind{"": Auto, "AUTO": Auto, "livekit": LiveKit, " openai ": OpenAI, "embedded": Embedded} {
 		if k, err := ParseKind(in); err != nil || k != want {
 			t.Errorf("%q: %v %v", in, k, err)
 		}
@@ -83,3 +96,33 @@ func TestParseKind(t *testing.T) {
 		t.Error("azure accepted")
 	}
 }
+
+// The default backend is a working conversation partner: the embedded
+// gateway answers through the LiveKit clients, and stops on Close.
+func TestEmbeddedAnswersAndStops(t *testing.T) {
+	b, err := Open(Options{}, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.LLM.Chat(context.Background(), []pipeline.Message{{Role: "user", Content: "hello"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reply strings.Builder
+	for s.Next() {
+		reply.WriteString(s.Current())
+	}
+	s.Close()
+	if s.Err() != nil || !strings.Contains(reply.String(), "demo agent") {
+		t.Fatalf("%q %v", reply.String(), s.Err())
+	}
+	url := b.Gateway.URL()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := http.Get(url + "/models"); err == nil {
+		t.Fatal("the embedded gateway still answers after Close")
+	}
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/voicetui/voicetui/pipeline/localgw"
+)
+
+// serveGateway runs the embedded gateway until interrupted, logging what
+// it refuses and why to stderr.
+func serveGateway(ctx context.Context, c config, stderr io.Writer) error {
+	opts := c.provider.Local
+	opts.Log = slog.New(slog.NewTextHandler(stderr, nil))
+	srv, err := localgw.New(opts)
+	if err != nil {
+		return configError{err}
+	}
+	if err := srv.Start(c.addr); err != nil {
+		return configError{err}
+	}
+	secret := "the one given with --secret"
+	if opts.Secret == localgw.DefaultSecret {
+		secret = localgw.DefaultSecret
+	}
+	fmt.Fprintf(stderr, "embedded gateway listening on %s (key %s, secret %s)\n", srv.URL(), opts.Key, secret)
+	fmt.Fprintf(stderr, "control endpoint: %s/status, /quota?rule=RULE, /fault?rule=RULE, /reset (loopback only)\n", srv.ControlURL())
+	fmt.Fprintf(stderr, "try: LIVEKIT_INFERENCE_URL=%s LIVEKIT_API_KEY=%s LIVEKIT_API_SECRET=... voicetui ask hello\n", srv.URL(), opts.Key)
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return srv.Close(shutdown)
+}
