@@ -55,7 +55,9 @@ func benchTTSFirstAudio(b *testing.B, opts Options) {
 
 // BenchmarkTTSFirstAudioGateway is the gateway's own share: an engine that
 // answers at once.
-func BenchmarkTTSFirstAudioGateway(b *testing.B) { benchTTSFirstAudio(b, Options{Speech: silentSpeech{}}) }
+func BenchmarkTTSFirstAudioGateway(b *testing.B) {
+	benchTTSFirstAudio(b, Options{Speech: silentSpeech{}})
+}
 
 // BenchmarkTTSFirstAudioEspeak includes espeak-ng starting and speaking
 // the first 100 ms.
