@@ -57,3 +57,46 @@ func BenchmarkMeter(b *testing.B) {
 		m.Update(chunk)
 	}
 }
+
+func TestVoiceDetector(t *testing.T) {
+	d := NewVoiceDetector(16000)
+	var verdicts []bool
+	feed := func(p []int16) {
+		// Odd piece sizes: frames must still be whole.
+		for i := 0; i < len(p); i += 333 {
+			d.Feed(p[i:min(i+333, len(p))], func(v bool, _ float64) { verdicts = append(verdicts, v) })
+		}
+	}
+	noise := func(n int, amp float64) []int16 {
+		out := make([]int16, n)
+		for i := range out {
+			out[i] = int16(amp * math.Sin(float64(i)*0.37) * math.Sin(float64(i)*0.011))
+		}
+		return out
+	}
+	feed(noise(16000, 30)) // 1 s of quiet room (about -63 dBFS)
+	feed(noise(16000, 6000))
+	quiet, loud := verdicts[:50], verdicts[50:]
+	for i, v := range quiet {
+		if v {
+			t.Fatalf("quiet frame %d counted as voice", i)
+		}
+	}
+	for i, v := range loud {
+		if !v {
+			t.Fatalf("loud frame %d not counted as voice", i)
+		}
+	}
+	if len(verdicts) != 100 {
+		t.Fatalf("%d frames for 2 s", len(verdicts))
+	}
+	// A steady loud noise becomes the floor within seconds... but not
+	// while it is voice: the floor only rises on silence. Boost raises
+	// the bar (half-duplex).
+	d.Boost = 40
+	verdicts = nil
+	feed(noise(1600, 6000))
+	if verdicts[0] {
+		t.Fatal("boosted threshold still counts the same level as voice")
+	}
+}

@@ -4,12 +4,13 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/voicetui/voicetui/audio"
 )
 
 // serveSTT serves one STT socket: session.create, then input_audio
@@ -144,49 +145,34 @@ const (
 	speechGrew             // another half second of speech: time for an interim transcript
 )
 
-// segmenter finds speech by energy against an adaptive noise floor, in
-// 20 ms frames: speech starts after 100 ms above the floor; the client
-// ends the utterance with session.finalize.
+// segmenter finds speech with audio.VoiceDetector: speech starts after
+// 100 ms of voice; the client ends the utterance with session.finalize.
 type segmenter struct {
-	rate, frame int
-	buf         []int16
-	floor       float64 // dBFS
-	run         int     // consecutive voiced frames
-	frames      int     // frames seen
-	voicedN     int     // voiced frames in this utterance
+	vad         *audio.VoiceDetector
+	run         int // consecutive voiced frames
+	frames      int // frames seen
+	voicedN     int // voiced frames in this utterance
 	started     bool
 	start       time.Duration // when speech started
 	lastInterim int
 }
 
 const (
-	floorInit    = -60.0
-	aboveFloor   = 12.0  // dB over the floor that counts as voice
-	minVoice     = -55.0 // dBFS: quieter is never voice
-	startFrames  = 5     // 100 ms
-	interimEvery = 25    // 500 ms of voice
+	startFrames  = 5  // 100 ms
+	interimEvery = 25 // 500 ms of voice
 )
 
 func newSegmenter(rate int) *segmenter {
-	return &segmenter{rate: rate, frame: rate / 50, floor: floorInit}
+	return &segmenter{vad: audio.NewVoiceDetector(rate)}
 }
 
 func (g *segmenter) feed(pcm []int16) []segEvent {
 	var evs []segEvent
-	g.buf = append(g.buf, pcm...)
-	for len(g.buf) >= g.frame {
-		level := dbfs(g.buf[:g.frame])
-		g.buf = g.buf[g.frame:]
+	g.vad.Feed(pcm, func(voiced bool, _ float64) {
 		g.frames++
-		voiced := level > max(g.floor+aboveFloor, minVoice)
-		if level < g.floor {
-			g.floor = level // the floor falls at once
-		} else if !voiced {
-			g.floor += 0.05 // and rises slowly, only on silence
-		}
 		if !voiced {
 			g.run = 0
-			continue
+			return
 		}
 		g.run++
 		if g.started {
@@ -202,24 +188,10 @@ func (g *segmenter) feed(pcm []int16) []segEvent {
 			evs = append(evs, speechStarted, speechGrew)
 			g.lastInterim = g.voicedN
 		}
-	}
-	g.buf = append(g.buf[:0], g.buf...)
+	})
 	return evs
 }
 
 func (g *segmenter) heard() bool           { return g.started }
 func (g *segmenter) voiced() time.Duration { return time.Duration(g.voicedN) * 20 * time.Millisecond }
 func (g *segmenter) reset()                { g.started, g.voicedN, g.lastInterim = false, 0, 0 }
-
-func dbfs(p []int16) float64 {
-	var sum float64
-	for _, v := range p {
-		f := float64(v) / 32768
-		sum += f * f
-	}
-	rms := math.Sqrt(sum / float64(len(p)))
-	if rms < 1e-5 {
-		return -100
-	}
-	return 20 * math.Log10(rms)
-}
