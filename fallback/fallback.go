@@ -1,0 +1,131 @@
+// Package fallback decides and plays what the user hears when a session
+// ends on an error. The reference SDK spoke its error message through TTS,
+// inaudible when TTS is what ran out; here a bundled clip goes straight to
+// the speaker, never through TTS, on every unrecoverable close.
+package fallback
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/voicetui/voicetui/assets"
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline"
+)
+
+// Clip names a bundled recording.
+type Clip string
+
+const (
+	Quota       Clip = "quota"       // "The assistant is out of credits: its quota is used up."
+	Unavailable Clip = "unavailable" // "The assistant is unavailable. Please try again later."
+)
+
+// Options are the user's choices, in the spirit of the reference SDK's
+// error_message.
+type Options struct {
+	// ErrorMessage, when set, is spoken through TTS instead of a clip,
+	// unless TTS is the stage that failed (then the clip plays).
+	ErrorMessage string
+	// ErrorAudio, when set, replaces the bundled clips (16 kHz mono).
+	ErrorAudio []int16
+	// NoErrorAudio turns the sound off; the status is still shown.
+	NoErrorAudio bool
+}
+
+// State is what the decision needs to know about the session.
+type State struct {
+	TTSFailed bool // TTS failed in this session (its error, or counted ones)
+}
+
+// Decision is what to do on an unrecoverable close.
+type Decision struct {
+	Clip   Clip   // play this clip ("" when Text or nothing)
+	Text   string // or speak this through TTS
+	Reason string // quota_exhausted, credentials, unavailable
+}
+
+// None reports a decision to stay silent.
+func (d Decision) None() bool { return d.Clip == "" && d.Text == "" }
+
+// Decide is a pure function of the closing error, the session state and
+// the options.
+func Decide(err error, st State, opts Options) Decision {
+	d := Decision{Clip: Unavailable, Reason: "unavailable"}
+	if q, ok := pipeline.AsQuota(err); ok && q.IsTerminal() {
+		d = Decision{Clip: Quota, Reason: "quota_exhausted"}
+	} else if pipeline.Terminal(err) {
+		d.Reason = "credentials"
+	}
+	var c pipeline.Classified
+	ttsDown := st.TTSFailed || (errors.As(err, &c) && c.ErrStage() == pipeline.StageTTS)
+	switch {
+	case opts.NoErrorAudio:
+		d.Clip = ""
+	case opts.ErrorMessage != "" && !ttsDown:
+		d.Clip, d.Text = "", opts.ErrorMessage
+	}
+	return d
+}
+
+// Samples returns the audio of clip (16 kHz mono): opts.ErrorAudio when
+// set, else the bundled recording.
+func Samples(clip Clip, opts Options) ([]int16, error) {
+	if len(opts.ErrorAudio) > 0 {
+		return opts.ErrorAudio, nil
+	}
+	var wav []byte
+	switch clip {
+	case Quota:
+		wav = assets.QuotaWAV
+	case Unavailable:
+		wav = assets.UnavailableWAV
+	default:
+		return nil, fmt.Errorf("fallback: no clip %q", clip)
+	}
+	r, err := audio.NewWAVReader(bytes.NewReader(wav), string(clip)+".wav")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int16, r.Samples())
+	n, err := r.ReadSamples(out)
+	if err != nil {
+		return nil, err
+	}
+	return out[:n], nil
+}
+
+// Play writes pcm (16 kHz mono) to sink, resampled to its rate, and waits
+// until it has been heard. It gives up after the clip's length plus two
+// seconds, so a hung speaker cannot block a teardown.
+func Play(ctx context.Context, sink audio.Sink, pcm []int16) error {
+	limit := time.Duration(len(pcm))*time.Second/audio.PipelineRate + 2*time.Second
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	out := pcm
+	if rate := sink.Format().SampleRate; rate != audio.PipelineRate {
+		rs, err := audio.NewResampler(audio.PipelineRate, rate)
+		if err != nil {
+			return err
+		}
+		out = rs.Process(make([]int16, 0, rs.OutLen(len(pcm))), pcm)
+		out = rs.Process(out, make([]int16, rs.Delay()))
+	}
+	if ch := sink.Format().Channels; ch > 1 {
+		return fmt.Errorf("fallback: a %d-channel sink is not supported", ch)
+	}
+	for len(out) > 0 {
+		n, err := sink.Write(ctx, out)
+		if err != nil {
+			return fmt.Errorf("fallback: play: %w", err)
+		}
+		out = out[n:]
+	}
+	if err := sink.Drain(ctx); err != nil {
+		return fmt.Errorf("fallback: play: %w", err)
+	}
+	return nil
+}
