@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline/backend"
 	"github.com/voicetui/voicetui/pipeline/localgw"
+	"github.com/voicetui/voicetui/pipeline/session"
 )
 
 // config is everything the flags say.
@@ -25,6 +27,12 @@ type config struct {
 	provider     backend.Options
 	sttScript    string // file; its lines go to provider.Local.STTScript
 	addr         string // gateway: where to listen
+	headless     bool
+	input        string // WAV replacing the microphone
+	output       string // WAV replacing the speaker
+	record       string // directory
+	errorAudio   string // WAV replacing the fallback clips
+	session      session.Options
 }
 
 type usageError struct{ msg string }
@@ -34,6 +42,8 @@ func (e usageError) Error() string { return e.msg + " (see voicetui --help)" }
 const usage = `voicetui: a terminal voice-agent client.
 
 Usage:
+  voicetui [flags]               talk with the agent (microphone and speaker,
+                                 or --input/--output WAV files)
   voicetui devices               list input and output devices
   voicetui check [flags]         record from the microphone with a level
                                  meter, then play the recording back
@@ -93,6 +103,16 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.sttScript, "stt-script", "", "embedded gateway: a file of transcripts, one per utterance, in order")
 	fs.DurationVar(&local.TokenDelay, "llm-token-delay", 30*time.Millisecond, "embedded gateway: pause between streamed words of the demo agent")
 	fs.StringVar(&c.addr, "addr", localgw.DefaultAddr, "gateway: address to listen on")
+	so := &c.session
+	fs.BoolVar(&c.headless, "headless", false, "no interface: events as JSON lines on stdout")
+	fs.StringVar(&c.input, "input", "", "a WAV file to use instead of the microphone, paced in real time; the session ends after it and the last reply")
+	fs.StringVar(&c.output, "output", "", "a WAV file (16 kHz) recording what reaches the speaker, on the speaker's timeline, instead of playing it")
+	fs.StringVar(&c.record, "record", "", "a directory to keep mic.wav, speaker.wav and events.jsonl of the session in")
+	fs.BoolVar(&so.NoBargeIn, "no-barge-in", false, "the user cannot interrupt the agent")
+	fs.IntVar(&so.MaxUnrecoverable, "max-unrecoverable-errors", session.DefaultMaxUnrecoverable, "close the session at this many unrecoverable errors of one stage")
+	fs.StringVar(&so.Fallback.ErrorMessage, "error-message", "", "on an unrecoverable close, speak this through TTS (the clip plays when TTS is what failed)")
+	fs.StringVar(&c.errorAudio, "error-audio", "", "a WAV file to play instead of the bundled fallback clips")
+	fs.BoolVar(&so.Fallback.NoErrorAudio, "no-error-audio", false, "play nothing on an unrecoverable close (the error is still shown)")
 	fs.StringVar(&local.Key, "key", localgw.DefaultKey, "gateway: API key its tokens must carry")
 	fs.StringVar(&local.Secret, "secret", localgw.DefaultSecret, "gateway: API secret its tokens must be signed with (local QA only: a flag shows in ps)")
 	if err := fs.Parse(args); err != nil {
@@ -125,7 +145,27 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		c.command = "devices"
 	}
 	if c.command == "" {
-		return c, usageError{"no command given: try 'voicetui check' or 'voicetui ask hello'"}
+		c.command = "talk"
+	}
+	if c.errorAudio != "" {
+		pcm, f, err := audio.ReadWAVFile(c.errorAudio)
+		if err != nil {
+			return c, usageError{fmt.Sprintf("--error-audio: %v", err)}
+		}
+		if f.SampleRate != audio.PipelineRate {
+			rs, err := audio.NewResampler(f.SampleRate, audio.PipelineRate)
+			if err != nil {
+				return c, usageError{fmt.Sprintf("--error-audio: %v", err)}
+			}
+			pcm = rs.Process(nil, pcm)
+		}
+		if len(pcm) == 0 {
+			return c, usageError{fmt.Sprintf("--error-audio %s holds no audio", c.errorAudio)}
+		}
+		c.session.Fallback.ErrorAudio = pcm
+	}
+	if c.session.MaxUnrecoverable < 1 {
+		return c, usageError{"--max-unrecoverable-errors: want 1 or more"}
 	}
 	if c.sttScript != "" {
 		b, err := os.ReadFile(c.sttScript)
@@ -172,6 +212,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return ask(ctx, c, stdout, stderr)
 	case "gateway":
 		return serveGateway(ctx, c, stderr)
+	case "talk":
+		return talk(ctx, c, stdout, stderr)
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", c.command)}
 	}

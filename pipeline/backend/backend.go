@@ -120,7 +120,10 @@ func openEmbedded(o Options) (*Backend, error) {
 	}
 	key, secret := o.Local.Key, o.Local.Secret
 	if key == "" {
-		key, secret = localgw.DefaultKey, localgw.DefaultSecret
+		key = localgw.DefaultKey
+	}
+	if secret == "" {
+		secret = localgw.DefaultSecret
 	}
 	env := map[string]string{"LIVEKIT_INFERENCE_URL": srv.URL(), "LIVEKIT_API_KEY": key, "LIVEKIT_API_SECRET": secret}
 	o.GatewayURL = ""

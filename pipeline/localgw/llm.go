@@ -14,9 +14,30 @@ type chatRequest struct {
 	Model    string `json:"model"`
 	Stream   bool   `json:"stream"`
 	Messages []struct {
-		Role    string `json:"role"`
-		Content string `json:"content"`
+		Role    string          `json:"role"`
+		Content json.RawMessage `json:"content"`
 	} `json:"messages"`
+}
+
+// text reads a message's content: a string, or OpenAI's list of parts
+// whose text parts are joined.
+func text(content json.RawMessage) string {
+	var s string
+	if json.Unmarshal(content, &s) == nil {
+		return s
+	}
+	var parts []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	}
+	json.Unmarshal(content, &parts)
+	var b strings.Builder
+	for _, p := range parts {
+		if p.Type == "text" {
+			b.WriteString(p.Text)
+		}
+	}
+	return b.String()
 }
 
 // chat streams the demo agent's reply as chat-completion chunks.
@@ -51,7 +72,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 	var last string
 	for _, m := range req.Messages {
 		if m.Role == "user" {
-			last = m.Content
+			last = text(m.Content)
 		}
 	}
 	words := strings.SplitAfter(Reply(last, time.Now()), " ")

@@ -223,6 +223,7 @@ func TestSTTWithoutScriptSaysItIsSimulated(t *testing.T) {
 	defer s.Close()
 	s.Write(speech(t, "hello there"))
 	s.Finalize()
+	time.AfterFunc(10*time.Second, func() { s.Close() }) // a missing final fails, not hangs
 	for {
 		ev, err := s.Recv()
 		if err != nil {

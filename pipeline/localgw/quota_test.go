@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/gateway"
 )
@@ -97,6 +99,9 @@ func TestQuotaRulesThroughTheClients(t *testing.T) {
 				}
 				if kind != Malformed && q.Hint == "" {
 					t.Fatal("no hint")
+				}
+				if kind == Malformed && (q.Hint != "" || q.RemainingLimit != "") {
+					t.Fatalf("non-string fields must be absent: %+v", q)
 				}
 			})
 		}
@@ -338,6 +343,7 @@ func TestAuthRefusals(t *testing.T) {
 }
 
 func TestTwentyConcurrentSessions(t *testing.T) {
+	speech(t, "hello") // warm espeak-ng before the crowd
 	_, cfg := start(t, Options{STTScript: strings.Split(strings.Repeat("hello there\n", 20), "\n")})
 	tts := newTTS(t, cfg)
 	var wg sync.WaitGroup
@@ -367,5 +373,127 @@ func TestTwentyConcurrentSessions(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+func TestWireResponses(t *testing.T) {
+	s, _ := start(t, Options{Speech: silentSpeech{}, Quotas: quotas(t, "llm:rate:after=1")})
+	tok, _ := gateway.Token(DefaultKey, DefaultSecret, "agent", time.Now())
+	post := func() *http.Response {
+		req, _ := http.NewRequest("POST", s.URL()+"/chat/completions", strings.NewReader(`{"model":"x","stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"help"}]}]}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	ok := post()
+	body, _ := io.ReadAll(ok.Body)
+	ok.Body.Close()
+	if ok.StatusCode != 200 || ok.Header.Get("Content-Type") != "text/event-stream" || !strings.Contains(string(body), `"content":"demo "`) ||
+		!strings.HasSuffix(string(body), "data: [DONE]\n\n") {
+		t.Fatalf("200: %d %q", ok.StatusCode, body)
+	}
+	refused := post()
+	body, _ = io.ReadAll(refused.Body)
+	refused.Body.Close()
+	if refused.StatusCode != 429 || refused.Header.Get("Retry-After") != "1" || !strings.Contains(string(body), `"category":"MaxConcurrentGatewayLLMRpm"`) {
+		t.Fatalf("429: %d %v %s", refused.StatusCode, refused.Header, body)
+	}
+	for _, resp := range []*http.Response{ok, refused} {
+		for _, h := range []string{"RPM-Limit", "RPM-Used", "TPM-Limit", "TPM-Used"} {
+			if resp.Header.Get("X-LiveKit-Inference-"+h) == "" {
+				t.Errorf("%d: no X-LiveKit-Inference-%s", resp.StatusCode, h)
+			}
+		}
+	}
+}
+
+func TestSTTHandshakeWindow(t *testing.T) {
+	_, cfg := start(t, Options{STTScript: []string{"one", "two"}, Quotas: quotas(t, "stt:credits:after=1")})
+	if content, err := transcribe(t, cfg); err != nil || !content {
+		t.Fatalf("first connection: %v", err)
+	}
+	_, err := transcribe(t, cfg)
+	if q, ok := pipeline.AsQuota(err); !ok || !pipeline.Terminal(err) || q.QuotaType != "stt" {
+		t.Fatalf("second connection: %v", err)
+	}
+}
+
+func TestTTSInStream5xx(t *testing.T) {
+	_, cfg := start(t, Options{Speech: silentSpeech{}, Faults: faults(t, "tts:5xx:after=1:count=1")})
+	var retried []error
+	cfg.Retry.OnRetry = func(_ int, err error, _ time.Duration) { retried = append(retried, err) }
+	tts := newTTS(t, cfg)
+	if _, err := say(t, tts, "One."); err != nil || len(retried) != 0 {
+		t.Fatal(err, retried)
+	}
+	// The second utterance gets an error message on the pooled socket; the
+	// client replaces the socket and replays the text: it is still spoken.
+	if pcm, err := say(t, tts, "Two."); err != nil || len(pcm) == 0 {
+		t.Fatalf("%v", err)
+	}
+	var se *pipeline.ServerError
+	if len(retried) != 1 || !errors.As(retried[0], &se) || se.Code != "503" {
+		t.Fatalf("retried after %v", retried)
+	}
+}
+
+func TestDelaysDelay(t *testing.T) {
+	for _, f := range []string{"stt:delay=300ms", "tts:delay=300ms", "llm:delay=300ms"} {
+		t.Run(f, func(t *testing.T) {
+			_, cfg := start(t, Options{Speech: silentSpeech{}, Faults: faults(t, f), STTScript: []string{"hello"}})
+			pcm := speech(t, "hello")
+			t0 := time.Now()
+			var err error
+			switch f[:3] {
+			case "llm":
+				_, err = ask(t, cfg, "hi")
+			case "tts":
+				_, err = say(t, newTTS(t, cfg), "Hi.")
+			case "stt":
+				stt, _ := gateway.NewSTT(cfg)
+				s, serr := stt.Stream(context.Background())
+				if serr != nil {
+					t.Fatal(serr)
+				}
+				defer s.Close()
+				s.Write(pcm)
+				t0 = time.Now()
+				s.Finalize()
+				for {
+					ev, rerr := s.Recv()
+					if rerr != nil || ev.Type == pipeline.FinalTranscript {
+						err = rerr
+						break
+					}
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(t0); d < 300*time.Millisecond {
+				t.Fatalf("answered after %v despite a 300 ms delay", d)
+			}
+		})
+	}
+}
+
+func TestBadFramesGetAnError(t *testing.T) {
+	s, _ := start(t, Options{Speech: silentSpeech{}})
+	tok, _ := gateway.Token(DefaultKey, DefaultSecret, "agent", time.Now())
+	for _, path := range []string{"/stt", "/tts"} {
+		c, _, err := websocket.Dial(context.Background(), strings.Replace(s.URL(), "http", "ws", 1)+path,
+			&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(context.Background(), websocket.MessageText, []byte(`not json`))
+		_, data, err := c.Read(context.Background())
+		if err != nil || !strings.Contains(string(data), `"type":"error"`) {
+			t.Errorf("%s: %s %v", path, data, err)
+		}
+		c.CloseNow()
 	}
 }

@@ -58,6 +58,7 @@ type QuotaRule struct {
 	Stage Stage
 	Kind  QuotaKind
 	window
+	gen int // when it was set (Policy.Generation)
 }
 
 // FaultRule makes requests of a stage misbehave.
@@ -176,13 +177,42 @@ type Policy struct {
 	mu     sync.Mutex
 	quotas []*QuotaRule
 	faults []*FaultRule
+	gen    int // counts rules set
 }
 
 // AddQuota and AddFault take effect from the next request.
 func (p *Policy) AddQuota(r QuotaRule) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.gen++
+	r.gen = p.gen
 	p.quotas = append(p.quotas, &r)
+}
+
+// Generation numbers the rules set so far.
+func (p *Policy) Generation() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gen
+}
+
+// CreditsSince returns a credits rule of stage (or of the quota stages its
+// endpoint answers for) set after generation gen that would refuse the
+// next request, and counts that request for it: an open socket meets the
+// rules set while it was open.
+func (p *Policy) CreditsSince(stage Stage, gen int) *QuotaRule {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, s := range quotaStages(stage) {
+		for _, r := range p.quotas {
+			if r.Stage == s && r.Kind == Credits && r.gen > gen && r.hits(r.seen+1) {
+				r.seen++
+				c := *r
+				return &c
+			}
+		}
+	}
+	return nil
 }
 
 func (p *Policy) AddFault(r FaultRule) {

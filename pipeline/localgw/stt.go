@@ -19,14 +19,16 @@ import (
 // socket is one request for the quota rules; a credits rule set while it
 // is open ends it at the next session.finalize.
 func (s *Server) serveSTT(w http.ResponseWriter, r *http.Request) {
+	defer s.track()() // before the hijack: Close waits for this session
+	gen := s.policy.Generation()
 	ss, faults, ok := s.accept(w, r, STT)
 	if !ok {
 		return
 	}
-	defer s.track()()
 	defer ss.conn.CloseNow()
 	create, err := ss.read()
 	if err != nil {
+		ss.failRead(err)
 		return
 	}
 	settings, _ := create["settings"].(map[string]any)
@@ -59,12 +61,14 @@ func (s *Server) serveSTT(w http.ResponseWriter, r *http.Request) {
 	for {
 		m, err := ss.read()
 		if err != nil {
+			ss.failRead(err)
 			return
 		}
 		switch str(m, "type") {
 		case "input_audio":
-			b, err := base64.StdEncoding.DecodeString(str(m, "audio"))
-			if err != nil || len(b)%2 != 0 {
+			audio, isString := m["audio"].(string)
+			b, err := base64.StdEncoding.DecodeString(audio)
+			if !isString || err != nil || len(b)%2 != 0 {
 				ss.fail("input_audio must be base64 of pcm_s16le")
 				return
 			}
@@ -84,8 +88,8 @@ func (s *Server) serveSTT(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		case "session.finalize":
-			if rule := s.policy.Blocked(STT); rule != nil && rule.Kind == Credits {
-				s.policy.Admit(STT)
+			// Credits that run out while the socket is open end it too.
+			if rule := s.policy.CreditsSince(STT, gen); rule != nil {
 				ss.refuseInStream(rule)
 				return
 			}

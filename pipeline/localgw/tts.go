@@ -22,14 +22,15 @@ type ttsUtterance struct {
 // Each utterance is a request for the quota rules (the socket's first is
 // admitted at the handshake); sentences are spoken as they arrive.
 func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
+	defer s.track()() // before the hijack: Close waits for this session
 	ss, faults, ok := s.accept(w, r, TTS)
 	if !ok {
 		return
 	}
-	defer s.track()()
 	defer ss.conn.CloseNow()
 	create, err := ss.read()
 	if err != nil {
+		ss.failRead(err)
 		return
 	}
 	sampleRate, ok := rate(create["sample_rate"], 24000)
@@ -46,19 +47,31 @@ func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
 	utterances := make(chan *ttsUtterance, 1)
 	ctx, cancel := context.WithCancel(ss.ctx)
 	defer cancel()
-	spoken := make(chan error, 1)
-	go func() { spoken <- s.speak(ctx, ss, sampleRate, voice, utterances) }()
-	defer func() { cancel(); <-spoken }()
+	// The speaker goroutine writes under its own ctx; on the way out the
+	// socket closes first, so a write to a client that stopped reading
+	// ends too.
+	speaking := make(chan struct{})
+	go func() {
+		defer close(speaking)
+		s.speak(ctx, ss, sampleRate, voice, utterances)
+	}()
+	defer func() { cancel(); ss.conn.CloseNow(); <-speaking }()
 
 	var cur *ttsUtterance
 	first := true
+	skip := false // the current utterance failed: ignore it up to its flush
 	for {
 		m, err := ss.read()
 		if err != nil {
+			ss.failRead(err)
 			return
 		}
 		switch str(m, "type") {
 		case "input_transcript", "session.flush":
+			if skip {
+				skip = str(m, "type") != "session.flush"
+				continue
+			}
 			if cur == nil {
 				if !first {
 					refused, f := s.policy.Admit(TTS)
@@ -67,13 +80,18 @@ func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
 						return
 					}
 					faults = f
+					if _, ok := fault(faults, ServerErr); ok {
+						// This utterance fails; the socket stays usable.
+						ss.send(map[string]string{"type": "error", "message": "embedded gateway: injected fault tts:5xx", "code": "503"})
+						skip = true
+						continue
+					}
 				}
 				first = false
 				cur = &ttsUtterance{texts: make(chan string, 256), faults: faults}
 				select {
 				case utterances <- cur:
-				case err := <-spoken:
-					_ = err
+				case <-speaking:
 					return
 				}
 			}
@@ -121,14 +139,14 @@ func (s *Server) speak(ctx context.Context, ss *session, sampleRate int, voice s
 						return ctx.Err()
 					}
 					if _, ok := fault(u.faults, BadFrame); ok {
-						ss.send(map[string]string{"type": "output_audio", "audio": "not base64!"})
+						ss.sendCtx(ctx, map[string]string{"type": "output_audio", "audio": "not base64!"})
 					}
 				}
 				raw = raw[:0]
 				for _, v := range out[:n] {
 					raw = binary.LittleEndian.AppendUint16(raw, uint16(v))
 				}
-				if err := ss.send(map[string]string{"type": "output_audio", "audio": base64.StdEncoding.EncodeToString(raw)}); err != nil {
+				if err := ss.sendCtx(ctx, map[string]string{"type": "output_audio", "audio": base64.StdEncoding.EncodeToString(raw)}); err != nil {
 					return err
 				}
 				out = out[n:]
@@ -153,7 +171,7 @@ func (s *Server) speak(ctx context.Context, ss *session, sampleRate int, voice s
 			})
 			if err != nil {
 				if ctx.Err() == nil {
-					ss.send(map[string]string{"type": "error", "message": "embedded gateway: " + err.Error(), "code": "500"})
+					ss.sendCtx(ctx, map[string]string{"type": "error", "message": "embedded gateway: " + err.Error(), "code": "500"})
 				}
 				return err
 			}
@@ -161,7 +179,7 @@ func (s *Server) speak(ctx context.Context, ss *session, sampleRate int, voice s
 		if err := flush(true); err != nil {
 			return err
 		}
-		if err := ss.send(map[string]string{"type": "done"}); err != nil {
+		if err := ss.sendCtx(ctx, map[string]string{"type": "done"}); err != nil {
 			return err
 		}
 	}

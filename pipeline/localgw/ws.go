@@ -3,6 +3,7 @@ package localgw
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 
@@ -43,13 +44,27 @@ func (s *Server) track() func() {
 	return s.sessions.Done
 }
 
-func (ss *session) send(v any) error {
+func (ss *session) send(v any) error { return ss.sendCtx(ss.ctx, v) }
+
+func (ss *session) sendCtx(ctx context.Context, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return ss.conn.Write(ss.ctx, websocket.MessageText, b)
+	return ss.conn.Write(ctx, websocket.MessageText, b)
 }
+
+// failRead answers a frame that is not a JSON object (a closed socket
+// needs no answer).
+func (ss *session) failRead(err error) {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, errNotObject) {
+		ss.fail("every message must be a JSON object with a \"type\"")
+	}
+}
+
+var errNotObject = errors.New("not a JSON object")
 
 // fail reports a protocol error to the client and closes the socket.
 func (ss *session) fail(message string) {
@@ -73,6 +88,9 @@ func (ss *session) read() (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, err
+	}
+	if m == nil {
+		return nil, errNotObject
 	}
 	return m, nil
 }

@@ -1,0 +1,222 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/backend"
+	"github.com/voicetui/voicetui/pipeline/session"
+)
+
+// talk holds a spoken conversation: devices (or --input/--output files),
+// the backend, and the session; events go to stdout as JSON lines
+// (--headless) or as plain lines for people.
+func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+
+	// Events: written as they come; --record keeps a copy.
+	var mu sync.Mutex
+	var outputs []func(session.Event)
+	if c.headless {
+		enc := json.NewEncoder(stdout)
+		outputs = append(outputs, func(e session.Event) { enc.Encode(e) })
+	} else {
+		outputs = append(outputs, func(e session.Event) { printEvent(stdout, e) })
+	}
+	if c.record != "" {
+		if err := os.MkdirAll(c.record, 0o755); err != nil {
+			return configError{fmt.Errorf("--record: %w", err)}
+		}
+		f, err := os.Create(filepath.Join(c.record, "events.jsonl"))
+		if err != nil {
+			return configError{fmt.Errorf("--record: %w", err)}
+		}
+		closers = append(closers, f.Close)
+		enc := json.NewEncoder(f)
+		outputs = append(outputs, func(e session.Event) { enc.Encode(e) })
+	}
+	events := session.NewEmitter(func(e session.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, out := range outputs {
+			out(e)
+		}
+	})
+
+	mic, spk, err := openAudio(c, &closers)
+	if err != nil {
+		return err
+	}
+
+	var sess *session.Session
+	opts := c.provider
+	opts.Retry.OnRetry = func(n int, err error, wait time.Duration) {
+		if sess != nil {
+			sess.OnRetry(n, err, wait)
+		}
+	}
+	b, err := backend.Open(opts, os.Getenv)
+	if err != nil {
+		return configError{err}
+	}
+	closers = append(closers, b.Close)
+	if !c.headless {
+		fmt.Fprintf(stderr, "voicetui: talking to %s; Ctrl+C ends\n", b.Description)
+	}
+	so := c.session
+	so.LLM, so.STT, so.TTS = b.LLM, b.STT, b.TTS
+	so.Mic, so.Speaker, so.Events = mic, spk, events
+	sess, err = session.New(so)
+	if err != nil {
+		return err
+	}
+	return sess.Run(ctx)
+}
+
+// openAudio opens the microphone (or --input) and the speaker (or
+// --output), with --record taps.
+func openAudio(c config, closers *[]func() error) (audio.Source, audio.Sink, error) {
+	var mic audio.Source
+	var spk audio.Sink
+	needDevices := c.input == "" || c.output == ""
+	if needDevices {
+		m, s, err := openDevices(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		*closers = append(*closers, m.Close, s.Close)
+		mic, spk = m, s
+	}
+	if c.input != "" {
+		src, err := audio.NewWAVSource(c.input, &audio.WAVSourceOptions{Realtime: true})
+		if err != nil {
+			return nil, nil, configError{err}
+		}
+		*closers = append(*closers, src.Close)
+		if mic, err = audio.Resampled(src, audio.PipelineRate); err != nil {
+			return nil, nil, configError{fmt.Errorf("--input %s: %w", c.input, err)}
+		}
+	}
+	if c.output != "" {
+		s, err := clockSinkToWAV(c.output, closers)
+		if err != nil {
+			return nil, nil, err
+		}
+		spk = s
+	}
+	if c.record != "" {
+		rec, err := clockSinkToWAV(filepath.Join(c.record, "speaker.wav"), closers)
+		if err != nil {
+			return nil, nil, err
+		}
+		ts := &teeSink{Sink: spk, rec: rec}
+		if rate := spk.Format().SampleRate; rate != outputRate {
+			ts.rs, _ = audio.NewResampler(rate, outputRate)
+		}
+		spk = ts
+		w, err := audio.CreateWAV(filepath.Join(c.record, "mic.wav"), audio.Pipeline)
+		if err != nil {
+			return nil, nil, configError{err}
+		}
+		*closers = append(*closers, w.Close)
+		mic = teeSource{mic, w}
+	}
+	return mic, spk, nil
+}
+
+// outputRate is the rate of --output and of recordings of the speaker.
+const outputRate = audio.PipelineRate
+
+// clockSinkToWAV is a speaker on a real-time clock recording to path.
+func clockSinkToWAV(path string, closers *[]func() error) (*audio.ClockSink, error) {
+	f := audio.Format{SampleRate: outputRate, Channels: 1}
+	w, err := audio.CreateWAV(path, f)
+	if err != nil {
+		return nil, configError{err}
+	}
+	s, err := audio.NewClockSink(f, w.WriteSamples)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	*closers = append(*closers, w.Close, s.Close) // closed in reverse: the clock stops first
+	return s, nil
+}
+
+// teeSink plays to the speaker and to a recording of it (on its own
+// clock, so the recording keeps the timeline).
+type teeSink struct {
+	audio.Sink
+	rec *audio.ClockSink
+	rs  *audio.Resampler // speaker rate -> outputRate, when they differ
+	buf []int16
+}
+
+func (t *teeSink) Write(ctx context.Context, p []int16) (int, error) {
+	n, err := t.Sink.Write(ctx, p)
+	if n > 0 {
+		pcm := p[:n]
+		if t.rs != nil {
+			t.buf = t.rs.Process(t.buf[:0], pcm)
+			pcm = t.buf
+		}
+		t.rec.Write(ctx, pcm)
+	}
+	return n, err
+}
+
+func (t *teeSink) Flush() { t.Sink.Flush(); t.rec.Flush() }
+
+// teeSource records the microphone.
+type teeSource struct {
+	audio.Source
+	w *audio.WAVWriter
+}
+
+func (t teeSource) Read(ctx context.Context, p []int16) (int, error) {
+	n, err := t.Source.Read(ctx, p)
+	if n > 0 {
+		t.w.WriteSamples(p[:n])
+	}
+	return n, err
+}
+
+// printEvent shows an event to a person (until the terminal UI lands).
+func printEvent(w io.Writer, e session.Event) {
+	switch p := e.Payload.(type) {
+	case session.Transcript:
+		if p.Final {
+			fmt.Fprintf(w, "you:   %s\n", pipeline.SafeText(p.Text))
+		}
+	case session.AgentText:
+		if p.Final && p.Text != "" {
+			fmt.Fprintf(w, "agent: %s\n", pipeline.SafeText(p.Text))
+		}
+	case session.Error:
+		fmt.Fprintf(w, "error: %s\n", p.Message)
+		if p.Quota != nil && p.Quota.Hint != "" {
+			fmt.Fprintf(w, "hint:  %s\n", p.Quota.Hint)
+		}
+	case session.Fallback:
+		what := p.Clip + " clip"
+		if p.Text != "" {
+			what = fmt.Sprintf("%q", p.Text)
+		}
+		fmt.Fprintf(w, "fallback: %s (%s), played: %v\n", what, p.Reason, p.OK)
+	case session.Close:
+		fmt.Fprintf(w, "session closed: %s\n", p.Reason)
+	}
+}

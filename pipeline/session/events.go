@@ -1,0 +1,162 @@
+package session
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/voicetui/voicetui/pipeline"
+)
+
+// The event stream is a public interface (README.md, "Events"): every
+// JSON line is {"t_ms": <ms since start>, "type": "..."} plus the fields
+// of its payload below. Keep it stable.
+
+// State: the agent is initializing, listening, thinking or speaking; the
+// user speaking or listening.
+type State struct {
+	Agent string `json:"agent"`
+	User  string `json:"user"`
+}
+
+// Transcript is what the user said: interim (final false) or final.
+type Transcript struct {
+	Text  string `json:"text"`
+	Final bool   `json:"final"`
+}
+
+// AgentText is the reply: each sentence as it goes to TTS (final false),
+// then the whole reply (final true).
+type AgentText struct {
+	Text  string `json:"text"`
+	Final bool   `json:"final"`
+}
+
+// Error is a provider failure: every failed attempt, retried or not.
+type Error struct {
+	Stage     string     `json:"stage"` // stt, llm, tts ("" when unknown)
+	Message   string     `json:"message"`
+	Status    int        `json:"status"` // HTTP status; 0 when none
+	Retryable bool       `json:"retryable"`
+	Terminal  bool       `json:"terminal"`
+	Attempt   int        `json:"attempt"`
+	Quota     *QuotaInfo `json:"quota"`
+}
+
+// QuotaInfo is the gateway's quota body, sanitized.
+type QuotaInfo struct {
+	Type           string `json:"type"`
+	Category       string `json:"category"`
+	Hint           string `json:"hint"`
+	RemainingLimit string `json:"remaining_limit"`
+}
+
+// Fallback is what the user heard when the session ended on an error.
+type Fallback struct {
+	Clip   string `json:"clip,omitempty"`  // the bundled clip played
+	Text   string `json:"text,omitempty"`  // or the message spoken through TTS
+	Reason string `json:"reason"`          // quota_exhausted, credentials, unavailable
+	OK     bool   `json:"ok"`              // it reached the speaker
+	Error  string `json:"error,omitempty"` // why not
+}
+
+// Metrics are one turn's latencies (ms): end of speech -> finalize sent,
+// finalize -> final transcript, LLM request -> first token, first sentence
+// to TTS -> first audio, end of speech -> first audio at the speaker.
+type Metrics struct {
+	Turn      int   `json:"turn"`
+	EOUMs     int64 `json:"eou_ms"`
+	STTMs     int64 `json:"stt_ms"`
+	LLMTTFTMs int64 `json:"llm_ttft_ms"`
+	TTSTTFBMs int64 `json:"tts_ttfb_ms"`
+	E2EMs     int64 `json:"e2e_ms"`
+}
+
+// Close ends the stream: reason error, user or input_ended.
+type Close struct {
+	Reason string `json:"reason"`
+	Error  *Error `json:"error"`
+}
+
+// Event is one entry of the stream.
+type Event struct {
+	T       time.Duration // since the session started
+	Payload any           // one of the types above
+}
+
+// Type is the event's "type".
+func (e Event) Type() string {
+	switch e.Payload.(type) {
+	case State:
+		return "state"
+	case Transcript:
+		return "transcript"
+	case AgentText:
+		return "agent_text"
+	case Error:
+		return "error"
+	case Fallback:
+		return "fallback"
+	case Metrics:
+		return "metrics"
+	case Close:
+		return "close"
+	}
+	return "unknown"
+}
+
+// MarshalJSON writes t_ms and type first, then the payload's fields.
+func (e Event) MarshalJSON() ([]byte, error) {
+	body, err := json.Marshal(e.Payload)
+	if err != nil {
+		return nil, err
+	}
+	head := fmt.Sprintf(`{"t_ms":%d,"type":%q`, e.T.Milliseconds(), e.Type())
+	if len(body) <= 2 {
+		return []byte(head + "}"), nil
+	}
+	return append([]byte(head+","), body[1:]...), nil
+}
+
+// Emitter stamps events with the time since start and hands them, one at
+// a time, to a consumer (the JSON writer, the UI).
+type Emitter struct {
+	start time.Time
+	mu    sync.Mutex
+	out   func(Event)
+}
+
+// NewEmitter starts the clock now.
+func NewEmitter(out func(Event)) *Emitter {
+	return &Emitter{start: time.Now(), out: out}
+}
+
+// Emit sends payload.
+func (e *Emitter) Emit(payload any) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.out(Event{T: time.Since(e.start), Payload: payload})
+}
+
+// ErrorInfo describes err for an error or close event. Untrusted text
+// in it is sanitized by the error model.
+func ErrorInfo(err error, attempt int) *Error {
+	if err == nil {
+		return nil
+	}
+	e := &Error{Message: pipeline.Sanitize(err.Error(), 500), Attempt: attempt,
+		Retryable: pipeline.Retryable(err), Terminal: pipeline.Terminal(err)}
+	var c pipeline.Classified
+	if errors.As(err, &c) && c.ErrStage() != pipeline.StageUnknown {
+		e.Stage = c.ErrStage().String()
+	}
+	if se, ok := pipeline.AsStatus(err); ok {
+		e.Status = se.StatusCode
+	}
+	if q, ok := pipeline.AsQuota(err); ok {
+		e.Quota = &QuotaInfo{Type: q.QuotaType, Category: q.Category, Hint: q.Hint, RemainingLimit: q.RemainingLimit}
+	}
+	return e
+}

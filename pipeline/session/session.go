@@ -1,0 +1,607 @@
+// Package session is the voice conversation: microphone -> voice activity
+// detection -> STT -> (end of the user's turn) LLM -> sentence chunker ->
+// TTS -> speaker, with barge-in, an error policy, and a fallback that
+// never depends on TTS. Everything it does is reported as Events.
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/fallback"
+	"github.com/voicetui/voicetui/pipeline"
+)
+
+// ErrInterrupted is the cause of a turn cancelled by barge-in.
+var ErrInterrupted = errors.New("interrupted by the user")
+
+// Options configure a session. Zero durations take the defaults.
+type Options struct {
+	LLM pipeline.LLM
+	STT pipeline.STT
+	TTS pipeline.TTS
+
+	Mic     audio.Source // audio.Pipeline format
+	Speaker audio.Sink   // mono, any rate
+
+	SystemPrompt string
+
+	StartSpeech time.Duration // voice before the user counts as speaking (default 200 ms)
+	EndSilence  time.Duration // silence that ends the user's turn (default 500 ms)
+	BargeIn     time.Duration // speech that interrupts the agent (default 500 ms)
+	NoBargeIn   bool
+	// HalfDuplex raises the voice threshold while the agent speaks, so
+	// laptop speakers do not make it interrupt itself (default 10 dB).
+	HalfDuplex float64
+
+	// MaxUnrecoverable closes the session at that many unrecoverable
+	// errors of one stage (default 3). A terminal error closes at once.
+	MaxUnrecoverable int
+
+	Fallback fallback.Options
+	Events   *Emitter
+}
+
+// Defaults of Options.
+const (
+	DefaultStartSpeech      = 200 * time.Millisecond
+	DefaultEndSilence       = 500 * time.Millisecond
+	DefaultBargeIn          = 500 * time.Millisecond
+	DefaultHalfDuplex       = 10.0
+	DefaultMaxUnrecoverable = 3
+	DefaultSystemPrompt     = "You are a helpful voice assistant. Answer in one to three short sentences."
+	// finalizeWait bounds the wait for session.finalized.
+	finalizeWait = 5 * time.Second
+	// closeWait bounds the teardown.
+	closeWait = 3 * time.Second
+)
+
+func (o *Options) defaults() {
+	if o.StartSpeech <= 0 {
+		o.StartSpeech = DefaultStartSpeech
+	}
+	if o.EndSilence <= 0 {
+		o.EndSilence = DefaultEndSilence
+	}
+	if o.BargeIn <= 0 {
+		o.BargeIn = DefaultBargeIn
+	}
+	if o.HalfDuplex == 0 {
+		o.HalfDuplex = DefaultHalfDuplex
+	}
+	if o.MaxUnrecoverable <= 0 {
+		o.MaxUnrecoverable = DefaultMaxUnrecoverable
+	}
+	if o.SystemPrompt == "" {
+		o.SystemPrompt = DefaultSystemPrompt
+	}
+}
+
+// Session is one conversation; Run drives it.
+type Session struct {
+	o  Options
+	ev *Emitter
+
+	mu       sync.Mutex
+	attempts map[pipeline.Stage]int // retries reported in the current request, per stage
+}
+
+// New checks the options.
+func New(o Options) (*Session, error) {
+	o.defaults()
+	if o.LLM == nil || o.STT == nil || o.TTS == nil || o.Mic == nil || o.Speaker == nil || o.Events == nil {
+		return nil, errors.New("session: LLM, STT, TTS, Mic, Speaker and Events are required")
+	}
+	if f := o.Mic.Format(); f != audio.Pipeline {
+		return nil, errors.New("session: the microphone must deliver 16 kHz mono")
+	}
+	if o.Speaker.Format().Channels != 1 {
+		return nil, errors.New("session: the speaker must be mono")
+	}
+	return &Session{o: o, ev: o.Events, attempts: map[pipeline.Stage]int{}}, nil
+}
+
+// OnRetry is the providers' retry hook: every failed attempt that will be
+// retried becomes an error event. Wire it into pipeline.Retry.OnRetry.
+func (s *Session) OnRetry(attempt int, err error, wait time.Duration) {
+	var c pipeline.Classified
+	if errors.As(err, &c) {
+		s.mu.Lock()
+		s.attempts[c.ErrStage()] = attempt
+		s.mu.Unlock()
+	}
+	s.ev.Emit(*ErrorInfo(err, attempt))
+}
+
+// finalAttempt is the attempt number of a request's last failure, and
+// forgets the stage's retries.
+func (s *Session) finalAttempt(err error) int {
+	var c pipeline.Classified
+	if !errors.As(err, &c) {
+		return 1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.attempts[c.ErrStage()] + 1
+	delete(s.attempts, c.ErrStage())
+	return n
+}
+
+// loop messages
+type (
+	micFrame  []int16
+	sttEvent  struct{ ev pipeline.STTEvent }
+	sttFailed struct {
+		stream pipeline.STTStream
+		err    error
+	}
+	turnSpeaking struct{ t *turn }
+	turnDone     struct {
+		t   *turn
+		err error
+	}
+)
+
+// Run holds the conversation until ctx ends (close reason "user"), the
+// microphone's input ends and the last reply has played ("input_ended"),
+// or an error closes it ("error": the fallback plays first). It returns
+// the error that closed the session, or nil.
+func (s *Session) Run(ctx context.Context) error {
+	r := &run{s: s, o: s.o, msgs: make(chan any, 256), counts: map[pipeline.Stage]int{},
+		history: []pipeline.Message{{Role: "system", Content: s.o.SystemPrompt}}}
+	return r.loop(ctx)
+}
+
+// run is the state of one Run; only the loop goroutine touches it.
+type run struct {
+	s    *Session
+	o    Options
+	msgs chan any
+
+	agent, user string
+	vad         *audio.VoiceDetector
+	voicedRun   int // frames
+	silentRun   int
+	speaking    bool // the user
+	speechEnd   time.Time
+
+	stt          pipeline.STTStream
+	sttIn        chan any // []int16 or finalizeReq, to the STT writer
+	awaiting     bool     // finalize sent, session.finalized not yet here
+	finalizedAt  time.Time
+	finalizeDead *time.Timer
+	finals       []string
+
+	turn      *turn
+	turns     int
+	history   []pipeline.Message
+	counts    map[pipeline.Stage]int
+	ttsFailed bool
+	inputDone bool
+	bg        sync.WaitGroup
+}
+
+type finalizeReq struct{}
+type finalizeTimeout struct{}
+type micEnded struct{ err error }
+
+const frameDur = 20 * time.Millisecond
+
+func (r *run) emitState() { r.s.ev.Emit(State{Agent: r.agent, User: r.user}) }
+
+func (r *run) setAgent(state string) {
+	if r.agent != state {
+		r.agent = state
+		r.emitState()
+	}
+}
+
+func (r *run) loop(ctx context.Context) (closeErr error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		r.bg.Wait()
+	}()
+	r.agent, r.user = "initializing", "listening"
+	r.emitState()
+	r.vad = audio.NewVoiceDetector(audio.PipelineRate)
+
+	if err := r.openSTT(ctx); err != nil {
+		return r.close(ctx, err)
+	}
+	r.bg.Add(1)
+	go r.readMic(ctx)
+	r.setAgent("listening")
+
+	for {
+		var msg any
+		select {
+		case <-ctx.Done():
+			return r.close(ctx, nil)
+		case msg = <-r.msgs:
+		}
+		var err error
+		switch m := msg.(type) {
+		case micFrame:
+			r.onAudio(ctx, m)
+		case micEnded:
+			if m.err != nil {
+				err = m.err
+				break
+			}
+			// The input is over: what follows is silence, so the
+			// current turn ends as it would in a quiet room.
+			r.inputDone = true
+			r.onAudio(ctx, make([]int16, int(r.o.EndSilence/frameDur+1)*audio.PipelineRate/50))
+		case sttEvent:
+			r.onSTT(ctx, m.ev)
+		case finalizeTimeout:
+			if r.awaiting {
+				r.awaiting = false
+				r.userTurn(ctx)
+			}
+		case sttFailed:
+			if m.stream == r.stt {
+				err = r.onSTTFailure(ctx, m.err)
+			}
+		case turnSpeaking:
+			if m.t == r.turn {
+				r.setAgent("speaking")
+				r.vad.Boost = r.o.HalfDuplex
+				r.counts[pipeline.StageLLM], r.counts[pipeline.StageTTS] = 0, 0
+			}
+		case turnDone:
+			err = r.onTurnDone(ctx, m.t, m.err)
+		}
+		if err != nil {
+			return r.close(ctx, err)
+		}
+		if r.inputDone && !r.speaking && !r.awaiting && r.turn == nil {
+			return r.close(ctx, io.EOF)
+		}
+	}
+}
+
+// send posts a message to the loop unless ctx is over.
+func (r *run) send(ctx context.Context, m any) {
+	select {
+	case r.msgs <- m:
+	case <-ctx.Done():
+	}
+}
+
+func (r *run) readMic(ctx context.Context) {
+	defer r.bg.Done()
+	buf := make([]int16, audio.PipelineRate/50)
+	for {
+		n, err := r.o.Mic.Read(ctx, buf)
+		if n > 0 {
+			r.send(ctx, micFrame(append([]int16(nil), buf[:n]...)))
+		}
+		if err == io.EOF {
+			r.send(ctx, micEnded{})
+			return
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				r.send(ctx, micEnded{err: err})
+			}
+			return
+		}
+	}
+}
+
+// openSTT opens the session's STT stream and its writer and reader.
+func (r *run) openSTT(ctx context.Context) error {
+	st, err := r.o.STT.Stream(ctx)
+	if err != nil {
+		return r.reportFinal(err)
+	}
+	r.stt = st
+	in := make(chan any, 100) // 2 s of audio
+	r.sttIn = in
+	r.bg.Add(2)
+	go func() { // writer: audio and finalize, in order
+		defer r.bg.Done()
+		for {
+			var m any
+			select {
+			case m = <-in:
+			case <-ctx.Done():
+				return
+			}
+			var err error
+			switch v := m.(type) {
+			case []int16:
+				err = st.Write(v)
+			case finalizeReq:
+				err = st.Finalize()
+			case nil:
+				return
+			}
+			if err != nil {
+				r.send(ctx, sttFailed{st, err})
+				return
+			}
+		}
+	}()
+	go func() { // reader
+		defer r.bg.Done()
+		for {
+			ev, err := st.Recv()
+			if err != nil {
+				if err != io.EOF {
+					r.send(ctx, sttFailed{st, err})
+				}
+				return
+			}
+			r.send(ctx, sttEvent{ev})
+		}
+	}()
+	return nil
+}
+
+// reportFinal emits a request's final failure and returns it.
+func (r *run) reportFinal(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	r.s.ev.Emit(*ErrorInfo(err, r.s.finalAttempt(err)))
+	return err
+}
+
+// onSTTFailure counts an STT stream's failure and reopens it, or closes.
+func (r *run) onSTTFailure(ctx context.Context, err error) error {
+	r.reportFinal(err)
+	r.stt.Close()
+	r.stt = nil
+	if pipeline.Terminal(err) {
+		return err
+	}
+	r.counts[pipeline.StageSTT]++
+	if r.counts[pipeline.StageSTT] >= r.o.MaxUnrecoverable {
+		return err
+	}
+	r.awaiting = false
+	if err := r.openSTT(ctx); err != nil {
+		return r.onSTTFailure(ctx, err)
+	}
+	return nil
+}
+
+// onAudio runs voice detection on microphone audio and forwards it to STT.
+func (r *run) onAudio(ctx context.Context, pcm []int16) {
+	if r.stt != nil {
+		select {
+		case r.sttIn <- pcm:
+		default: // STT is 2 s behind: drop rather than stall the microphone
+		}
+	}
+	r.vad.Feed(pcm, func(voiced bool, _ float64) {
+		if voiced {
+			r.voicedRun++
+			r.silentRun = 0
+		} else {
+			r.silentRun++
+			if r.silentRun > 2 { // 40 ms of hangover keeps words together
+				r.voicedRun = 0
+			}
+		}
+		r.onVoiceFrame(ctx)
+	})
+}
+
+func (r *run) onVoiceFrame(ctx context.Context) {
+	voiced := time.Duration(r.voicedRun) * frameDur
+	if !r.speaking && voiced >= r.o.StartSpeech {
+		if r.turn != nil && r.o.NoBargeIn {
+			return // the agent has the floor
+		}
+		r.speaking = true
+		r.user = "speaking"
+		r.emitState()
+		if r.turn != nil && r.agent == "thinking" {
+			r.interrupt() // the user goes on talking: a new turn supersedes
+		}
+	}
+	if r.speaking && r.turn != nil && r.agent == "speaking" && voiced >= r.o.BargeIn && !r.o.NoBargeIn {
+		r.interrupt()
+	}
+	if r.speaking && time.Duration(r.silentRun)*frameDur >= r.o.EndSilence {
+		r.speaking = false
+		r.user = "listening"
+		r.emitState()
+		r.speechEnd = time.Now().Add(-r.o.EndSilence)
+		if r.stt != nil {
+			r.sttIn <- finalizeReq{}
+			r.awaiting = true
+			r.finalizedAt = time.Now()
+			if r.finalizeDead != nil {
+				r.finalizeDead.Stop()
+			}
+			r.finalizeDead = time.AfterFunc(finalizeWait, func() { r.send(ctx, finalizeTimeout{}) })
+		}
+	}
+}
+
+func (r *run) onSTT(ctx context.Context, ev pipeline.STTEvent) {
+	switch ev.Type {
+	case pipeline.InterimTranscript, pipeline.PreflightTranscript:
+		if ev.Text != "" {
+			r.s.ev.Emit(Transcript{Text: ev.Text})
+		}
+	case pipeline.FinalTranscript:
+		if ev.Text != "" {
+			r.finals = append(r.finals, ev.Text)
+			r.counts[pipeline.StageSTT] = 0
+			r.s.ev.Emit(Transcript{Text: ev.Text, Final: true})
+		}
+	case pipeline.Finalized:
+		if r.awaiting {
+			r.awaiting = false
+			if r.finalizeDead != nil {
+				r.finalizeDead.Stop()
+			}
+			r.userTurn(ctx)
+		}
+	}
+}
+
+// userTurn starts the agent's reply to what the user said.
+func (r *run) userTurn(ctx context.Context) {
+	text := strings.Join(r.finals, " ")
+	r.finals = nil
+	if text == "" {
+		return
+	}
+	if r.turn != nil {
+		if r.o.NoBargeIn {
+			return // spoken over the agent: ignored
+		}
+		r.interrupt()
+	}
+	r.history = append(r.history, pipeline.Message{Role: "user", Content: text})
+	r.turns++
+	t := &turn{r: r, n: r.turns, speechEnd: r.speechEnd, finalized: r.finalizedAt, sttDone: time.Now()}
+	var tctx context.Context
+	tctx, t.cancel = context.WithCancelCause(ctx)
+	r.turn = t
+	r.setAgent("thinking")
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		err := t.run(tctx, append([]pipeline.Message(nil), r.history...))
+		r.send(ctx, turnDone{t, err})
+	}()
+}
+
+// interrupt cancels the agent's turn and silences the speaker at once.
+func (r *run) interrupt() {
+	t := r.turn
+	if t == nil {
+		return
+	}
+	t.cancel(ErrInterrupted)
+	r.o.Speaker.Flush()
+	r.turn = nil
+	r.vad.Boost = 0
+	reply := t.spoken()
+	if reply != "" {
+		r.history = append(r.history, pipeline.Message{Role: "assistant", Content: reply + " [cut short: the user interrupted]"})
+	}
+	r.setAgent("listening")
+}
+
+func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
+	if t != r.turn {
+		return nil // an interrupted turn finishing
+	}
+	r.turn = nil
+	r.vad.Boost = 0
+	r.setAgent("listening")
+	if err == nil {
+		r.history = append(r.history, pipeline.Message{Role: "assistant", Content: t.spoken()})
+		r.s.ev.Emit(t.snapshot())
+		return nil
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	r.reportFinal(err)
+	var c pipeline.Classified
+	stage := pipeline.StageUnknown
+	if errors.As(err, &c) {
+		stage = c.ErrStage()
+	}
+	if stage == pipeline.StageTTS {
+		r.ttsFailed = true
+	}
+	if pipeline.Terminal(err) {
+		return err
+	}
+	r.counts[stage]++
+	if r.counts[stage] >= r.o.MaxUnrecoverable {
+		return err
+	}
+	return nil
+}
+
+// close ends the session: on an error the fallback plays first; the
+// teardown is bounded in time. cause is nil (user), io.EOF (input ended)
+// or the closing error.
+func (r *run) close(ctx context.Context, cause error) error {
+	if r.turn != nil {
+		r.turn.cancel(context.Canceled)
+		r.o.Speaker.Flush()
+		r.turn = nil
+	}
+	if r.finalizeDead != nil {
+		r.finalizeDead.Stop()
+	}
+	if r.stt != nil {
+		done := make(chan struct{})
+		go func() { r.stt.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(closeWait):
+		}
+	}
+	ev := Close{Reason: "user"}
+	var closeErr error
+	switch {
+	case cause == io.EOF:
+		ev.Reason = "input_ended"
+	case cause != nil && !(errors.Is(cause, context.Canceled) && ctx.Err() != nil):
+		ev.Reason = "error"
+		ev.Error = ErrorInfo(cause, 0)
+		closeErr = cause
+		r.playFallback(cause)
+	}
+	r.s.ev.Emit(ev)
+	return closeErr
+}
+
+// playFallback plays the decided clip straight to the speaker, or speaks
+// the configured message when TTS is healthy. It is bounded in time and
+// reports its own failure.
+func (r *run) playFallback(cause error) {
+	var c pipeline.Classified
+	ttsFailed := r.ttsFailed || (errors.As(cause, &c) && c.ErrStage() == pipeline.StageTTS)
+	d := fallback.Decide(cause, fallback.State{TTSFailed: ttsFailed}, r.o.Fallback)
+	ev := Fallback{Clip: string(d.Clip), Text: d.Text, Reason: d.Reason}
+	if d.None() {
+		r.s.ev.Emit(ev) // sound off by choice; ok stays false
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var err error
+	if d.Text != "" {
+		err = speak(ctx, r.o.TTS, r.o.Speaker, d.Text)
+		if err != nil { // TTS let us down after all: the clip
+			r.s.ev.Emit(Fallback{Text: d.Text, Reason: d.Reason, Error: pipeline.Sanitize(err.Error(), 300)})
+			d.Clip, ev.Text, ev.Clip = fallback.Unavailable, "", string(fallback.Unavailable)
+			if q, ok := pipeline.AsQuota(cause); ok && q.IsTerminal() {
+				d.Clip, ev.Clip = fallback.Quota, string(fallback.Quota)
+			}
+			err = nil
+		}
+	}
+	if d.Text == "" || ev.Clip != "" {
+		var pcm []int16
+		pcm, err = fallback.Samples(d.Clip, r.o.Fallback)
+		if err == nil {
+			err = fallback.Play(ctx, r.o.Speaker, pcm)
+		}
+	}
+	ev.OK = err == nil
+	if err != nil {
+		ev.Error = pipeline.Sanitize(err.Error(), 300)
+	}
+	r.s.ev.Emit(ev)
+}

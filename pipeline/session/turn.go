@@ -1,0 +1,225 @@
+package session
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline"
+)
+
+// turn is one reply: LLM stream -> chunker -> TTS utterance -> speaker.
+type turn struct {
+	r         *run
+	n         int
+	cancel    context.CancelCauseFunc
+	speechEnd time.Time // the user stopped speaking
+	finalized time.Time // finalize was sent
+	sttDone   time.Time // session.finalized arrived
+
+	mu      sync.Mutex
+	text    strings.Builder // the reply as it went to TTS
+	metrics Metrics
+}
+
+// spoken is the reply so far (what reached TTS).
+func (t *turn) spoken() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(t.text.String())
+}
+
+func ms(d time.Duration) int64 { return d.Milliseconds() }
+
+func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
+	r := t.r
+	t.mu.Lock()
+	t.metrics = Metrics{Turn: t.n, EOUMs: ms(t.finalized.Sub(t.speechEnd)), STTMs: ms(t.sttDone.Sub(t.finalized))}
+	t.mu.Unlock()
+
+	// TTS opens while the LLM thinks.
+	type opened struct {
+		u   pipeline.Utterance
+		err error
+	}
+	ttsReady := make(chan opened, 1)
+	go func() {
+		u, err := r.o.TTS.Synthesize(ctx)
+		ttsReady <- opened{u, err}
+	}()
+	var u pipeline.Utterance
+	getTTS := func() error {
+		if u != nil {
+			return nil
+		}
+		o := <-ttsReady
+		u = o.u
+		return o.err
+	}
+	defer func() {
+		if u == nil {
+			if o := <-ttsReady; o.u != nil {
+				o.u.Close()
+			}
+		} else {
+			u.Close()
+		}
+	}()
+
+	llmStart := time.Now()
+	stream, err := r.o.LLM.Chat(ctx, history)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	t.mu.Lock()
+	t.metrics.LLMTTFTMs = ms(time.Since(llmStart)) // Chat returns at the first text
+	t.mu.Unlock()
+
+	// The speaker side runs beside the text side.
+	played := make(chan error, 1)
+	var firstPush time.Time
+	var pushOnce sync.Once
+	startPlayback := func() {
+		go func() { played <- t.play(ctx, u, &firstPush) }()
+	}
+	var c chunker
+	push := func(piece string) error {
+		if err := getTTS(); err != nil {
+			return err
+		}
+		pushOnce.Do(func() {
+			firstPush = time.Now()
+			startPlayback()
+		})
+		t.mu.Lock()
+		t.text.WriteString(piece + " ")
+		t.mu.Unlock()
+		r.s.ev.Emit(AgentText{Text: piece})
+		return u.Push(piece)
+	}
+	for stream.Next() {
+		for _, piece := range c.add(stream.Current()) {
+			if err := push(piece); err != nil {
+				return err
+			}
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return err
+	}
+	if rest := c.rest(); rest != "" {
+		if err := push(rest); err != nil {
+			return err
+		}
+	}
+	reply := t.spoken()
+	r.s.ev.Emit(AgentText{Text: reply, Final: true})
+	if reply == "" {
+		return nil
+	}
+	if err := u.Flush(); err != nil {
+		return err
+	}
+	return <-played
+}
+
+// play sends the utterance's audio to the speaker, resampled, and waits
+// until it has been heard.
+func (t *turn) play(ctx context.Context, u pipeline.Utterance, firstPush *time.Time) error {
+	r := t.r
+	spk := r.o.Speaker
+	var rs *audio.Resampler
+	if in, out := r.o.TTS.SampleRate(), spk.Format().SampleRate; in != out {
+		var err error
+		if rs, err = audio.NewResampler(in, out); err != nil {
+			return err
+		}
+	}
+	var buf []int16
+	first := true
+	for {
+		pcm, err := u.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if rs != nil {
+			buf = rs.Process(buf[:0], pcm)
+			pcm = buf
+		}
+		if _, err := spk.Write(ctx, pcm); err != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
+			return err
+		}
+		if first {
+			first = false
+			now := time.Now()
+			t.mu.Lock()
+			t.metrics.TTSTTFBMs = ms(now.Sub(*firstPush))
+			t.metrics.E2EMs = ms(now.Sub(t.speechEnd))
+			t.mu.Unlock()
+			r.send(ctx, turnSpeaking{t})
+		}
+	}
+	if err := spk.Drain(ctx); err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		return err
+	}
+	return nil
+}
+
+// snapshot returns the turn's metrics.
+func (t *turn) snapshot() Metrics {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.metrics
+}
+
+// speak says text through TTS to the speaker (the configured error
+// message) and waits until it has been heard.
+func speak(ctx context.Context, tts pipeline.TTS, spk audio.Sink, text string) error {
+	u, err := tts.Synthesize(ctx)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	if err := u.Push(text); err != nil {
+		return err
+	}
+	if err := u.Flush(); err != nil {
+		return err
+	}
+	var rs *audio.Resampler
+	if in, out := tts.SampleRate(), spk.Format().SampleRate; in != out {
+		if rs, err = audio.NewResampler(in, out); err != nil {
+			return err
+		}
+	}
+	var buf []int16
+	for {
+		pcm, err := u.Recv()
+		if err == io.EOF {
+			return spk.Drain(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		if rs != nil {
+			buf = rs.Process(buf[:0], pcm)
+			pcm = buf
+		}
+		if _, err := spk.Write(ctx, pcm); err != nil {
+			return err
+		}
+	}
+}
