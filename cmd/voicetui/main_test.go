@@ -46,7 +46,12 @@ type result struct {
 
 func voicetui(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return voicetuiFor(t, 30*time.Second, env, args...)
+}
+
+func voicetuiFor(t *testing.T, limit time.Duration, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), env...)
@@ -119,7 +124,7 @@ func TestDeviceErrorsExitTwoWithOneLine(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{}, {"frobnicate"}, {"check", "--seconds", "0"}, {"--bogus"}} {
+	for _, args := range [][]string{{"frobnicate"}, {"check", "--seconds", "0"}, {"--bogus"}, {"--max-unrecoverable-errors", "0"}, {"--error-audio", "/nope.wav"}} {
 		if r := voicetui(t, nil, args...); r.code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, r.code)
 		}

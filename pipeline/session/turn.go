@@ -51,20 +51,18 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 		ttsReady <- opened{u, err}
 	}()
 	var u pipeline.Utterance
+	var ttsErr error
+	taken := false
 	getTTS := func() error {
-		if u != nil {
-			return nil
+		if !taken {
+			o := <-ttsReady
+			u, ttsErr, taken = o.u, o.err, true
 		}
-		o := <-ttsReady
-		u = o.u
-		return o.err
+		return ttsErr
 	}
 	defer func() {
-		if u == nil {
-			if o := <-ttsReady; o.u != nil {
-				o.u.Close()
-			}
-		} else {
+		getTTS()
+		if u != nil {
 			u.Close()
 		}
 	}()
