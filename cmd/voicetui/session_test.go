@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -396,4 +398,82 @@ func TestSessionFallbackOptions(t *testing.T) {
 			t.Fatal("the quota clip is not in the output")
 		}
 	})
+}
+
+// The interactive path with real devices (the headless sound server): the
+// user speaks into the virtual microphone, the reply plays on the virtual
+// speaker, Ctrl+C ends the session, and --record keeps all of it.
+func TestSessionOnDevicesWithRecord(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "script.txt")
+	os.WriteFile(script, []byte("what time is it\n"), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "--headless", "--record", filepath.Join(dir, "rec"), "--stt-script", script)
+	cmd.Env = append(os.Environ(), noCredentials...)
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan event, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var e event
+			json.Unmarshal(sc.Bytes(), &e)
+			lines <- e
+		}
+		close(lines)
+	}()
+	wait := func(what string, ok func(event) bool) {
+		t.Helper()
+		for {
+			select {
+			case e, more := <-lines:
+				if !more {
+					t.Fatalf("voicetui ended before %s: %s", what, stderr.String())
+				}
+				if ok(e) {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %s", what)
+			}
+		}
+	}
+	wait("listening", func(e event) bool { return e["agent"] == "listening" })
+	rec, err := server.Record("spk", 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Stop()
+	speech, _, err := audio.ReadWAVFile(conversation(t, 500*time.Millisecond, "What time is it?", time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.FeedMic(ctx, speech); err != nil {
+		t.Fatal(err)
+	}
+	wait("the reply", func(e event) bool { return e.typ() == "agent_text" && e["final"] == true })
+	wait("the end of the reply", func(e event) bool { return e.typ() == "metrics" })
+	cmd.Process.Signal(syscall.SIGINT)
+	wait("close", func(e event) bool { return e.typ() == "close" && e["reason"] == "user" })
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v: %s", err, stderr.String())
+	}
+	if _, ok := rec.FirstSound(); !ok {
+		t.Fatal("the reply never reached the virtual speaker")
+	}
+	for _, f := range []string{"mic.wav", "speaker.wav"} {
+		pcm, _, err := audio.ReadWAVFile(filepath.Join(dir, "rec", f))
+		if err != nil || audio.RMS(pcm) < -50 {
+			t.Errorf("%s: %v, %.1f dBFS", f, err, audio.RMS(pcm))
+		}
+	}
+	log, err := os.ReadFile(filepath.Join(dir, "rec", "events.jsonl"))
+	if err != nil || !strings.Contains(string(log), `"type":"close","reason":"user"`) {
+		t.Fatalf("events.jsonl: %v %s", err, log)
+	}
 }
