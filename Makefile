@@ -9,7 +9,7 @@ BIN     := bin/voicetui
 RACE    := -race -gcflags=github.com/gordonklaus/portaudio=-d=checkptr=0
 FUZZTIME ?= 10s
 
-.PHONY: all setup build run devices test vet fmt-check fuzz fuzz-long bench clean
+.PHONY: all setup build run check devices test vet fmt-check fuzz fuzz-long bench clean
 
 all: build
 
@@ -19,9 +19,12 @@ setup:
 build: setup
 	$(GO) build -o $(BIN) ./cmd/voicetui
 
-# Until the voice session lands, `make run` is the device check: record
-# from the microphone with a level meter, then play it back.
+# A spoken conversation on the default devices, with the embedded gateway
+# unless credentials are set (README: Backend). `make check` tests devices.
 run: build
+	$(BIN) $(ARGS)
+
+check: build
 	$(BIN) check $(ARGS)
 
 devices: build

@@ -53,7 +53,8 @@ type QuotaInfo struct {
 	RemainingLimit string `json:"remaining_limit"`
 }
 
-// Fallback is what the user heard when the session ended on an error.
+// Fallback is what the user heard when the session ended on an error,
+// emitted once it has played (or failed to).
 type Fallback struct {
 	Clip   string `json:"clip,omitempty"`  // the bundled clip played
 	Text   string `json:"text,omitempty"`  // or the message spoken through TTS

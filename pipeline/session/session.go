@@ -177,13 +177,14 @@ type run struct {
 	finalizeDead *time.Timer
 	finals       []string
 
-	turn      *turn
-	turns     int
-	history   []pipeline.Message
-	counts    map[pipeline.Stage]int
-	ttsFailed bool
-	inputDone bool
-	bg        sync.WaitGroup
+	turn        *turn
+	turns       int
+	history     []pipeline.Message
+	counts      map[pipeline.Stage]int
+	ttsFailed   bool
+	inputDone   bool
+	lastAttempt int // of the last final error
+	bg          sync.WaitGroup
 }
 
 type finalizeReq struct{}
@@ -351,7 +352,8 @@ func (r *run) reportFinal(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	r.s.ev.Emit(*ErrorInfo(err, r.s.finalAttempt(err)))
+	r.lastAttempt = r.s.finalAttempt(err)
+	r.s.ev.Emit(*ErrorInfo(err, r.lastAttempt))
 	return err
 }
 
@@ -503,8 +505,8 @@ func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
 	}
 	r.turn = nil
 	r.vad.Boost = 0
-	r.setAgent("listening")
 	if err == nil {
+		r.setAgent("listening")
 		r.history = append(r.history, pipeline.Message{Role: "assistant", Content: t.spoken()})
 		r.s.ev.Emit(t.snapshot())
 		return nil
@@ -513,6 +515,7 @@ func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
 		return nil
 	}
 	r.reportFinal(err)
+	r.setAgent("listening")
 	var c pipeline.Classified
 	stage := pipeline.StageUnknown
 	if errors.As(err, &c) {
@@ -558,7 +561,7 @@ func (r *run) close(ctx context.Context, cause error) error {
 		ev.Reason = "input_ended"
 	case cause != nil && !(errors.Is(cause, context.Canceled) && ctx.Err() != nil):
 		ev.Reason = "error"
-		ev.Error = ErrorInfo(cause, 0)
+		ev.Error = ErrorInfo(cause, max(r.lastAttempt, 1))
 		closeErr = cause
 		r.playFallback(cause)
 	}
