@@ -56,7 +56,8 @@ fuzz-long:
 
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count=1 ./audio/device ./audio/playback
-	$(GO) test -run '^$$' -bench . -count=1 ./audio ./pipeline/...
+	$(GO) test -run '^$$' -bench . -count=1 ./audio ./pipeline ./pipeline/gateway ./pipeline/openai ./pipeline/localgw
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./pipeline/session
 
 clean:
 	rm -rf bin

@@ -105,24 +105,36 @@ func Play(ctx context.Context, sink audio.Sink, pcm []int16) error {
 	limit := time.Duration(len(pcm))*time.Second/audio.PipelineRate + 2*time.Second
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	out := pcm
-	if rate := sink.Format().SampleRate; rate != audio.PipelineRate {
-		rs, err := audio.NewResampler(audio.PipelineRate, rate)
-		if err != nil {
-			return err
-		}
-		out = rs.Process(make([]int16, 0, rs.OutLen(len(pcm))), pcm)
-		out = rs.Process(out, make([]int16, rs.Delay()))
-	}
 	if ch := sink.Format().Channels; ch > 1 {
 		return fmt.Errorf("fallback: a %d-channel sink is not supported", ch)
 	}
-	for len(out) > 0 {
-		n, err := sink.Write(ctx, out)
-		if err != nil {
-			return fmt.Errorf("fallback: play: %w", err)
+	var rs *audio.Resampler
+	if rate := sink.Format().SampleRate; rate != audio.PipelineRate {
+		var err error
+		if rs, err = audio.NewResampler(audio.PipelineRate, rate); err != nil {
+			return err
 		}
-		out = out[n:]
+	}
+	// 100 ms at a time: the first sound leaves at once, not after the
+	// whole clip has been converted.
+	const piece = audio.PipelineRate / 10
+	var buf []int16
+	for i := 0; i <= len(pcm); i += piece {
+		out := pcm[i:min(i+piece, len(pcm))]
+		if rs != nil {
+			buf = rs.Process(buf[:0], out)
+			if i+piece >= len(pcm) {
+				buf = rs.Process(buf, make([]int16, rs.Delay())) // the filter's tail
+			}
+			out = buf
+		}
+		for len(out) > 0 {
+			n, err := sink.Write(ctx, out)
+			if err != nil {
+				return fmt.Errorf("fallback: play: %w", err)
+			}
+			out = out[n:]
+		}
 	}
 	if err := sink.Drain(ctx); err != nil {
 		return fmt.Errorf("fallback: play: %w", err)

@@ -45,6 +45,11 @@ type Options struct {
 
 	Fallback fallback.Options
 	Events   *Emitter
+
+	// Trace, when set, hears the instants the latency benchmarks measure:
+	// speech_end, finalize_sent, finalized, llm_request, first_sentence,
+	// tts_push, first_audio, first_write, terminal_error.
+	Trace func(mark string, at time.Time)
 }
 
 // Defaults of Options.
@@ -192,6 +197,12 @@ type finalizeTimeout struct{}
 type micEnded struct{ err error }
 
 const frameDur = 20 * time.Millisecond
+
+func (r *run) trace(mark string, at time.Time) {
+	if r.o.Trace != nil {
+		r.o.Trace(mark, at)
+	}
+}
 
 func (r *run) emitState() { r.s.ev.Emit(State{Agent: r.agent, User: r.user}) }
 
@@ -352,6 +363,9 @@ func (r *run) reportFinal(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
+	if pipeline.Terminal(err) {
+		r.trace("terminal_error", time.Now())
+	}
 	r.lastAttempt = r.s.finalAttempt(err)
 	r.s.ev.Emit(*ErrorInfo(err, r.lastAttempt))
 	return err
@@ -419,8 +433,10 @@ func (r *run) onVoiceFrame(ctx context.Context) {
 		r.user = "listening"
 		r.emitState()
 		r.speechEnd = time.Now().Add(-r.o.EndSilence)
+		r.trace("speech_end", r.speechEnd)
 		if r.stt != nil {
 			r.sttIn <- finalizeReq{}
+			r.trace("finalize_sent", time.Now())
 			r.awaiting = true
 			r.finalizedAt = time.Now()
 			if r.finalizeDead != nil {
@@ -444,6 +460,7 @@ func (r *run) onSTT(ctx context.Context, ev pipeline.STTEvent) {
 			r.s.ev.Emit(Transcript{Text: ev.Text, Final: true})
 		}
 	case pipeline.Finalized:
+		r.trace("finalized", time.Now())
 		if r.awaiting {
 			r.awaiting = false
 			if r.finalizeDead != nil {

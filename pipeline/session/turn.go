@@ -68,6 +68,7 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 	}()
 
 	llmStart := time.Now()
+	r.trace("llm_request", llmStart)
 	stream, err := r.o.LLM.Chat(ctx, history)
 	if err != nil {
 		return err
@@ -85,7 +86,11 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 		go func() { played <- t.play(ctx, u, &firstPush) }()
 	}
 	var c chunker
+	pushes := 0
 	push := func(piece string) error {
+		if pushes == 0 {
+			r.trace("first_sentence", time.Now())
+		}
 		if err := getTTS(); err != nil {
 			return err
 		}
@@ -97,6 +102,10 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 		t.text.WriteString(piece + " ")
 		t.mu.Unlock()
 		r.s.ev.Emit(AgentText{Text: piece})
+		if pushes == 0 {
+			r.trace("tts_push", time.Now())
+		}
+		pushes++
 		return u.Push(piece)
 	}
 	for stream.Next() {
@@ -147,6 +156,9 @@ func (t *turn) play(ctx context.Context, u pipeline.Utterance, firstPush *time.T
 		if err != nil {
 			return err
 		}
+		if first {
+			r.trace("first_audio", time.Now())
+		}
 		if rs != nil {
 			buf = rs.Process(buf[:0], pcm)
 			pcm = buf
@@ -160,6 +172,7 @@ func (t *turn) play(ctx context.Context, u pipeline.Utterance, firstPush *time.T
 		if first {
 			first = false
 			now := time.Now()
+			r.trace("first_write", now)
 			t.mu.Lock()
 			t.metrics.TTSTTFBMs = ms(now.Sub(*firstPush))
 			t.metrics.E2EMs = ms(now.Sub(t.speechEnd))
