@@ -109,6 +109,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.output, "output", "", "a WAV file (16 kHz) recording what reaches the speaker, on the speaker's timeline, instead of playing it")
 	fs.StringVar(&c.record, "record", "", "a directory to keep mic.wav, speaker.wav and events.jsonl of the session in")
 	fs.BoolVar(&so.NoBargeIn, "no-barge-in", false, "the user cannot interrupt the agent")
+	fs.DurationVar(&so.StartSpeech, "speech-start", session.DefaultStartSpeech, "voice before the user counts as speaking")
+	fs.DurationVar(&so.EndSilence, "speech-end", session.DefaultEndSilence, "silence that ends the user's turn")
+	fs.DurationVar(&so.BargeIn, "barge-in-after", session.DefaultBargeIn, "speech over the agent that interrupts it")
 	fs.IntVar(&so.MaxUnrecoverable, "max-unrecoverable-errors", session.DefaultMaxUnrecoverable, "close the session at this many unrecoverable errors of one stage")
 	fs.StringVar(&so.Fallback.ErrorMessage, "error-message", "", "on an unrecoverable close, speak this through TTS (the clip plays when TTS is what failed)")
 	fs.StringVar(&c.errorAudio, "error-audio", "", "a WAV file to play instead of the bundled fallback clips")
@@ -163,6 +166,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return c, usageError{fmt.Sprintf("--error-audio %s holds no audio", c.errorAudio)}
 		}
 		c.session.Fallback.ErrorAudio = pcm
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"speech-start", c.session.StartSpeech}, {"speech-end", c.session.EndSilence}, {"barge-in-after", c.session.BargeIn}} {
+		if d.v < 20*time.Millisecond || d.v > 10*time.Second {
+			return c, usageError{fmt.Sprintf("--%s %v: want 20ms to 10s", d.name, d.v)}
+		}
 	}
 	if c.session.MaxUnrecoverable < 1 {
 		return c, usageError{"--max-unrecoverable-errors: want 1 or more"}
