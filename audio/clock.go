@@ -84,6 +84,9 @@ func (s *ClockSink) Write(ctx context.Context, p []int16) (int, error) {
 			return total, ErrClosed
 		default:
 		}
+		if err := ctx.Err(); err != nil {
+			return total, err // a cancelled reply must not slip in after a Flush
+		}
 		s.mu.Lock()
 		if s.err != nil {
 			err := s.err

@@ -2,6 +2,7 @@ package audio
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -90,9 +91,15 @@ func TestVoiceDetector(t *testing.T) {
 	if len(verdicts) != 100 {
 		t.Fatalf("%d frames for 2 s", len(verdicts))
 	}
-	// A steady loud noise becomes the floor within seconds... but not
-	// while it is voice: the floor only rises on silence. Boost raises
-	// the bar (half-duplex).
+	// A steady noise, however loud, becomes the floor within 3 s.
+	verdicts = nil
+	feed(noise(4*16000, 6000))
+	if slices.Contains(verdicts[160:], true) {
+		t.Fatalf("steady noise still counts as voice after 3 s: floor %.1f", d.Floor())
+	}
+	// Boost raises the bar (half-duplex).
+	d = NewVoiceDetector(16000)
+	feed(noise(16000, 30))
 	d.Boost = 40
 	verdicts = nil
 	feed(noise(1600, 6000))

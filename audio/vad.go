@@ -1,9 +1,10 @@
 package audio
 
 // VoiceDetector tells voice from background by energy, in 20 ms frames,
-// against a noise floor that follows the room: it falls at once to a
-// quieter frame and rises slowly (0.05 dB a frame, 2.5 dB/s) during
-// silence, so steady noise stops counting as voice within seconds.
+// against a noise floor that follows the room: the floor is the quietest
+// frame of the last 3 s. Speech has pauses that reach the floor; a steady
+// noise, however loud, becomes the floor within 3 s and stops counting as
+// voice.
 type VoiceDetector struct {
 	frame int     // samples per 20 ms
 	Above float64 // dB over the floor that counts as voice (default 12)
@@ -11,7 +12,12 @@ type VoiceDetector struct {
 	Boost float64 // extra dB while the agent speaks (half-duplex gate)
 	floor float64
 	buf   []int16
+	hist  [floorFrames]float64 // levels of the last frames, a ring
+	n     int                  // frames seen
 }
+
+// floorFrames is the window of the floor: 3 s.
+const floorFrames = 150
 
 // Defaults of VoiceDetector.
 const (
@@ -50,12 +56,16 @@ func (d *VoiceDetector) Feed(p []int16, fn func(voiced bool, level float64)) {
 
 func (d *VoiceDetector) frame1(f []int16, fn func(bool, float64)) {
 	level := RMS(f)
-	voiced := level > max(d.floor+d.Above+d.Boost, d.Min+d.Boost)
-	if level < d.floor {
-		d.floor = level
-	} else if !voiced {
-		d.floor += 0.05
+	d.hist[d.n%floorFrames] = level
+	d.n++
+	d.floor = level
+	for _, l := range d.hist[:min(d.n, floorFrames)] {
+		d.floor = min(d.floor, l)
 	}
+	if d.n < floorFrames/3 {
+		d.floor = min(d.floor, initialFloor) // the first second: assume a quiet room
+	}
+	voiced := level > max(d.floor+d.Above+d.Boost, d.Min+d.Boost)
 	fn(voiced, level)
 }
 

@@ -221,6 +221,9 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 	if err := s.Err(); err != nil {
 		return 0, err
 	}
+	if err := ctx.Err(); err != nil {
+		return 0, err // a cancelled reply must not slip in after a Flush
+	}
 	if s.reader.dry.Swap(false) && s.open.Load() {
 		s.underruns.Add(1)
 	}

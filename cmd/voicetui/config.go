@@ -112,7 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&so.StartSpeech, "speech-start", session.DefaultStartSpeech, "voice before the user counts as speaking")
 	fs.DurationVar(&so.EndSilence, "speech-end", session.DefaultEndSilence, "silence that ends the user's turn")
 	fs.DurationVar(&so.BargeIn, "barge-in-after", session.DefaultBargeIn, "speech over the agent that interrupts it")
-	fs.IntVar(&so.MaxUnrecoverable, "max-unrecoverable-errors", session.DefaultMaxUnrecoverable, "close the session at this many unrecoverable errors of one stage")
+	fs.IntVar(&so.MaxUnrecoverable, "max-unrecoverable-errors", session.DefaultMaxUnrecoverable, "close the session when one stage has more unrecoverable errors than this")
 	fs.StringVar(&so.Fallback.ErrorMessage, "error-message", "", "on an unrecoverable close, speak this through TTS (the clip plays when TTS is what failed)")
 	fs.StringVar(&c.errorAudio, "error-audio", "", "a WAV file to play instead of the bundled fallback clips")
 	fs.BoolVar(&so.Fallback.NoErrorAudio, "no-error-audio", false, "play nothing on an unrecoverable close (the error is still shown)")
@@ -175,8 +175,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return c, usageError{fmt.Sprintf("--%s %v: want 20ms to 10s", d.name, d.v)}
 		}
 	}
-	if c.session.MaxUnrecoverable < 1 {
-		return c, usageError{"--max-unrecoverable-errors: want 1 or more"}
+	if c.session.MaxUnrecoverable < 0 {
+		return c, usageError{"--max-unrecoverable-errors: want 0 or more"}
 	}
 	if c.sttScript != "" {
 		b, err := os.ReadFile(c.sttScript)

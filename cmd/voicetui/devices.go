@@ -34,22 +34,32 @@ func listDevices(stdout io.Writer) error {
 
 // openDevices resolves and opens the microphone and the speaker.
 func openDevices(c config) (*device.Capture, *playback.Speaker, error) {
-	release, err := device.Init()
-	if err != nil {
-		return nil, nil, err
-	}
-	defer release()
-	devs, err := device.List()
-	if err != nil {
-		return nil, nil, err
-	}
-	out, err := device.Resolve(devs, device.Output, c.outputDevice)
+	spk, err := openSpeaker(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	mic, err := device.OpenCapture(&device.CaptureOptions{Device: c.inputDevice})
 	if err != nil {
+		spk.Close()
 		return nil, nil, err
+	}
+	return mic, spk, nil
+}
+
+// openSpeaker resolves and opens the speaker.
+func openSpeaker(c config) (*playback.Speaker, error) {
+	release, err := device.Init()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	devs, err := device.List()
+	if err != nil {
+		return nil, err
+	}
+	out, err := device.Resolve(devs, device.Output, c.outputDevice)
+	if err != nil {
+		return nil, err
 	}
 	opts := &playback.Options{}
 	if !out.DefaultOutput {
@@ -57,14 +67,13 @@ func openDevices(c config) (*device.Capture, *playback.Speaker, error) {
 	}
 	spk, err := playback.Open(opts)
 	if err != nil {
-		mic.Close()
 		var de *audio.DeviceError
 		if errors.As(err, &de) {
 			de.Device = out.Name
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	return mic, spk, nil
+	return spk, nil
 }
 
 // check records from the microphone with a live level meter, then plays

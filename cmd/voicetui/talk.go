@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/audio/device"
 	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/backend"
 	"github.com/voicetui/voicetui/pipeline/session"
@@ -91,14 +92,28 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 func openAudio(c config, closers *[]func() error) (audio.Source, audio.Sink, error) {
 	var mic audio.Source
 	var spk audio.Sink
-	needDevices := c.input == "" || c.output == ""
-	if needDevices {
+	switch {
+	case c.input == "" && c.output == "":
 		m, s, err := openDevices(c)
 		if err != nil {
 			return nil, nil, err
 		}
 		*closers = append(*closers, m.Close, s.Close)
 		mic, spk = m, s
+	case c.input == "":
+		m, err := device.OpenCapture(&device.CaptureOptions{Device: c.inputDevice})
+		if err != nil {
+			return nil, nil, err
+		}
+		*closers = append(*closers, m.Close)
+		mic = m
+	case c.output == "":
+		s, err := openSpeaker(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		*closers = append(*closers, s.Close)
+		spk = s
 	}
 	if c.input != "" {
 		src, err := audio.NewWAVSource(c.input, &audio.WAVSourceOptions{Realtime: true})

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,8 +40,9 @@ type Options struct {
 	// laptop speakers do not make it interrupt itself (default 10 dB).
 	HalfDuplex float64
 
-	// MaxUnrecoverable closes the session at that many unrecoverable
-	// errors of one stage (default 3). A terminal error closes at once.
+	// MaxUnrecoverable closes the session when one stage has more
+	// unrecoverable errors than this (default 3; 0 closes at the first).
+	// A terminal error closes at once. Negative means the default.
 	MaxUnrecoverable int
 
 	Fallback fallback.Options
@@ -62,8 +64,10 @@ const (
 	DefaultSystemPrompt     = "You are a helpful voice assistant. Answer in one to three short sentences."
 	// finalizeWait bounds the wait for session.finalized.
 	finalizeWait = 5 * time.Second
-	// closeWait bounds the teardown.
+	// closeWait bounds the teardown of providers.
 	closeWait = 3 * time.Second
+	// fallbackSpeech bounds speaking --error-message through TTS.
+	fallbackSpeech = 6 * time.Second
 )
 
 func (o *Options) defaults() {
@@ -79,7 +83,7 @@ func (o *Options) defaults() {
 	if o.HalfDuplex == 0 {
 		o.HalfDuplex = DefaultHalfDuplex
 	}
-	if o.MaxUnrecoverable <= 0 {
+	if o.MaxUnrecoverable < 0 {
 		o.MaxUnrecoverable = DefaultMaxUnrecoverable
 	}
 	if o.SystemPrompt == "" {
@@ -121,6 +125,13 @@ func (s *Session) OnRetry(attempt int, err error, wait time.Duration) {
 		s.mu.Unlock()
 	}
 	s.ev.Emit(*ErrorInfo(err, attempt))
+}
+
+// resetAttempts forgets a stage's retries once a request succeeded.
+func (s *Session) resetAttempts(stage pipeline.Stage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.attempts, stage)
 }
 
 // finalAttempt is the attempt number of a request's last failure, and
@@ -175,12 +186,12 @@ type run struct {
 	speaking    bool // the user
 	speechEnd   time.Time
 
-	stt          pipeline.STTStream
-	sttIn        chan any // []int16 or finalizeReq, to the STT writer
-	awaiting     bool     // finalize sent, session.finalized not yet here
-	finalizedAt  time.Time
-	finalizeDead *time.Timer
-	finals       []string
+	stt      pipeline.STTStream
+	sttIn    chan any      // []int16 or finalizeReq, to the STT writer
+	sttDone  chan struct{} // closed when that writer stops
+	pending  []pendingFinalize
+	finalSeq int
+	finals   []string
 
 	turn        *turn
 	turns       int
@@ -193,7 +204,14 @@ type run struct {
 }
 
 type finalizeReq struct{}
-type finalizeTimeout struct{}
+type finalizeTimeout struct{ id int }
+
+// pendingFinalize is a finalize sent whose session.finalized has not come.
+type pendingFinalize struct {
+	id              int
+	sent, speechEnd time.Time
+	timer           *time.Timer
+}
 type micEnded struct{ err error }
 
 const frameDur = 20 * time.Millisecond
@@ -217,14 +235,23 @@ func (r *run) loop(ctx context.Context) (closeErr error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
-		r.bg.Wait()
+		// Everything honours ctx; a provider that does not gets 3 s,
+		// then Run returns anyway.
+		done := make(chan struct{})
+		go func() { r.bg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(closeWait):
+		}
 	}()
 	r.agent, r.user = "initializing", "listening"
 	r.emitState()
 	r.vad = audio.NewVoiceDetector(audio.PipelineRate)
 
 	if err := r.openSTT(ctx); err != nil {
-		return r.close(ctx, err)
+		if err = r.onSTTFailure(ctx, err); err != nil {
+			return r.close(ctx, err)
+		}
 	}
 	r.bg.Add(1)
 	go r.readMic(ctx)
@@ -253,9 +280,8 @@ func (r *run) loop(ctx context.Context) (closeErr error) {
 		case sttEvent:
 			r.onSTT(ctx, m.ev)
 		case finalizeTimeout:
-			if r.awaiting {
-				r.awaiting = false
-				r.userTurn(ctx)
+			if len(r.pending) > 0 && r.pending[0].id == m.id {
+				r.finalized(ctx) // no session.finalized: go with what came
 			}
 		case sttFailed:
 			if m.stream == r.stt {
@@ -273,7 +299,7 @@ func (r *run) loop(ctx context.Context) (closeErr error) {
 		if err != nil {
 			return r.close(ctx, err)
 		}
-		if r.inputDone && !r.speaking && !r.awaiting && r.turn == nil {
+		if r.inputDone && !r.speaking && len(r.pending) == 0 && r.turn == nil {
 			return r.close(ctx, io.EOF)
 		}
 	}
@@ -312,14 +338,17 @@ func (r *run) readMic(ctx context.Context) {
 func (r *run) openSTT(ctx context.Context) error {
 	st, err := r.o.STT.Stream(ctx)
 	if err != nil {
-		return r.reportFinal(err)
+		return err
 	}
+	r.s.resetAttempts(pipeline.StageSTT)
 	r.stt = st
 	in := make(chan any, 100) // 2 s of audio
-	r.sttIn = in
+	done := make(chan struct{})
+	r.sttIn, r.sttDone = in, done
 	r.bg.Add(2)
 	go func() { // writer: audio and finalize, in order
 		defer r.bg.Done()
+		defer close(done)
 		for {
 			var m any
 			select {
@@ -371,23 +400,37 @@ func (r *run) reportFinal(err error) error {
 	return err
 }
 
-// onSTTFailure counts an STT stream's failure and reopens it, or closes.
+// onSTTFailure reports an STT failure, counts it, and reopens the
+// stream within the tolerance; it returns the error that closes the
+// session, or nil.
 func (r *run) onSTTFailure(ctx context.Context, err error) error {
-	r.reportFinal(err)
-	r.stt.Close()
-	r.stt = nil
-	if pipeline.Terminal(err) {
-		return err
+	for {
+		r.reportFinal(err)
+		if r.stt != nil {
+			r.stt.Close()
+			r.stt = nil
+		}
+		r.dropPending()
+		if pipeline.Terminal(err) || ctx.Err() != nil {
+			return err
+		}
+		r.counts[pipeline.StageSTT]++
+		if r.counts[pipeline.StageSTT] > r.o.MaxUnrecoverable {
+			return err
+		}
+		if err = r.openSTT(ctx); err == nil {
+			return nil
+		}
 	}
-	r.counts[pipeline.StageSTT]++
-	if r.counts[pipeline.StageSTT] >= r.o.MaxUnrecoverable {
-		return err
+}
+
+// dropPending forgets finalizes whose answers can no longer come.
+func (r *run) dropPending() {
+	for _, p := range r.pending {
+		p.timer.Stop()
 	}
-	r.awaiting = false
-	if err := r.openSTT(ctx); err != nil {
-		return r.onSTTFailure(ctx, err)
-	}
-	return nil
+	r.pending = nil
+	r.finals = nil
 }
 
 // onAudio runs voice detection on microphone audio and forwards it to STT.
@@ -421,9 +464,9 @@ func (r *run) onVoiceFrame(ctx context.Context) {
 		r.speaking = true
 		r.user = "speaking"
 		r.emitState()
-		if r.turn != nil && r.agent == "thinking" {
-			r.interrupt() // the user goes on talking: a new turn supersedes
-		}
+		// While the agent only thinks, the reply waits: if this speech
+		// yields a transcript, its turn supersedes the reply (userTurn);
+		// a cough does not cost the user the answer.
 	}
 	if r.speaking && r.turn != nil && r.agent == "speaking" && voiced >= r.o.BargeIn && !r.o.NoBargeIn {
 		r.interrupt()
@@ -434,17 +477,37 @@ func (r *run) onVoiceFrame(ctx context.Context) {
 		r.emitState()
 		r.speechEnd = time.Now().Add(-r.o.EndSilence)
 		r.trace("speech_end", r.speechEnd)
-		if r.stt != nil {
-			r.sttIn <- finalizeReq{}
-			r.trace("finalize_sent", time.Now())
-			r.awaiting = true
-			r.finalizedAt = time.Now()
-			if r.finalizeDead != nil {
-				r.finalizeDead.Stop()
-			}
-			r.finalizeDead = time.AfterFunc(finalizeWait, func() { r.send(ctx, finalizeTimeout{}) })
-		}
+		r.finalize(ctx)
 	}
+}
+
+// finalize asks STT for the turn's final transcript. The loop waits for
+// the writer only while it lives (its writes time out), never forever.
+func (r *run) finalize(ctx context.Context) {
+	if r.stt == nil {
+		return
+	}
+	select {
+	case r.sttIn <- finalizeReq{}:
+	case <-r.sttDone:
+		return // its failure is on its way to the loop
+	case <-ctx.Done():
+		return
+	}
+	now := time.Now()
+	r.trace("finalize_sent", now)
+	r.finalSeq++
+	id := r.finalSeq
+	r.pending = append(r.pending, pendingFinalize{id: id, sent: now, speechEnd: r.speechEnd,
+		timer: time.AfterFunc(finalizeWait, func() { r.send(ctx, finalizeTimeout{id}) })})
+}
+
+// finalized answers the oldest pending finalize: its turn begins.
+func (r *run) finalized(ctx context.Context) {
+	p := r.pending[0]
+	r.pending = r.pending[1:]
+	p.timer.Stop()
+	r.userTurn(ctx, p)
 }
 
 func (r *run) onSTT(ctx context.Context, ev pipeline.STTEvent) {
@@ -461,18 +524,14 @@ func (r *run) onSTT(ctx context.Context, ev pipeline.STTEvent) {
 		}
 	case pipeline.Finalized:
 		r.trace("finalized", time.Now())
-		if r.awaiting {
-			r.awaiting = false
-			if r.finalizeDead != nil {
-				r.finalizeDead.Stop()
-			}
-			r.userTurn(ctx)
+		if len(r.pending) > 0 {
+			r.finalized(ctx)
 		}
 	}
 }
 
 // userTurn starts the agent's reply to what the user said.
-func (r *run) userTurn(ctx context.Context) {
+func (r *run) userTurn(ctx context.Context, p pendingFinalize) {
 	text := strings.Join(r.finals, " ")
 	r.finals = nil
 	if text == "" {
@@ -486,15 +545,16 @@ func (r *run) userTurn(ctx context.Context) {
 	}
 	r.history = append(r.history, pipeline.Message{Role: "user", Content: text})
 	r.turns++
-	t := &turn{r: r, n: r.turns, speechEnd: r.speechEnd, finalized: r.finalizedAt, sttDone: time.Now()}
+	t := &turn{r: r, n: r.turns, speechEnd: p.speechEnd, finalized: p.sent, sttDone: time.Now(), playDone: make(chan struct{})}
 	var tctx context.Context
 	tctx, t.cancel = context.WithCancelCause(ctx)
 	r.turn = t
 	r.setAgent("thinking")
+	history := slices.Clone(r.history)
 	r.bg.Add(1)
 	go func() {
 		defer r.bg.Done()
-		err := t.run(tctx, append([]pipeline.Message(nil), r.history...))
+		err := t.run(tctx, history)
 		r.send(ctx, turnDone{t, err})
 	}()
 }
@@ -506,6 +566,7 @@ func (r *run) interrupt() {
 		return
 	}
 	t.cancel(ErrInterrupted)
+	t.stopped(200 * time.Millisecond) // its last frame must not land after the flush
 	r.o.Speaker.Flush()
 	r.turn = nil
 	r.vad.Boost = 0
@@ -532,6 +593,7 @@ func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
 		return nil
 	}
 	r.reportFinal(err)
+	r.o.Speaker.Flush() // a reply that failed midway stops; a fallback must not queue behind it
 	r.setAgent("listening")
 	var c pipeline.Classified
 	stage := pipeline.StageUnknown
@@ -545,7 +607,7 @@ func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
 		return err
 	}
 	r.counts[stage]++
-	if r.counts[stage] >= r.o.MaxUnrecoverable {
+	if r.counts[stage] > r.o.MaxUnrecoverable {
 		return err
 	}
 	return nil
@@ -557,12 +619,11 @@ func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
 func (r *run) close(ctx context.Context, cause error) error {
 	if r.turn != nil {
 		r.turn.cancel(context.Canceled)
-		r.o.Speaker.Flush()
+		r.turn.stopped(200 * time.Millisecond)
 		r.turn = nil
 	}
-	if r.finalizeDead != nil {
-		r.finalizeDead.Stop()
-	}
+	r.o.Speaker.Flush()
+	r.dropPending()
 	if r.stt != nil {
 		done := make(chan struct{})
 		go func() { r.stt.Close(); close(done) }()
@@ -587,8 +648,8 @@ func (r *run) close(ctx context.Context, cause error) error {
 }
 
 // playFallback plays the decided clip straight to the speaker, or speaks
-// the configured message when TTS is healthy. It is bounded in time and
-// reports its own failure.
+// the configured message when TTS is healthy (the clip when that fails).
+// It is bounded in time, and reports its own failure in its one event.
 func (r *run) playFallback(cause error) {
 	var c pipeline.Classified
 	ttsFailed := r.ttsFailed || (errors.As(cause, &c) && c.ErrStage() == pipeline.StageTTS)
@@ -598,30 +659,33 @@ func (r *run) playFallback(cause error) {
 		r.s.ev.Emit(ev) // sound off by choice; ok stays false
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	var err error
+	var problems []string
 	if d.Text != "" {
-		err = speak(ctx, r.o.TTS, r.o.Speaker, d.Text)
-		if err != nil { // TTS let us down after all: the clip
-			r.s.ev.Emit(Fallback{Text: d.Text, Reason: d.Reason, Error: pipeline.Sanitize(err.Error(), 300)})
-			d.Clip, ev.Text, ev.Clip = fallback.Unavailable, "", string(fallback.Unavailable)
-			if q, ok := pipeline.AsQuota(cause); ok && q.IsTerminal() {
-				d.Clip, ev.Clip = fallback.Quota, string(fallback.Quota)
-			}
-			err = nil
-		}
-	}
-	if d.Text == "" || ev.Clip != "" {
-		var pcm []int16
-		pcm, err = fallback.Samples(d.Clip, r.o.Fallback)
+		ctx, cancel := context.WithTimeout(context.Background(), fallbackSpeech)
+		err := speak(ctx, r.o.TTS, r.o.Speaker, d.Text)
+		cancel()
 		if err == nil {
-			err = fallback.Play(ctx, r.o.Speaker, pcm)
+			ev.OK = true
+			r.s.ev.Emit(ev)
+			return
 		}
+		// TTS let us down after all: the clip.
+		problems = append(problems, "speaking the message: "+pipeline.Sanitize(err.Error(), 200))
+		r.o.Speaker.Flush()
+		d.Clip = fallback.Unavailable
+		if q, ok := pipeline.AsQuota(cause); ok && q.IsTerminal() {
+			d.Clip = fallback.Quota
+		}
+		ev.Clip = string(d.Clip)
+	}
+	pcm, err := fallback.Samples(d.Clip, r.o.Fallback)
+	if err == nil {
+		err = fallback.Play(context.Background(), r.o.Speaker, pcm) // bounded by the clip's length
 	}
 	ev.OK = err == nil
 	if err != nil {
-		ev.Error = pipeline.Sanitize(err.Error(), 300)
+		problems = append(problems, pipeline.Sanitize(err.Error(), 200))
 	}
+	ev.Error = strings.Join(problems, "; ")
 	r.s.ev.Emit(ev)
 }

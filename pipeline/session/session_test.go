@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -61,7 +62,7 @@ func inProcess(t testing.TB, wav string, local localgw.Options, tune func(*Optio
 	t.Helper()
 	var sess *Session
 	b, err := backend.Open(backend.Options{Kind: backend.Embedded, Local: local,
-		Retry: pipeline.Retry{OnRetry: func(n int, err error, w time.Duration) {
+		Retry: pipeline.Retry{First: 10 * time.Millisecond, Interval: 10 * time.Millisecond, MaxRetryAfter: 10 * time.Millisecond, OnRetry: func(n int, err error, w time.Duration) {
 			if sess != nil {
 				sess.OnRetry(n, err, w)
 			}
@@ -167,5 +168,115 @@ func TestCloseIsBoundedWithAHungSpeaker(t *testing.T) {
 	// under the test's minute.
 	if d := time.Since(start); d > 30*time.Second {
 		t.Fatalf("close took %v", d)
+	}
+}
+
+func rules(t testing.TB, quotas []string, faults []string) localgw.Options {
+	var o localgw.Options
+	for _, q := range quotas {
+		r, err := localgw.ParseQuota(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Quotas = append(o.Quotas, r)
+	}
+	for _, f := range faults {
+		r, err := localgw.ParseFault(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Faults = append(o.Faults, r)
+	}
+	return o
+}
+
+func payloads[T any](rec *recorder) []T {
+	var out []T
+	for _, e := range rec.all() {
+		if p, ok := e.Payload.(T); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// The STT socket drops; reopening it fails: counted, then closed, with the
+// fallback and a close event (no crash).
+func TestSTTDropsAndCannotReopen(t *testing.T) {
+	wav := speechWAV(t, time.Second, "What time is it?", 2*time.Second)
+	local := rules(t, nil, []string{"stt:disconnect", "stt:5xx:after=1"})
+	local.STTScript = []string{"what time is it"}
+	rec, err := inProcess(t, wav, local, func(o *Options) { o.MaxUnrecoverable = 1 })
+	var se *pipeline.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 503 || se.Stage != pipeline.StageSTT {
+		t.Fatalf("Run: %v", err)
+	}
+	closes := payloads[Close](rec)
+	fb := payloads[Fallback](rec)
+	if len(closes) != 1 || closes[0].Reason != "error" || len(fb) != 1 || fb[0].Clip != "unavailable" {
+		t.Fatalf("close %+v fallback %+v", closes, fb)
+	}
+}
+
+// Two turns in quick succession while STT answers slowly: both transcripts
+// start turns, none is lost.
+func TestOverlappingFinalizes(t *testing.T) {
+	wav := speechWAV(t, time.Second, "What time is it?", 800*time.Millisecond, "Hello there.", 4*time.Second)
+	local := rules(t, nil, []string{"stt:delay=1500ms"})
+	local.STTScript = []string{"what time is it", "hello"}
+	rec, err := inProcess(t, wav, local, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var finals []string
+	for _, tr := range payloads[Transcript](rec) {
+		if tr.Final {
+			finals = append(finals, tr.Text)
+		}
+	}
+	thinking := 0
+	for _, st := range payloads[State](rec) {
+		if st.Agent == "thinking" {
+			thinking++
+		}
+	}
+	if !slices.Equal(finals, []string{"what time is it", "hello"}) || thinking != 2 {
+		t.Fatalf("finals %q, %d turns", finals, thinking)
+	}
+}
+
+// attempt counts the retries of one request, not of the session.
+func TestAttemptsAreCountedPerRequest(t *testing.T) {
+	wav := speechWAV(t, time.Second, "What time is it?", 2500*time.Millisecond, "Hello.", 2*time.Second)
+	local := rules(t, []string{"llm:rate:count=2", "llm:credits:after=3"}, nil)
+	local.STTScript = []string{"what time is it", "hello"}
+	rec, err := inProcess(t, wav, local, nil)
+	if !pipeline.Terminal(err) {
+		t.Fatalf("Run: %v", err)
+	}
+	var attempts []int
+	for _, e := range payloads[Error](rec) {
+		attempts = append(attempts, e.Attempt)
+	}
+	if !slices.Equal(attempts, []int{1, 2, 1}) {
+		t.Fatalf("attempts %v: want the rate limit's 1, 2, then the credits' 1", attempts)
+	}
+}
+
+// A turn that speaks resets the LLM count: fail, succeed, fail stays
+// within a tolerance of 1.
+func TestSpeakingResetsTheCount(t *testing.T) {
+	wav := speechWAV(t, time.Second, "One.", 2*time.Second, "Two.", 3*time.Second, "Three.", 2*time.Second)
+	local := rules(t, nil, []string{"llm:5xx:count=4", "llm:5xx:after=5:count=4"})
+	local.STTScript = []string{"one", "two", "three"}
+	rec, err := inProcess(t, wav, local, func(o *Options) { o.MaxUnrecoverable = 1 })
+	if err != nil {
+		t.Fatalf("Run: %v (the count should have been reset by the reply in between)", err)
+	}
+	if c := payloads[Close](rec); len(c) != 1 || c[0].Reason != "input_ended" {
+		t.Fatalf("close %+v", c)
+	}
+	if n := len(payloads[Error](rec)); n != 8 {
+		t.Fatalf("%d error events, want 2 failed turns x 4 attempts", n)
 	}
 }

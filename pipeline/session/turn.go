@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"sync"
@@ -10,6 +11,9 @@ import (
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline"
 )
+
+// errTurnOver cancels what a finished turn left running.
+var errTurnOver = errors.New("turn over")
 
 // turn is one reply: LLM stream -> chunker -> TTS utterance -> speaker.
 type turn struct {
@@ -23,6 +27,17 @@ type turn struct {
 	mu      sync.Mutex
 	text    strings.Builder // the reply as it went to TTS
 	metrics Metrics
+
+	playDone chan struct{} // closed when nothing more of it can reach the speaker
+	playOnce sync.Once
+}
+
+// stopped waits, at most d, until the turn can write no more audio.
+func (t *turn) stopped(d time.Duration) {
+	select {
+	case <-t.playDone:
+	case <-time.After(d):
+	}
 }
 
 // spoken is the reply so far (what reached TTS).
@@ -52,6 +67,7 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 	}()
 	var u pipeline.Utterance
 	var ttsErr error
+	started := false // the playback goroutine
 	taken := false
 	getTTS := func() error {
 		if !taken {
@@ -61,9 +77,15 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 		return ttsErr
 	}
 	defer func() {
+		// Over: whatever is still opening or playing stops now (a TTS
+		// dial must not delay an LLM error's report).
+		t.cancel(errTurnOver)
 		getTTS()
 		if u != nil {
 			u.Close()
+		}
+		if !started {
+			t.playOnce.Do(func() { close(t.playDone) })
 		}
 	}()
 
@@ -74,6 +96,7 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 		return err
 	}
 	defer stream.Close()
+	r.s.resetAttempts(pipeline.StageLLM)
 	t.mu.Lock()
 	t.metrics.LLMTTFTMs = ms(time.Since(llmStart)) // Chat returns at the first text
 	t.mu.Unlock()
@@ -83,7 +106,11 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 	var firstPush time.Time
 	var pushOnce sync.Once
 	startPlayback := func() {
-		go func() { played <- t.play(ctx, u, &firstPush) }()
+		started = true
+		go func() {
+			defer t.playOnce.Do(func() { close(t.playDone) })
+			played <- t.play(ctx, u, &firstPush)
+		}()
 	}
 	var c chunker
 	pushes := 0
@@ -98,6 +125,9 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 			firstPush = time.Now()
 			startPlayback()
 		})
+		if ctx.Err() != nil {
+			return context.Cause(ctx) // interrupted: say nothing more
+		}
 		t.mu.Lock()
 		t.text.WriteString(piece + " ")
 		t.mu.Unlock()
@@ -124,6 +154,9 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 		}
 	}
 	reply := t.spoken()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
 	r.s.ev.Emit(AgentText{Text: reply, Final: true})
 	if reply == "" {
 		return nil
@@ -163,6 +196,9 @@ func (t *turn) play(ctx context.Context, u pipeline.Utterance, firstPush *time.T
 			buf = rs.Process(buf[:0], pcm)
 			pcm = buf
 		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
 		if _, err := spk.Write(ctx, pcm); err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
@@ -173,6 +209,7 @@ func (t *turn) play(ctx context.Context, u pipeline.Utterance, firstPush *time.T
 			first = false
 			now := time.Now()
 			r.trace("first_write", now)
+			r.s.resetAttempts(pipeline.StageTTS)
 			t.mu.Lock()
 			t.metrics.TTSTTFBMs = ms(now.Sub(*firstPush))
 			t.metrics.E2EMs = ms(now.Sub(t.speechEnd))
