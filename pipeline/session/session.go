@@ -624,14 +624,6 @@ func (r *run) close(ctx context.Context, cause error) error {
 	}
 	r.o.Speaker.Flush()
 	r.dropPending()
-	if r.stt != nil {
-		done := make(chan struct{})
-		go func() { r.stt.Close(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(closeWait):
-		}
-	}
 	ev := Close{Reason: "user"}
 	var closeErr error
 	switch {
@@ -641,7 +633,15 @@ func (r *run) close(ctx context.Context, cause error) error {
 		ev.Reason = "error"
 		ev.Error = ErrorInfo(cause, max(r.lastAttempt, 1))
 		closeErr = cause
-		r.playFallback(cause)
+		r.playFallback(cause) // first: the signal must not wait for teardown
+	}
+	if r.stt != nil {
+		done := make(chan struct{})
+		go func() { r.stt.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(closeWait):
+		}
 	}
 	r.s.ev.Emit(ev)
 	return closeErr
