@@ -33,14 +33,18 @@ func listDevices(stdout io.Writer) error {
 }
 
 // openDevices resolves and opens the microphone and the speaker.
+//
+// The microphone opens first: selecting a speaker other than the default
+// redirects ALSA's "default" for this process (playback.ALSAName), which
+// would then also be what a default microphone opens.
 func openDevices(c config) (*device.Capture, *playback.Speaker, error) {
-	spk, err := openSpeaker(c)
+	mic, err := device.OpenCapture(&device.CaptureOptions{Device: c.inputDevice})
 	if err != nil {
 		return nil, nil, err
 	}
-	mic, err := device.OpenCapture(&device.CaptureOptions{Device: c.inputDevice})
+	spk, err := openSpeaker(c)
 	if err != nil {
-		spk.Close()
+		mic.Close()
 		return nil, nil, err
 	}
 	return mic, spk, nil
