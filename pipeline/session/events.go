@@ -28,10 +28,12 @@ type Transcript struct {
 }
 
 // AgentText is the reply: each sentence as it goes to TTS (final false),
-// then the whole reply (final true).
+// then the whole reply (final true); a reply cut short by barge-in ends
+// with what was said of it and interrupted true.
 type AgentText struct {
-	Text  string `json:"text"`
-	Final bool   `json:"final"`
+	Text        string `json:"text"`
+	Final       bool   `json:"final"`
+	Interrupted bool   `json:"interrupted,omitempty"`
 }
 
 // Error is a provider failure: every failed attempt, retried or not.
@@ -43,6 +45,7 @@ type Error struct {
 	Terminal  bool       `json:"terminal"`
 	Attempt   int        `json:"attempt"`
 	Quota     *QuotaInfo `json:"quota"`
+	RetryInMs int64      `json:"retry_in_ms,omitempty"` // when it will be retried
 }
 
 // QuotaInfo is the gateway's quota body, sanitized.

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
@@ -48,11 +49,20 @@ type Options struct {
 	Fallback fallback.Options
 	Events   *Emitter
 
+	// InputLevel and OutputLevel, when set, hear the level of every
+	// microphone frame (with its bands) and of every write to the speaker
+	// (dBFS), for meters.
+	InputLevel  func(audio.Levels)
+	OutputLevel func(float64)
+
 	// Trace, when set, hears the instants the latency benchmarks measure:
 	// speech_end, finalize_sent, finalized, llm_request, first_sentence,
 	// tts_push, first_audio, first_write, terminal_error.
 	Trace func(mark string, at time.Time)
 }
+
+// MeterBands is how many frequency bands InputLevel reports.
+const MeterBands = 14
 
 // Defaults of Options.
 const (
@@ -98,7 +108,62 @@ type Session struct {
 
 	mu       sync.Mutex
 	attempts map[pipeline.Stage]int // retries reported in the current request, per stage
+	lastClip fallback.Clip          // the clip the last close chose
+
+	muted  atomic.Bool
+	ctl    chan any // from the interface: userText
+	extras sync.WaitGroup
 }
+
+// userText is a turn typed instead of spoken.
+type userText string
+
+// SetMuted mutes the microphone: silence goes on to STT, so the stream
+// stays open, and no speech is detected.
+func (s *Session) SetMuted(m bool) { s.muted.Store(m) }
+
+// Muted reports SetMuted's state.
+func (s *Session) Muted() bool { return s.muted.Load() }
+
+// Say makes text the user's next turn, without STT (text mode: usable
+// when STT is the exhausted stage). It is ignored when the session is not
+// running or busy taking another.
+func (s *Session) Say(text string) {
+	select {
+	case s.ctl <- userText(text):
+	default:
+	}
+}
+
+// ReplayFallback plays the fallback clip again (the one the last close
+// chose, else the quota clip) straight to the speaker, for manual QA; it
+// works after the session has closed too. Its fallback event has reason
+// "replay".
+func (s *Session) ReplayFallback() {
+	s.mu.Lock()
+	clip := s.lastClip
+	s.mu.Unlock()
+	if clip == "" {
+		clip = fallback.Quota
+	}
+	s.extras.Add(1)
+	go func() {
+		defer s.extras.Done()
+		ev := Fallback{Clip: string(clip), Reason: "replay"}
+		pcm, err := fallback.Samples(clip, s.o.Fallback)
+		if err == nil {
+			err = fallback.Play(context.Background(), s.o.Speaker, pcm)
+		}
+		ev.OK = err == nil
+		if err != nil {
+			ev.Error = pipeline.Sanitize(err.Error(), 200)
+		}
+		s.ev.Emit(ev)
+	}()
+}
+
+// Wait waits for replays still playing.
+func (s *Session) Wait() { s.extras.Wait() }
 
 // New checks the options.
 func New(o Options) (*Session, error) {
@@ -112,7 +177,7 @@ func New(o Options) (*Session, error) {
 	if o.Speaker.Format().Channels != 1 {
 		return nil, errors.New("session: the speaker must be mono")
 	}
-	return &Session{o: o, ev: o.Events, attempts: map[pipeline.Stage]int{}}, nil
+	return &Session{o: o, ev: o.Events, attempts: map[pipeline.Stage]int{}, ctl: make(chan any, 4)}, nil
 }
 
 // OnRetry is the providers' retry hook: every failed attempt that will be
@@ -124,7 +189,9 @@ func (s *Session) OnRetry(attempt int, err error, wait time.Duration) {
 		s.attempts[c.ErrStage()] = attempt
 		s.mu.Unlock()
 	}
-	s.ev.Emit(*ErrorInfo(err, attempt))
+	e := ErrorInfo(err, attempt)
+	e.RetryInMs = max(wait.Milliseconds(), 1)
+	s.ev.Emit(*e)
 }
 
 // resetAttempts forgets a stage's retries once a request succeeded.
@@ -181,6 +248,7 @@ type run struct {
 
 	agent, user string
 	vad         *audio.VoiceDetector
+	meter       *audio.Meter
 	voicedRun   int // frames
 	silentRun   int
 	speaking    bool // the user
@@ -247,6 +315,7 @@ func (r *run) loop(ctx context.Context) (closeErr error) {
 	r.agent, r.user = "initializing", "listening"
 	r.emitState()
 	r.vad = audio.NewVoiceDetector(audio.PipelineRate)
+	r.meter = audio.NewMeter(audio.PipelineRate, MeterBands)
 
 	if err := r.openSTT(ctx); err != nil {
 		if err = r.onSTTFailure(ctx, err); err != nil {
@@ -263,6 +332,7 @@ func (r *run) loop(ctx context.Context) (closeErr error) {
 		case <-ctx.Done():
 			return r.close(ctx, nil)
 		case msg = <-r.msgs:
+		case msg = <-r.s.ctl:
 		}
 		var err error
 		switch m := msg.(type) {
@@ -279,6 +349,14 @@ func (r *run) loop(ctx context.Context) (closeErr error) {
 			r.onAudio(ctx, make([]int16, int(r.o.EndSilence/frameDur+1)*audio.PipelineRate/50))
 		case sttEvent:
 			r.onSTT(ctx, m.ev)
+		case userText:
+			text := pipeline.Sanitize(string(m), 2000)
+			if text != "" {
+				r.s.ev.Emit(Transcript{Text: text, Final: true})
+				r.finals = []string{text}
+				now := time.Now()
+				r.userTurn(ctx, pendingFinalize{sent: now, speechEnd: now})
+			}
 		case finalizeTimeout:
 			if len(r.pending) > 0 && r.pending[0].id == m.id {
 				r.finalized(ctx) // no session.finalized: go with what came
@@ -435,6 +513,12 @@ func (r *run) dropPending() {
 
 // onAudio runs voice detection on microphone audio and forwards it to STT.
 func (r *run) onAudio(ctx context.Context, pcm []int16) {
+	if r.s.muted.Load() {
+		pcm = make([]int16, len(pcm))
+	}
+	if r.o.InputLevel != nil {
+		r.o.InputLevel(r.meter.Update(pcm))
+	}
 	if r.stt != nil {
 		select {
 		case r.sttIn <- pcm:
@@ -573,6 +657,7 @@ func (r *run) interrupt() {
 	reply := t.spoken()
 	if reply != "" {
 		r.history = append(r.history, pipeline.Message{Role: "assistant", Content: reply + " [cut short: the user interrupted]"})
+		r.s.ev.Emit(AgentText{Text: reply, Final: true, Interrupted: true})
 	}
 	r.setAgent("listening")
 }
@@ -654,6 +739,15 @@ func (r *run) playFallback(cause error) {
 	var c pipeline.Classified
 	ttsFailed := r.ttsFailed || (errors.As(cause, &c) && c.ErrStage() == pipeline.StageTTS)
 	d := fallback.Decide(cause, fallback.State{TTSFailed: ttsFailed}, r.o.Fallback)
+	if d.Clip != "" {
+		r.s.mu.Lock()
+		r.s.lastClip = d.Clip
+		r.s.mu.Unlock()
+	} else if d.Reason == "quota_exhausted" {
+		r.s.mu.Lock()
+		r.s.lastClip = fallback.Quota
+		r.s.mu.Unlock()
+	}
 	ev := Fallback{Clip: string(d.Clip), Text: d.Text, Reason: d.Reason}
 	if d.None() {
 		r.s.ev.Emit(ev) // sound off by choice; ok stays false

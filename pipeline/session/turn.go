@@ -199,6 +199,9 @@ func (t *turn) play(ctx context.Context, u pipeline.Utterance, firstPush *time.T
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
+		if r.o.OutputLevel != nil {
+			r.o.OutputLevel(audio.RMS(pcm))
+		}
 		if _, err := spk.Write(ctx, pcm); err != nil {
 			if ctx.Err() != nil {
 				return context.Cause(ctx)
