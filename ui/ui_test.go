@@ -1,0 +1,157 @@
+package ui
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline/session"
+)
+
+// update is the -update flag that teatest's golden package already
+// defines: `go test ./ui -update` rewrites the golden files.
+func update() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+// pinned renders with a fixed colour profile, whatever the terminal.
+func pinned() *lipgloss.Renderer {
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.ANSI)
+	return r
+}
+
+var clock = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func model(events ...any) Model {
+	m := New(Info{Backend: "embedded gateway", Detail: "embedded gateway at http://127.0.0.1:7890/v1: demo agent, energy STT, espeak-ng"},
+		Controller{Quota: func(string) error { return nil }, Reset: func() error { return nil }}, pinned())
+	m.now = func() time.Time { return clock }
+	for _, e := range events {
+		m.event(session.Event{Payload: e})
+	}
+	return m
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if update() {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./ui -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
+	}
+}
+
+var (
+	llmCredits = session.Error{Stage: "llm", Message: "llm: quota exceeded (MaxGatewayCredits): LLM credit quota exceeded", Status: 429,
+		Terminal: true, Attempt: 1, Quota: &session.QuotaInfo{Type: "llm", Category: "MaxGatewayCredits",
+			Hint: "You're out of credits. Upgrade your plan or wait for the next cycle.", RemainingLimit: "0"}}
+	rateLimit = session.Error{Stage: "llm", Message: "llm: rate limited (MaxConcurrentGatewayLLMRpm)", Status: 429,
+		Retryable: true, Attempt: 2, RetryInMs: 2000, Quota: &session.QuotaInfo{Type: "llm", Category: "MaxConcurrentGatewayLLMRpm",
+			Hint: "LLM request rate limit reached. Reduce request rate or upgrade your plan.", RemainingLimit: "0"}}
+	ttsCredits = session.Error{Stage: "tts", Message: "tts: quota exceeded (MaxGatewayCredits)", Status: 429, Terminal: true, Attempt: 1,
+		Quota: &session.QuotaInfo{Type: "tts", Category: "MaxGatewayCredits", Hint: "Wait for the next billing cycle or upgrade your plan.", RemainingLimit: "0"}}
+	hostile = session.Error{Stage: "stt", Message: "stt: quota exceeded", Status: 429, Terminal: true, Attempt: 1,
+		Quota: &session.QuotaInfo{Type: "stt", Category: "MaxGatewayCredits\x1b[2J",
+			Hint: "\x1b]0;pwned\x07\x1b[31mRED\x1b[0m upgrade\x1b[2J now\r\nplease\x07", RemainingLimit: "0"}}
+)
+
+func TestGoldenPanes(t *testing.T) {
+	talk := []any{
+		session.State{Agent: "speaking", User: "listening"},
+		session.Transcript{Text: "what time is it", Final: true},
+		session.AgentText{Text: "It is 12:00.", Final: true},
+		session.Transcript{Text: "tell me a long story about", Final: true},
+		session.AgentText{Text: "Once upon a time, there was", Final: true, Interrupted: true},
+		session.Transcript{Text: "never mi"},
+	}
+	cases := map[string]struct {
+		m    Model
+		view func(Model, int) string
+	}{
+		"header":             {model(session.State{Agent: "speaking", User: "listening"}), func(m Model, w int) string { return m.headerView(w) }},
+		"transcript":         {model(talk...), func(m Model, w int) string { return m.transcriptView(w, 8) }},
+		"status_ok":          {model(), func(m Model, w int) string { return m.statusView(w) }},
+		"status_llm_credits": {model(llmCredits), func(m Model, w int) string { return m.statusView(w) }},
+		"status_rate_limit":  {model(rateLimit), func(m Model, w int) string { return m.statusView(w) }},
+		"status_tts_credits_fallback": {model(ttsCredits, session.Fallback{Clip: "quota", Reason: "quota_exhausted", OK: true},
+			session.Close{Reason: "error"}), func(m Model, w int) string { return m.statusView(w) }},
+		"status_hostile_hint": {model(hostile), func(m Model, w int) string { return m.statusView(w) }},
+		"metrics_slow": {model(session.Metrics{Turn: 3, EOUMs: 500, STTMs: 12, LLMTTFTMs: 640, TTSTTFBMs: 180, E2EMs: 1450}),
+			func(m Model, w int) string { return m.metricsView(w) }},
+	}
+	meters := model()
+	meters.in = audio.Levels{RMS: -23, Peak: -9, Bands: []float64{-50, -40, -30, -20, -12, -8, -15, -25, -35, -45, -55, -60, -60, -60}}
+	meters.out = -18
+	meters.muted = true
+	cases["meters_muted"] = struct {
+		m    Model
+		view func(Model, int) string
+	}{meters, func(m Model, w int) string { return m.metersView(w) }}
+	for name, c := range cases {
+		for _, w := range []int{60, 80} {
+			golden(t, name+"_"+itoa(w), c.view(c.m, w))
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestGoldenScreens(t *testing.T) {
+	normal := model(session.State{Agent: "listening", User: "listening"},
+		session.Transcript{Text: "what time is it", Final: true}, session.AgentText{Text: "It is 12:00.", Final: true},
+		session.Metrics{Turn: 1, EOUMs: 500, STTMs: 2, LLMTTFTMs: 1, TTSTTFBMs: 25, E2EMs: 590})
+	exhausted := model(session.State{Agent: "listening", User: "listening"},
+		session.Transcript{Text: "what time is it", Final: true}, llmCredits,
+		session.Fallback{Clip: "quota", Reason: "quota_exhausted", OK: true}, session.Close{Reason: "error"})
+	for name, m := range map[string]Model{"screen_normal": normal, "screen_quota_exhausted": exhausted} {
+		for _, size := range [][2]int{{60, 20}, {80, 24}} {
+			m.width, m.height = size[0], size[1]
+			v := m.View()
+			if h := lipgloss.Height(v); h > size[1] {
+				t.Errorf("%s at %dx%d is %d rows high", name, size[0], size[1], h)
+			}
+			if w := lipgloss.Width(v); w > size[0] {
+				t.Errorf("%s at %dx%d is %d columns wide", name, size[0], size[1], w)
+			}
+			golden(t, name+"_"+itoa(size[0])+"x"+itoa(size[1]), v)
+		}
+	}
+}
+
+// Nothing from the network reaches the terminal as a control sequence.
+func TestHostileTextIsInert(t *testing.T) {
+	m := model(hostile, session.Transcript{Text: "hi\x1b[2J\x1b]52;c;cGF3bmVk\x07", Final: true},
+		session.AgentText{Text: "ok\x1b[?1049h", Final: true})
+	m.width, m.height = 80, 24
+	v := m.View()
+	for _, bad := range []string{"\x1b[2J", "\x1b]", "\x07", "\x1b[?1049h", "\r"} {
+		if strings.Contains(v, bad) {
+			t.Fatalf("the screen contains %q", bad)
+		}
+	}
+	if !strings.Contains(v, "RED upgrade now please") {
+		t.Fatalf("the hint's text is lost:\n%s", v)
+	}
+
+}
