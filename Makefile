@@ -61,7 +61,7 @@ fuzz-long:
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count=1 ./audio/device ./audio/playback
 	$(GO) test -run '^$$' -bench . -count=1 ./audio ./pipeline ./pipeline/gateway ./pipeline/openai ./pipeline/localgw
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./pipeline/session
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./pipeline/session ./cmd/voicetui
 
 clean:
 	rm -rf bin

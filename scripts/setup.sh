@@ -15,8 +15,9 @@ debian_packages=(
   libasound2-plugins  # ALSA's pulse plugin: the bridge to that server
   sox                 # measuring and converting audio
   espeak-ng           # real synthetic speech (embedded gateway, test input)
+  tmux                # the terminal the interface's smoke test drives
 )
-brew_packages=(portaudio pkg-config pulseaudio sox espeak-ng)
+brew_packages=(portaudio pkg-config pulseaudio sox espeak-ng tmux)
 
 # Go comes from go.dev or the machine's image, not the package manager
 # (Debian 12 ships 1.19); say so plainly when it is missing or too old.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline/backend"
 	"github.com/voicetui/voicetui/pipeline/localgw"
@@ -28,6 +30,8 @@ type config struct {
 	sttScript    string // file; its lines go to provider.Local.STTScript
 	addr         string // gateway: where to listen
 	headless     bool
+	tui          bool // the terminal interface (talk on a terminal, not headless)
+	logFile      string
 	input        string // WAV replacing the microphone
 	output       string // WAV replacing the speaker
 	record       string // directory
@@ -105,6 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.addr, "addr", localgw.DefaultAddr, "gateway: address to listen on")
 	so := &c.session
 	fs.BoolVar(&c.headless, "headless", false, "no interface: events as JSON lines on stdout")
+	fs.StringVar(&c.logFile, "log-file", "", "write the embedded gateway's log here (nothing else may write to the terminal under the interface)")
 	fs.StringVar(&c.input, "input", "", "a WAV file to use instead of the microphone, paced in real time; the session ends after it and the last reply")
 	fs.StringVar(&c.output, "output", "", "a WAV file (16 kHz) recording what reaches the speaker, on the speaker's timeline, instead of playing it")
 	fs.StringVar(&c.record, "record", "", "a directory to keep mic.wav, speaker.wav and events.jsonl of the session in")
@@ -224,6 +229,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "gateway":
 		return serveGateway(ctx, c, stderr)
 	case "talk":
+		if f, ok := stdout.(*os.File); ok && !c.headless {
+			c.tui = term.IsTerminal(int(f.Fd()))
+		}
 		return talk(ctx, c, stdout, stderr)
 	default:
 		return usageError{fmt.Sprintf("unknown command %q", c.command)}

@@ -5,16 +5,24 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/audio/device"
 	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/backend"
 	"github.com/voicetui/voicetui/pipeline/session"
+	"github.com/voicetui/voicetui/ui"
 )
 
 // talk holds a spoken conversation: devices (or --input/--output files),
@@ -28,10 +36,23 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		}
 	}()
 
-	// Events: written as they come; --record keeps a copy.
+	if c.logFile != "" {
+		f, err := os.OpenFile(c.logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return configError{fmt.Errorf("--log-file: %w", err)}
+		}
+		closers = append(closers, f.Close)
+		c.provider.Local.Log = slog.New(slog.NewTextHandler(f, nil))
+	}
+
+	// Events: written as they come; --record keeps a copy. On a terminal,
+	// the interface shows them and nothing else may write to it.
 	var mu sync.Mutex
 	var outputs []func(session.Event)
-	if c.headless {
+	var prog *tea.Program
+	if c.tui {
+		outputs = append(outputs, func(e session.Event) { prog.Send(ui.EventMsg(e)) })
+	} else if c.headless {
 		enc := json.NewEncoder(stdout)
 		outputs = append(outputs, func(e session.Event) { enc.Encode(e) })
 	} else {
@@ -74,17 +95,100 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return configError{err}
 	}
 	closers = append(closers, b.Close)
-	if !c.headless {
+	if !c.headless && !c.tui {
 		fmt.Fprintf(stderr, "voicetui: talking to %s; Ctrl+C ends\n", b.Description)
 	}
 	so := c.session
 	so.LLM, so.STT, so.TTS = b.LLM, b.STT, b.TTS
 	so.Mic, so.Speaker, so.Events = mic, spk, events
+	if !c.tui {
+		sess, err = session.New(so)
+		if err != nil {
+			return err
+		}
+		return sess.Run(ctx)
+	}
+
+	// The interface: meters at 20 frames a second at most.
+	// A frame that would draw the same meters is not sent: an idle
+	// interface costs (almost) nothing.
+	var lv sync.Mutex
+	var lastOut = audio.Silence
+	var lastSent time.Time
+	var sentIn, sentOut = audio.Silence, audio.Silence
+	so.OutputLevel = func(db float64) { lv.Lock(); lastOut = db; lv.Unlock() }
+	so.InputLevel = func(in audio.Levels) {
+		lv.Lock()
+		defer lv.Unlock()
+		if time.Since(lastSent) < 50*time.Millisecond {
+			return
+		}
+		if math.Abs(in.RMS-sentIn) < 0.5 && math.Abs(lastOut-sentOut) < 0.5 {
+			return
+		}
+		sentIn, sentOut = in.RMS, lastOut
+		lastSent = time.Now()
+		in.Bands = slices.Clone(in.Bands)
+		prog.Send(ui.LevelMsg{In: in, Out: lastOut})
+		lastOut = max(lastOut-6, audio.Silence) // falls back when nothing plays
+	}
 	sess, err = session.New(so)
 	if err != nil {
 		return err
 	}
-	return sess.Run(ctx)
+	ctl := ui.Controller{SetMuted: sess.SetMuted, Say: sess.Say, Replay: sess.ReplayFallback}
+	if b.Gateway != nil {
+		base := b.Gateway.ControlURL()
+		ctl.Quota = func(rule string) error { return control(base + "/quota?rule=" + url.QueryEscape(rule)) }
+		ctl.Reset = func() error { return control(base + "/reset") }
+	}
+	prog = tea.NewProgram(ui.New(ui.Info{Backend: kindName(b.Kind), Detail: b.Description}, ctl, nil),
+		tea.WithAltScreen(), tea.WithOutput(stdout))
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		err := sess.Run(sctx)
+		prog.Send(ui.ClosedMsg{Err: err})
+		done <- err
+	}()
+	go func() { <-ctx.Done(); prog.Quit() }() // SIGTERM, SIGINT outside raw mode
+	if _, perr := prog.Run(); perr != nil {
+		stop()
+		<-done
+		return perr
+	}
+	// The user quit: the session ends (if the error had not ended it).
+	stop()
+	err = <-done
+	sess.Wait()
+	return err
+}
+
+// control posts to the embedded gateway's control endpoint.
+func control(u string) error {
+	resp, err := http.Post(u, "", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
+		return fmt.Errorf("%s: %s", resp.Status, pipeline.Sanitize(string(b), 200))
+	}
+	return nil
+}
+
+func kindName(k backend.Kind) string {
+	switch k {
+	case backend.Embedded:
+		return "embedded gateway"
+	case backend.LiveKit:
+		return "LiveKit Inference"
+	case backend.OpenAI:
+		return "OpenAI-compatible"
+	}
+	return string(k)
 }
 
 // openAudio opens the microphone (or --input) and the speaker (or

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/voicetui/voicetui/audio"
+)
+
+// tmuxSession runs the real binary in a private tmux server, in a real
+// terminal of the given size, on the headless audio devices.
+type tmuxSession struct {
+	t    testing.TB
+	sock string
+}
+
+func startTmux(t testing.TB, cols, rows int, args ...string) *tmuxSession {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Fatal("tmux is not installed: the interface's smoke test needs it (make setup installs it)")
+	}
+	s := &tmuxSession{t: t, sock: filepath.Join(t.TempDir(), "tmux.sock")}
+	cmdline := binary
+	for _, a := range args {
+		cmdline += " '" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	cmd := exec.Command("tmux", "-S", s.sock, "new-session", "-d", "-s", "vt", "-x", itoa(cols), "-y", itoa(rows),
+		cmdline+"; echo EXITED $?; sleep 30")
+	cmd.Env = append(os.Environ(), append(noCredentials, "TERM=xterm-256color")...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("tmux", "-S", s.sock, "kill-server").Run() })
+	return s
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func (s *tmuxSession) screen() string {
+	out, _ := exec.Command("tmux", "-S", s.sock, "capture-pane", "-p", "-t", "vt").CombinedOutput()
+	return string(out)
+}
+
+func (s *tmuxSession) keys(k ...string) {
+	exec.Command("tmux", append([]string{"-S", s.sock, "send-keys", "-t", "vt"}, k...)...).Run()
+}
+
+// waitScreen waits until the screen shows every one of want.
+func (s *tmuxSession) waitScreen(limit time.Duration, want ...string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		scr := s.screen()
+		ok := true
+		for _, w := range want {
+			ok = ok && strings.Contains(scr, w)
+		}
+		if ok {
+			return scr
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the screen never showed %q:\n%s", want, scr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestInterfaceInTmux(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "script.txt")
+	os.WriteFile(script, []byte("what time is it\n"), 0o644)
+	s := startTmux(t, 100, 30, "--stt-script", script, "--log-file", filepath.Join(dir, "log.txt"))
+	s.waitScreen(20*time.Second, "voicetui", "embedded gateway", "agent listening", "all good")
+
+	// Exhaust LLM credits through the embedded gateway's control endpoint.
+	s.keys("x")
+	s.waitScreen(5*time.Second, "credits exhausted for llm")
+
+	rec, err := server.Record("spk", 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Stop()
+	speech, _, err := audio.ReadWAVFile(conversation(t, 500*time.Millisecond, "What time is it?", time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.FeedMic(t.Context(), speech); err != nil {
+		t.Fatal(err)
+	}
+	scr := s.waitScreen(15*time.Second, "TERMINAL", "MaxGatewayCredits", "You're out of credits", "fallback clip quota played", "session closed (error)")
+	if strings.Contains(scr, "\x1b") {
+		t.Fatal("raw escape sequences on the screen")
+	}
+	if _, ok := rec.FirstSound(); !ok {
+		t.Fatal("the fallback clip never reached the virtual speaker")
+	}
+	pcm, _ := rec.Stop()
+	loud := 0 // 20 ms windows with sound
+	for i := 0; i+960 <= len(pcm); i += 960 {
+		if audio.RMS(pcm[i:i+960]) > -45 {
+			loud++
+		}
+	}
+	if loud < 100 {
+		t.Fatalf("%.1f s of sound at the speaker: want the 3.9 s clip", float64(loud)*0.02)
+	}
+	// The explanation stays until the user quits.
+	time.Sleep(500 * time.Millisecond)
+	s.waitScreen(time.Second, "You're out of credits")
+	s.keys("q")
+	s.waitScreen(10*time.Second, "EXITED 3") // a session closed by credits: exit 3
+}
