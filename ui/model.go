@@ -153,10 +153,18 @@ func (m *Model) event(e session.Event) {
 			m.partial.WriteString(p.Text)
 			return
 		}
+		streaming := m.partial.Len() > 0
 		m.partial.Reset()
-		if p.Text != "" {
-			m.lines = append(m.lines, line{who: "agent", text: p.Text, interrupted: p.Interrupted})
+		if p.Text == "" {
+			return
 		}
+		// An interruption after the reply's final text marks that line;
+		// before it, the partial reply becomes the line.
+		if n := len(m.lines); p.Interrupted && !streaming && n > 0 && m.lines[n-1].who == "agent" {
+			m.lines[n-1].text, m.lines[n-1].interrupted = p.Text, true
+			return
+		}
+		m.lines = append(m.lines, line{who: "agent", text: p.Text, interrupted: p.Interrupted})
 	case session.Error:
 		m.lastErr = &p
 		m.retryUntil = time.Time{}

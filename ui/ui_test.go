@@ -82,6 +82,7 @@ func TestGoldenPanes(t *testing.T) {
 		session.Transcript{Text: "what time is it", Final: true},
 		session.AgentText{Text: "It is 12:00.", Final: true},
 		session.Transcript{Text: "tell me a long story about", Final: true},
+		session.AgentText{Text: "Once upon a time, there was a dragon.", Final: true},
 		session.AgentText{Text: "Once upon a time, there was", Final: true, Interrupted: true},
 		session.Transcript{Text: "never mi"},
 	}

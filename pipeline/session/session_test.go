@@ -109,7 +109,7 @@ func TestConversationInProcess(t *testing.T) {
 		if c, ok := e.Payload.(Close); ok {
 			closing = c
 		}
-		if a, ok := e.Payload.(AgentText); ok && a.Final {
+		if a, ok := e.Payload.(AgentText); ok && a.Final && !a.Interrupted {
 			replies++
 		}
 	}
