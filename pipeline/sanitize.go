@@ -21,6 +21,9 @@ func Sanitize(s string, limit int) string {
 	n := 0
 	space := false
 	for _, r := range s {
+		if unicode.Is(unicode.Bidi_Control, r) {
+			continue // would reorder what follows on the screen
+		}
 		if unicode.IsControl(r) || unicode.IsSpace(r) || r == '\u2028' || r == '\u2029' {
 			space = b.Len() > 0
 			continue
@@ -57,7 +60,7 @@ func SafeText(s string) string {
 }
 
 func unsafeRune(r rune) bool {
-	return unicode.IsControl(r) && r != '\n' && r != '\t' || r == '\u2028' || r == '\u2029'
+	return unicode.IsControl(r) && r != '\n' && r != '\t' || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r)
 }
 
 var secretPatterns = []*regexp.Regexp{

@@ -51,16 +51,12 @@ type (
 	tickMsg   time.Time
 )
 
-// line is one entry of the transcript.
-type line struct {
-	who         string // "you" or "agent"
-	text        string
-	interrupted bool
-}
+// noticeMsg is the outcome of a control-endpoint action.
+type noticeMsg string
 
-// Model is the interface's state.
+// Model is the root of the interface: it routes messages to the panes and
+// lays them out.
 type Model struct {
-	info   Info
 	ctl    Controller
 	keys   keyMap
 	help   help.Model
@@ -69,22 +65,16 @@ type Model struct {
 
 	width, height int
 
-	agent, user string
-	muted       bool
-	in          audio.Levels
-	out         float64
+	header     headerPane
+	meters     metersPane
+	transcript transcriptPane
+	status     statusPane
+	metrics    metricsPane
 
-	lines   []line
-	interim string
-	partial strings.Builder // the agent's reply as it streams
-
-	lastErr    *session.Error
-	retryUntil time.Time
-	fallback   *session.Fallback
-	closed     *session.Close
-	ended      bool
-	metrics    *session.Metrics
-	notice     string // the result of a quota key
+	agent    string
+	ended    bool
+	notice   string
+	noticeAt time.Time
 
 	showHelp bool
 	typing   bool
@@ -103,9 +93,19 @@ func New(info Info, ctl Controller, renderer *lipgloss.Renderer) Model {
 	in.CharLimit = 500
 	h := help.New()
 	h.ShowAll = true
-	return Model{info: info, ctl: ctl, keys: newKeys(ctl.Quota != nil && ctl.Reset != nil), help: h,
-		styles: newStyles(renderer), now: time.Now, width: 80, height: 24,
-		agent: "initializing", user: "listening", input: in, out: audio.Silence}
+	m := Model{ctl: ctl, keys: newKeys(ctl.Quota != nil && ctl.Reset != nil), help: h,
+		styles: newStyles(renderer), now: time.Now, agent: "initializing", input: in,
+		header: headerPane{info: info, agent: "initializing"}, meters: metersPane{out: audio.Silence},
+		transcript: newTranscript()}
+	return m.resize(80, 24)
+}
+
+// resize lays out for a terminal of w x h cells.
+func (m Model) resize(w, h int) Model {
+	m.width, m.height = w, h
+	m.help.Width = w - 4
+	m.input.Width = max(w-len(m.input.Prompt)-2, 10) // the input scrolls instead of being cut
+	return m
 }
 
 // Init starts the countdown clock.
@@ -119,15 +119,20 @@ func tick() tea.Cmd {
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
-		m.width, m.height = msg.Width, msg.Height
+		m = m.resize(msg.Width, msg.Height)
 	case tickMsg:
+		if m.notice != "" && m.now().Sub(m.noticeAt) > 5*time.Second {
+			m.notice = ""
+		}
 		return m, tick()
 	case LevelMsg:
-		m.in, m.out = msg.In, msg.Out
+		m.meters.in, m.meters.out = msg.In, msg.Out
 	case EventMsg:
 		m.event(session.Event(msg))
 	case ClosedMsg:
 		m.ended = true
+	case noticeMsg:
+		m.notice, m.noticeAt = string(msg), m.now()
 	case tea.KeyMsg:
 		return m.key(msg)
 	}
@@ -135,54 +140,13 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m *Model) event(e session.Event) {
-	switch p := e.Payload.(type) {
-	case session.State:
-		m.agent, m.user = p.Agent, p.User
-	case session.Transcript:
-		if p.Final {
-			m.interim = ""
-			m.lines = append(m.lines, line{who: "you", text: p.Text})
-		} else {
-			m.interim = p.Text
-		}
-	case session.AgentText:
-		if !p.Final {
-			if m.partial.Len() > 0 {
-				m.partial.WriteByte(' ')
-			}
-			m.partial.WriteString(p.Text)
-			return
-		}
-		streaming := m.partial.Len() > 0
-		m.partial.Reset()
-		if p.Text == "" {
-			return
-		}
-		// An interruption after the reply's final text marks that line;
-		// before it, the partial reply becomes the line.
-		if n := len(m.lines); p.Interrupted && !streaming && n > 0 && m.lines[n-1].who == "agent" {
-			m.lines[n-1].text, m.lines[n-1].interrupted = p.Text, true
-			return
-		}
-		m.lines = append(m.lines, line{who: "agent", text: p.Text, interrupted: p.Interrupted})
-	case session.Error:
-		m.lastErr = &p
-		m.retryUntil = time.Time{}
-		if p.RetryInMs > 0 {
-			m.retryUntil = m.now().Add(time.Duration(p.RetryInMs) * time.Millisecond)
-		}
-		m.fallback = nil
-	case session.Fallback:
-		m.fallback = &p
-	case session.Metrics:
-		m.metrics = &p
-		m.lastErr, m.fallback = nil, nil // a reply played: all good again
-	case session.Close:
-		m.closed = &p
+	if st, ok := e.Payload.(session.State); ok {
+		m.agent = st.Agent
 	}
-	if len(m.lines) > 200 {
-		m.lines = m.lines[len(m.lines)-200:]
-	}
+	m.header.event(e.Payload)
+	m.transcript.event(e.Payload)
+	m.status.event(e.Payload, m.now())
+	m.metrics.event(e.Payload)
 }
 
 func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
@@ -214,52 +178,61 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, tea.Quit
 	case key.Matches(k, m.keys.Help):
 		m.showHelp = !m.showHelp
+	case m.showHelp:
+		// other keys wait until the overlay is closed
 	case key.Matches(k, m.keys.Mute):
-		m.muted = !m.muted
+		m.header.muted = !m.header.muted
+		m.meters.muted = m.header.muted
 		if m.ctl.SetMuted != nil {
-			m.ctl.SetMuted(m.muted)
+			m.ctl.SetMuted(m.header.muted)
 		}
 	case key.Matches(k, m.keys.Text):
 		m.typing = true
 		return m, m.input.Focus()
 	case key.Matches(k, m.keys.Replay):
-		if m.ctl.Replay != nil {
+		if m.agent == "speaking" || m.agent == "thinking" {
+			m.notice, m.noticeAt = "the agent has the speaker: replay when it listens", m.now()
+		} else if m.ctl.Replay != nil {
 			m.ctl.Replay()
 		}
 	case key.Matches(k, m.keys.Exhaust):
 		stage := []string{"llm", "stt", "tts"}[m.exhaust%3]
 		m.exhaust++
-		m.notice = m.act("credits exhausted for "+stage, func() error { return m.ctl.Quota(stage + ":credits") })
+		return m, act("credits exhausted for "+stage, func() error { return m.ctl.Quota(stage + ":credits") })
 	case key.Matches(k, m.keys.RateBurst):
-		m.notice = m.act("rate-limit burst on the next 2 LLM requests", func() error { return m.ctl.Quota("llm:rate:count=2") })
+		return m, act("rate-limit burst on the next 2 LLM requests", func() error { return m.ctl.Quota("llm:rate:count=2") })
 	case key.Matches(k, m.keys.Restore):
-		m.notice = m.act("quota restored", m.ctl.Reset)
+		return m, act("quota restored", m.ctl.Reset)
 	}
 	return m, nil
 }
 
-// act runs a control-endpoint action and says what happened.
-func (m Model) act(done string, f func() error) string {
-	if err := f(); err != nil {
-		return "embedded gateway: " + err.Error()
+// act runs a control-endpoint action off the interface's goroutine and
+// reports what happened.
+func act(done string, f func() error) tea.Cmd {
+	return func() tea.Msg {
+		if err := f(); err != nil {
+			return noticeMsg("embedded gateway: " + err.Error())
+		}
+		return noticeMsg("embedded gateway: " + done)
 	}
-	return "embedded gateway: " + done
 }
 
 // View lays the panes out top to bottom; the transcript takes what the
-// others leave.
+// others leave, and the status pane never pushes the header off.
 func (m Model) View() string {
 	w := max(m.width, 20)
+	st := m.styles
 	if m.showHelp {
-		return m.styles.box.Width(w - 2).Render(m.styles.title.Render("keys") + "\n" + m.help.View(m.keys))
+		return st.box.Width(w - 2).Render(st.title.Render("keys") + "\n" + m.help.View(m.keys))
 	}
-	header := m.headerView(w)
-	meters := m.metersView(w)
-	status := m.statusView(w)
-	metrics := m.metricsView(w)
+	header := m.header.view(st, w)
+	meters := m.meters.view(st, w)
+	metrics := m.metrics.view(st, w)
 	footer := m.footerView(w)
-	used := lipgloss.Height(header) + lipgloss.Height(meters) + lipgloss.Height(status) + lipgloss.Height(metrics) + lipgloss.Height(footer)
-	transcript := m.transcriptView(w, max(m.height-used, 1))
+	fixed := lipgloss.Height(header) + lipgloss.Height(meters) + lipgloss.Height(metrics) + lipgloss.Height(footer)
+	status := m.status.view(st, w, max(m.height-fixed-3, 2), m.now()) // 2 border rows, 1 transcript row
+	transcript := m.transcript.view(st, w, max(m.height-fixed-lipgloss.Height(status), 1))
 	return lipgloss.JoinVertical(lipgloss.Left, header, meters, transcript, status, metrics, footer)
 }
 

@@ -9,7 +9,11 @@ import (
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/session"
 )
+
+// Each pane is a sub-model: its own state, fed by the events that concern
+// it, and a view of a given width. The root Model routes and lays out.
 
 // fit cuts every line of s to w cells (styles kept), so nothing wraps.
 func fit(s string, w int) string {
@@ -20,20 +24,53 @@ func fit(s string, w int) string {
 	return strings.Join(lines, "\n")
 }
 
+// wrap breaks a styled line into rows of at most w cells.
+func wrap(s string, w int) []string { return strings.Split(ansi.Wrap(s, w, " "), "\n") }
+
 // safe is network text made inert and short enough for a line.
 func safe(s string, limit int) string { return pipeline.Sanitize(s, limit) }
 
-func (m Model) headerView(w int) string {
-	st, ok := m.styles.state[m.agent]
+// --- header ---------------------------------------------------------------
+
+type headerPane struct {
+	info   Info
+	agent  string
+	muted  bool
+	closed bool
+}
+
+func (p *headerPane) event(e any) {
+	switch v := e.(type) {
+	case session.State:
+		p.agent = v.Agent
+	case session.Close:
+		p.closed = true
+	}
+}
+
+func (p headerPane) view(st styles, w int) string {
+	state := p.agent
+	if p.closed {
+		state = "closed"
+	}
+	s, ok := st.state[state]
 	if !ok {
-		st = m.styles.dim
+		s = st.dim
 	}
-	mic := m.styles.good.Render("mic on")
-	if m.muted {
-		mic = m.styles.bad.Render("MIC MUTED")
+	mic := st.good.Render("mic on")
+	if p.muted {
+		mic = st.bad.Render("MIC MUTED")
 	}
-	first := fmt.Sprintf("%s · %s · agent %s · %s", m.styles.title.Render("voicetui"), m.info.Backend, st.Render(m.agent), mic)
-	return fit(first+"\n"+m.styles.dim.Render(safe(m.info.Detail, 300)), w)
+	first := fmt.Sprintf("%s · %s · agent %s · %s", st.title.Render("voicetui"), p.info.Backend, s.Render(state), mic)
+	return fit(first+"\n"+st.dim.Render(safe(p.info.Detail, 300)), w)
+}
+
+// --- meters ---------------------------------------------------------------
+
+type metersPane struct {
+	in    audio.Levels
+	out   float64
+	muted bool
 }
 
 var blocks = []rune("▁▂▃▄▅▆▇█")
@@ -46,53 +83,131 @@ func bar(db float64) rune {
 
 func level(db float64) string {
 	if db <= audio.Silence {
-		return "  -inf dBFS"
+		return " -inf dBFS"
 	}
-	return fmt.Sprintf("%6.1f dBFS", db)
+	return fmt.Sprintf("%5.1f dBFS", db)
 }
 
-func (m Model) metersView(w int) string {
+func (p metersPane) view(st styles, w int) string {
 	var bands strings.Builder
-	for _, b := range m.in.Bands {
+	for _, b := range p.in.Bands {
 		bands.WriteRune(bar(b))
 	}
-	for range 14 - len(m.in.Bands) {
+	for range 14 - len(p.in.Bands) {
 		bands.WriteRune(blocks[0])
 	}
-	in := m.in.RMS
-	if len(m.in.Bands) == 0 {
+	in := p.in.RMS
+	if len(p.in.Bands) == 0 {
 		in = audio.Silence
 	}
-	micLabel := "mic"
-	if m.muted {
-		micLabel = "mic (muted)"
+	label := "mic"
+	if p.muted {
+		label = "mic (muted)"
 	}
-	out := string(bar(m.out))
-	return fit(fmt.Sprintf("%s %s %s   %s %s %s", micLabel, m.styles.meter.Render(bands.String()), level(in),
-		"out", m.styles.meter.Render(strings.Repeat(out, 4)), level(m.out)), w)
+	return fit(fmt.Sprintf("%s %s %s  out %s %s", label, st.meter.Render(bands.String()), level(in),
+		st.meter.Render(strings.Repeat(string(bar(p.out)), 4)), level(p.out)), w)
 }
 
-func (m Model) transcriptView(w, h int) string {
+// --- transcript -------------------------------------------------------------
+
+// line is one entry of the transcript.
+type line struct {
+	who         string // "you" or "agent"
+	text        string
+	interrupted bool
+}
+
+type transcriptPane struct {
+	lines   []line
+	interim string
+	partial strings.Builder // the agent's reply as it streams
+	reply   int             // index of the current reply's line, -1 when none
+}
+
+func newTranscript() transcriptPane { return transcriptPane{reply: -1} }
+
+func (p *transcriptPane) add(l line) {
+	p.lines = append(p.lines, l)
+	if len(p.lines) > 200 {
+		p.lines = p.lines[len(p.lines)-200:]
+		p.reply = max(p.reply-1, -1)
+	}
+}
+
+// endReply turns a reply that stopped without its final text (an error,
+// a close) into a line marked as cut short.
+func (p *transcriptPane) endReply() {
+	if p.partial.Len() > 0 {
+		p.add(line{who: "agent", text: p.partial.String(), interrupted: true})
+		p.partial.Reset()
+	}
+	p.reply = -1
+}
+
+func (p *transcriptPane) event(e any) {
+	switch v := e.(type) {
+	case session.Transcript:
+		if !v.Final {
+			p.interim = v.Text
+			return
+		}
+		p.interim = ""
+		p.add(line{who: "you", text: v.Text})
+	case session.AgentText:
+		if !v.Final {
+			if p.partial.Len() > 0 {
+				p.partial.WriteByte(' ')
+			}
+			p.partial.WriteString(v.Text)
+			return
+		}
+		streaming := p.partial.Len() > 0
+		p.partial.Reset()
+		if v.Text == "" {
+			return
+		}
+		// An interruption after the reply's final text marks that line,
+		// wherever it is now; before it, the partial becomes the line.
+		if v.Interrupted && !streaming && p.reply >= 0 {
+			p.lines[p.reply].text, p.lines[p.reply].interrupted = v.Text, true
+			p.reply = -1
+			return
+		}
+		p.add(line{who: "agent", text: v.Text, interrupted: v.Interrupted})
+		p.reply = len(p.lines) - 1
+		if v.Interrupted {
+			p.reply = -1
+		}
+	case session.State:
+		if v.Agent == "listening" || v.Agent == "thinking" {
+			p.endReply() // a failed reply's text stays, marked
+		}
+	case session.Close:
+		p.endReply()
+	}
+}
+
+func (p transcriptPane) view(st styles, w, h int) string {
 	var rows []string
-	for _, l := range m.lines {
-		who := m.styles.you.Render("you:  ")
+	for _, l := range p.lines {
+		who := st.you.Render("you:  ")
 		if l.who == "agent" {
-			who = m.styles.agent.Render("agent:")
+			who = st.agent.Render("agent:")
 		}
 		text := safe(l.text, 2000)
 		if l.interrupted {
-			text += m.styles.warn.Render(" [interrupted]")
+			text += st.warn.Render(" [interrupted]")
 		}
 		rows = append(rows, wrap(who+" "+text, w)...)
 	}
-	if m.partial.Len() > 0 {
-		rows = append(rows, wrap(m.styles.agent.Render("agent:")+" "+safe(m.partial.String(), 2000)+"…", w)...)
+	if p.partial.Len() > 0 {
+		rows = append(rows, wrap(st.agent.Render("agent:")+" "+safe(p.partial.String(), 2000)+"…", w)...)
 	}
-	if m.interim != "" {
-		rows = append(rows, wrap(m.styles.dim.Render("you:   "+safe(m.interim, 500)+"…"), w)...)
+	if p.interim != "" {
+		rows = append(rows, wrap(st.dim.Render("you:   "+safe(p.interim, 500)+"…"), w)...)
 	}
 	if len(rows) == 0 {
-		rows = []string{m.styles.dim.Render("(say something, or press ctrl+t to type)")}
+		rows = []string{st.dim.Render("(say something, or press ctrl+t to type)")}
 	}
 	if len(rows) > h {
 		rows = rows[len(rows)-h:]
@@ -103,25 +218,56 @@ func (m Model) transcriptView(w, h int) string {
 	return strings.Join(rows, "\n")
 }
 
-// wrap breaks a styled line into rows of at most w cells.
-func wrap(s string, w int) []string {
-	return strings.Split(ansi.Wrap(s, w, " "), "\n")
+// --- status -----------------------------------------------------------------
+
+type statusPane struct {
+	err        *session.Error
+	retryUntil time.Time
+	fallback   *session.Fallback
+	closed     *session.Close
 }
 
-// statusView is always there: the last error in full, or a calm line.
-func (m Model) statusView(w int) string {
+func (p *statusPane) event(e any, now time.Time) {
+	switch v := e.(type) {
+	case session.Error:
+		p.err = &v
+		p.retryUntil = time.Time{}
+		if v.RetryInMs > 0 {
+			p.retryUntil = now.Add(time.Duration(v.RetryInMs) * time.Millisecond)
+		}
+		if v.RetryInMs == 0 {
+			p.fallback = nil
+		}
+	case session.Fallback:
+		p.fallback = &v
+	case session.Metrics:
+		if p.closed == nil {
+			p.err, p.fallback = nil, nil // a reply played: all good again
+		}
+	case session.Close:
+		p.closed = &v
+		if p.err == nil && v.Error != nil {
+			p.err = v.Error // a close with no error event before it (the microphone)
+		}
+	}
+}
+
+// view shows the last error in full, or a calm line; at most maxRows rows
+// inside the border (the hint is cut first).
+func (p statusPane) view(st styles, w, maxRows int, now time.Time) string {
 	inner := w - 4 // border and padding
 	var rows []string
-	box := m.styles.box
-	e := m.lastErr
+	box := st.box
+	e := p.err
+	hint := ""
 	switch {
-	case e == nil && m.closed == nil:
-		rows = append(rows, m.styles.good.Render("✓ all good")+m.styles.dim.Render(" · no errors"))
+	case e == nil && p.closed == nil:
+		rows = append(rows, st.good.Render("✓ all good")+st.dim.Render(" · no errors"))
 	case e != nil:
-		kind := m.styles.warn.Render("transient")
+		kind := st.warn.Render("transient")
 		if e.Terminal {
-			kind = m.styles.bad.Render("TERMINAL")
-			box = m.styles.badBox
+			kind = st.bad.Render("TERMINAL")
+			box = st.badBox
 		}
 		head := fmt.Sprintf("%s error · %s", strings.ToUpper(orDash(e.Stage)), kind)
 		if e.Status != 0 {
@@ -134,41 +280,53 @@ func (m Model) statusView(w int) string {
 		if q := e.Quota; q != nil {
 			rows = append(rows, fmt.Sprintf("quota %s · %s · remaining %s", orDash(safe(q.Type, 20)), orDash(safe(q.Category, 60)), orDash(safe(q.RemainingLimit, 20))))
 			if q.Hint != "" {
-				rows = append(rows, "hint: "+safe(q.Hint, 300))
+				hint = "hint: " + safe(q.Hint, 300)
 			}
 		} else {
 			rows = append(rows, safe(e.Message, 300))
 		}
-		if !m.retryUntil.IsZero() {
-			if left := m.retryUntil.Sub(m.now()); left > 0 {
-				rows = append(rows, m.styles.warn.Render(fmt.Sprintf("retrying in %ds", int(left.Round(time.Second)/time.Second))))
-			}
+		if left := p.retryUntil.Sub(now); !p.retryUntil.IsZero() && left > 0 {
+			rows = append(rows, st.warn.Render(fmt.Sprintf("retrying in %ds", int((left+time.Second-1)/time.Second))))
 		}
 	}
-	if f := m.fallback; f != nil {
+	if f := p.fallback; f != nil {
 		what := "clip " + f.Clip
 		if f.Text != "" && f.Clip == "" {
 			what = "message"
 		}
 		switch {
 		case f.OK:
-			rows = append(rows, m.styles.good.Render("fallback "+what+" played"))
+			rows = append(rows, st.good.Render("fallback "+what+" played"))
 		case f.Error != "":
-			rows = append(rows, m.styles.bad.Render("fallback "+what+" failed: "+safe(f.Error, 200)))
+			rows = append(rows, st.bad.Render("fallback "+what+" failed: "+safe(f.Error, 120)))
 		default:
-			rows = append(rows, m.styles.dim.Render("fallback sound off (--no-error-audio)"))
+			rows = append(rows, st.dim.Render("fallback sound off (--no-error-audio)"))
 		}
 	}
-	if c := m.closed; c != nil {
+	if c := p.closed; c != nil {
 		if c.Reason == "error" {
-			box = m.styles.badBox
+			box = st.badBox
 		}
-		rows = append(rows, m.styles.title.Render("session closed ("+c.Reason+")")+m.styles.dim.Render(" · q quits · f replays the clip"))
+		rows = append(rows, st.title.Render("session closed ("+c.Reason+")")+st.dim.Render(" · q quits · f replays the clip"))
 	}
-	for i, r := range rows {
-		rows[i] = strings.Join(wrap(r, inner), "\n")
+	var out []string
+	for _, r := range rows {
+		out = append(out, wrap(r, inner)...)
 	}
-	return box.Width(w - 2).Render(strings.Join(rows, "\n"))
+	if hint != "" { // after the first two rows, as long as room allows
+		h := wrap(hint, inner)
+		room := max(maxRows-len(out), 1)
+		if len(h) > room {
+			h = h[:room]
+			h[room-1] = ansi.Truncate(h[room-1], inner-1, "") + "…"
+		}
+		at := min(2, len(out))
+		out = append(out[:at], append(h, out[at:]...)...)
+	}
+	if len(out) > maxRows {
+		out = out[:maxRows]
+	}
+	return box.Width(w - 2).Render(strings.Join(out, "\n"))
 }
 
 func orDash(s string) string {
@@ -178,14 +336,24 @@ func orDash(s string) string {
 	return s
 }
 
-func (m Model) metricsView(w int) string {
-	x := m.metrics
+// --- metrics ----------------------------------------------------------------
+
+type metricsPane struct{ last *session.Metrics }
+
+func (p *metricsPane) event(e any) {
+	if v, ok := e.(session.Metrics); ok {
+		p.last = &v
+	}
+}
+
+func (p metricsPane) view(st styles, w int) string {
+	x := p.last
 	if x == nil {
-		return m.styles.dim.Render(fit("turn -  eou -  stt -  llm -  tts -  e2e -", w))
+		return st.dim.Render(fit("turn -  eou -  stt -  llm -  tts -  e2e -", w))
 	}
 	e2e := fmtMs(x.E2EMs)
 	if x.E2EMs >= 1000 {
-		e2e = m.styles.bad.Render(e2e)
+		e2e = st.bad.Render(e2e)
 	}
 	return fit(fmt.Sprintf("turn %d  eou %s  stt %s  llm %s  tts %s  e2e %s", x.Turn, fmtMs(x.EOUMs), fmtMs(x.STTMs),
 		fmtMs(x.LLMTTFTMs), fmtMs(x.TTSTTFBMs), e2e), w)

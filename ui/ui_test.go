@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
+	"go.uber.org/goleak"
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline/session"
@@ -77,38 +79,60 @@ var (
 )
 
 func TestGoldenPanes(t *testing.T) {
+	// As the session sends them: a reply, a long reply interrupted by a
+	// short word (its transcript arrives before the interruption), a
+	// reply that failed after its first sentence, an interim.
 	talk := []any{
-		session.State{Agent: "speaking", User: "listening"},
+		session.State{Agent: "thinking"},
 		session.Transcript{Text: "what time is it", Final: true},
-		session.AgentText{Text: "It is 12:00.", Final: true},
-		session.Transcript{Text: "tell me a long story about", Final: true},
-		session.AgentText{Text: "Once upon a time, there was a dragon.", Final: true},
-		session.AgentText{Text: "Once upon a time, there was", Final: true, Interrupted: true},
+		session.AgentText{Text: "It is 12:00."}, session.AgentText{Text: "It is 12:00.", Final: true},
+		session.State{Agent: "listening"},
+		session.Transcript{Text: "tell me a long story", Final: true},
+		session.State{Agent: "thinking"},
+		session.AgentText{Text: "Once upon a time, there was a dragon."},
+		session.AgentText{Text: "Once upon a time, there was a dragon. It slept.", Final: true},
+		session.State{Agent: "speaking"},
+		session.Transcript{Text: "ok", Final: true},
+		session.AgentText{Text: "Once upon a time, there was a dragon.", Final: true, Interrupted: true},
+		session.State{Agent: "thinking"},
+		session.AgentText{Text: "Sure."},
+		llmCredits,
+		session.State{Agent: "listening"},
 		session.Transcript{Text: "never mi"},
 	}
 	cases := map[string]struct {
 		m    Model
 		view func(Model, int) string
 	}{
-		"header":             {model(session.State{Agent: "speaking", User: "listening"}), func(m Model, w int) string { return m.headerView(w) }},
-		"transcript":         {model(talk...), func(m Model, w int) string { return m.transcriptView(w, 8) }},
-		"status_ok":          {model(), func(m Model, w int) string { return m.statusView(w) }},
-		"status_llm_credits": {model(llmCredits), func(m Model, w int) string { return m.statusView(w) }},
-		"status_rate_limit":  {model(rateLimit), func(m Model, w int) string { return m.statusView(w) }},
+		"header":             {model(session.State{Agent: "speaking", User: "listening"}), func(m Model, w int) string { return m.header.view(m.styles, w) }},
+		"transcript":         {model(talk...), func(m Model, w int) string { return m.transcript.view(m.styles, w, 9) }},
+		"status_ok":          {model(), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
+		"status_llm_credits": {model(llmCredits), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
+		"status_rate_limit":  {model(rateLimit), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
 		"status_tts_credits_fallback": {model(ttsCredits, session.Fallback{Clip: "quota", Reason: "quota_exhausted", OK: true},
-			session.Close{Reason: "error"}), func(m Model, w int) string { return m.statusView(w) }},
-		"status_hostile_hint": {model(hostile), func(m Model, w int) string { return m.statusView(w) }},
+			session.Close{Reason: "error"}), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
+		"status_hostile_hint": {model(hostile), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
 		"metrics_slow": {model(session.Metrics{Turn: 3, EOUMs: 500, STTMs: 12, LLMTTFTMs: 640, TTSTTFBMs: 180, E2EMs: 1450}),
-			func(m Model, w int) string { return m.metricsView(w) }},
+			func(m Model, w int) string { return m.metrics.view(m.styles, w) }},
 	}
 	meters := model()
-	meters.in = audio.Levels{RMS: -23, Peak: -9, Bands: []float64{-50, -40, -30, -20, -12, -8, -15, -25, -35, -45, -55, -60, -60, -60}}
-	meters.out = -18
-	meters.muted = true
+	meters.meters.in = audio.Levels{RMS: -23, Peak: -9, Bands: []float64{-50, -40, -30, -20, -12, -8, -15, -25, -35, -45, -55, -60, -60, -60}}
+	meters.meters.out = -18
+	meters.meters.muted = true
 	cases["meters_muted"] = struct {
 		m    Model
 		view func(Model, int) string
-	}{meters, func(m Model, w int) string { return m.metersView(w) }}
+	}{meters, func(m Model, w int) string { return m.meters.view(m.styles, w) }}
+	help := model()
+	help.showHelp = true
+	cases["help_overlay"] = struct {
+		m    Model
+		view func(Model, int) string
+	}{help, func(m Model, w int) string { m = m.resize(w, 20); return m.View() }}
+	cases["footer"] = struct {
+		m    Model
+		view func(Model, int) string
+	}{model(), func(m Model, w int) string { return m.resize(w, 20).footerView(w) }}
 	for name, c := range cases {
 		for _, w := range []int{60, 80} {
 			golden(t, name+"_"+itoa(w), c.view(c.m, w))
@@ -125,9 +149,12 @@ func TestGoldenScreens(t *testing.T) {
 	exhausted := model(session.State{Agent: "listening", User: "listening"},
 		session.Transcript{Text: "what time is it", Final: true}, llmCredits,
 		session.Fallback{Clip: "quota", Reason: "quota_exhausted", OK: true}, session.Close{Reason: "error"})
-	for name, m := range map[string]Model{"screen_normal": normal, "screen_quota_exhausted": exhausted} {
+	long := model(session.State{Agent: "listening"}, session.Error{Stage: "tts", Status: 429, Terminal: true, Attempt: 1,
+		Quota: &session.QuotaInfo{Type: "tts", Category: "MaxGatewayCredits", Hint: strings.Repeat("A very long hint. ", 30), RemainingLimit: "0"}},
+		session.Fallback{Clip: "quota", Reason: "quota_exhausted", Error: strings.Repeat("speaker gone ", 20)}, session.Close{Reason: "error"})
+	for name, m := range map[string]Model{"screen_normal": normal, "screen_quota_exhausted": exhausted, "screen_long_hint": long} {
 		for _, size := range [][2]int{{60, 20}, {80, 24}} {
-			m.width, m.height = size[0], size[1]
+			m = m.resize(size[0], size[1])
 			v := m.View()
 			if h := lipgloss.Height(v); h > size[1] {
 				t.Errorf("%s at %dx%d is %d rows high", name, size[0], size[1], h)
@@ -142,11 +169,11 @@ func TestGoldenScreens(t *testing.T) {
 
 // Nothing from the network reaches the terminal as a control sequence.
 func TestHostileTextIsInert(t *testing.T) {
-	m := model(hostile, session.Transcript{Text: "hi\x1b[2J\x1b]52;c;cGF3bmVk\x07", Final: true},
+	m := model(hostile, session.Transcript{Text: "hi\x1b[2J\x1b]52;c;cGF3bmVk\x07\u202eevil", Final: true},
 		session.AgentText{Text: "ok\x1b[?1049h", Final: true})
-	m.width, m.height = 80, 24
+	m = m.resize(80, 24)
 	v := m.View()
-	for _, bad := range []string{"\x1b[2J", "\x1b]", "\x07", "\x1b[?1049h", "\r"} {
+	for _, bad := range []string{"\x1b[2J", "\x1b]", "\x07", "\x1b[?1049h", "\r", "\u202e"} {
 		if strings.Contains(v, bad) {
 			t.Fatalf("the screen contains %q", bad)
 		}
@@ -155,4 +182,24 @@ func TestHostileTextIsInert(t *testing.T) {
 		t.Fatalf("the hint's text is lost:\n%s", v)
 	}
 
+}
+
+// TestMain checks for leaked goroutines, except two that belong to the
+// libraries: teatest's per-program watcher, and a pending tea.Tick, which
+// Bubble Tea leaves to its timer after the program ends.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("github.com/charmbracelet/x/exp/teatest.NewTestModel.func2"),
+		goleak.IgnoreTopFunction("github.com/charmbracelet/bubbletea.Tick.func1"))
+}
+
+func TestCloseWithoutErrorEventShowsWhy(t *testing.T) {
+	m := model(session.Close{Reason: "error", Error: &session.Error{Message: "microphone: device stalled", Terminal: false}})
+	v := m.status.view(m.styles, 80, 8, m.now())
+	if !strings.Contains(v, "microphone: device stalled") || !strings.Contains(v, "session closed (error)") {
+		t.Fatal(v)
+	}
+	if h := ansi.Strip(m.header.view(m.styles, 80)); !strings.Contains(h, "agent closed") {
+		t.Fatal(h)
+	}
 }

@@ -109,29 +109,43 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return sess.Run(ctx)
 	}
 
-	// The interface: meters at 20 frames a second at most.
-	// A frame that would draw the same meters is not sent: an idle
-	// interface costs (almost) nothing.
+	// The interface. The session's level hooks only store the latest
+	// values; a pump sends them at most 20 times a second, and only when
+	// the meters would change, so neither side waits for the other.
 	var lv sync.Mutex
-	var lastOut = audio.Silence
-	var lastSent time.Time
-	var sentIn, sentOut = audio.Silence, audio.Silence
-	so.OutputLevel = func(db float64) { lv.Lock(); lastOut = db; lv.Unlock() }
+	var inLv audio.Levels
+	outLv := audio.Silence
+	so.OutputLevel = func(db float64) { lv.Lock(); outLv = max(outLv, db); lv.Unlock() }
 	so.InputLevel = func(in audio.Levels) {
 		lv.Lock()
-		defer lv.Unlock()
-		if time.Since(lastSent) < 50*time.Millisecond {
-			return
-		}
-		if math.Abs(in.RMS-sentIn) < 0.5 && math.Abs(lastOut-sentOut) < 0.5 {
-			return
-		}
-		sentIn, sentOut = in.RMS, lastOut
-		lastSent = time.Now()
-		in.Bands = slices.Clone(in.Bands)
-		prog.Send(ui.LevelMsg{In: in, Out: lastOut})
-		lastOut = max(lastOut-6, audio.Silence) // falls back when nothing plays
+		inLv = audio.Levels{RMS: in.RMS, Peak: in.Peak, Bands: slices.Clone(in.Bands)}
+		lv.Unlock()
 	}
+	pumpDone := make(chan struct{})
+	pumpStop := make(chan struct{})
+	go func() {
+		defer close(pumpDone)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		sentIn, sentOut := audio.Silence, audio.Silence
+		for {
+			select {
+			case <-pumpStop:
+				return
+			case <-t.C:
+			}
+			lv.Lock()
+			in, out := inLv, outLv
+			outLv = max(outLv-6, audio.Silence) // falls back when nothing plays
+			lv.Unlock()
+			if math.Abs(in.RMS-sentIn) < 0.5 && math.Abs(out-sentOut) < 0.5 {
+				continue
+			}
+			sentIn, sentOut = in.RMS, out
+			prog.Send(ui.LevelMsg{In: in, Out: out})
+		}
+	}()
+	defer func() { close(pumpStop); <-pumpDone }()
 	sess, err = session.New(so)
 	if err != nil {
 		return err
@@ -142,8 +156,10 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		ctl.Quota = func(rule string) error { return control(base + "/quota?rule=" + url.QueryEscape(rule)) }
 		ctl.Reset = func() error { return control(base + "/reset") }
 	}
+	// One way out: q, ctrl+c (raw mode makes it a key) or a signal on ctx
+	// all end the program, then the session, then the replays.
 	prog = tea.NewProgram(ui.New(ui.Info{Backend: kindName(b.Kind), Detail: b.Description}, ctl, nil),
-		tea.WithAltScreen(), tea.WithOutput(stdout))
+		tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithoutSignalHandler())
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	done := make(chan error, 1)
@@ -152,16 +168,20 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		prog.Send(ui.ClosedMsg{Err: err})
 		done <- err
 	}()
-	go func() { <-ctx.Done(); prog.Quit() }() // SIGTERM, SIGINT outside raw mode
-	if _, perr := prog.Run(); perr != nil {
-		stop()
-		<-done
-		return perr
-	}
-	// The user quit: the session ends (if the error had not ended it).
+	go func() {
+		select {
+		case <-ctx.Done():
+			prog.Quit()
+		case <-sctx.Done():
+		}
+	}()
+	_, perr := prog.Run()
 	stop()
 	err = <-done
 	sess.Wait()
+	if perr != nil {
+		return perr
+	}
 	return err
 }
 
@@ -280,12 +300,15 @@ func clockSinkToWAV(path string, closers *[]func() error) (*audio.ClockSink, err
 type teeSink struct {
 	audio.Sink
 	rec *audio.ClockSink
+	mu  sync.Mutex       // a replayed clip may write beside a reply
 	rs  *audio.Resampler // speaker rate -> outputRate, when they differ
 	buf []int16
 }
 
 func (t *teeSink) Write(ctx context.Context, p []int16) (int, error) {
 	n, err := t.Sink.Write(ctx, p)
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if n > 0 {
 		pcm := p[:n]
 		if t.rs != nil {

@@ -73,7 +73,9 @@ func (s *tmuxSession) waitScreen(limit time.Duration, want ...string) string {
 func TestInterfaceInTmux(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "script.txt")
-	os.WriteFile(script, []byte("what time is it\n"), 0o644)
+	// The transcript carries escape sequences, as a hostile gateway's
+	// might: a window-title change and a screen clear.
+	os.WriteFile(script, []byte("\x1b]0;pwned\x07what time is it\x1b[2J\n"), 0o644)
 	s := startTmux(t, 100, 30, "--stt-script", script, "--log-file", filepath.Join(dir, "log.txt"))
 	s.waitScreen(20*time.Second, "voicetui", "embedded gateway", "agent listening", "all good")
 
@@ -94,8 +96,14 @@ func TestInterfaceInTmux(t *testing.T) {
 		t.Fatal(err)
 	}
 	scr := s.waitScreen(15*time.Second, "TERMINAL", "MaxGatewayCredits", "You're out of credits", "fallback clip quota played", "session closed (error)")
-	if strings.Contains(scr, "\x1b") {
-		t.Fatal("raw escape sequences on the screen")
+	// Had the sequences reached the terminal, tmux would have renamed the
+	// pane and cleared the screen.
+	title, _ := exec.Command("tmux", "-S", s.sock, "display", "-p", "-t", "vt", "#{pane_title}").Output()
+	if strings.Contains(string(title), "pwned") {
+		t.Fatalf("a transcript's escape sequence reached the terminal: pane title %q", title)
+	}
+	if !strings.Contains(scr, "you:   what time is it") {
+		t.Fatalf("the transcript is missing:\n%s", scr)
 	}
 	if _, ok := rec.FirstSound(); !ok {
 		t.Fatal("the fallback clip never reached the virtual speaker")

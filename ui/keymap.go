@@ -16,12 +16,12 @@ func newKeys(embedded bool) keyMap {
 		Replay: key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "replay fallback clip")),
 		Help:   key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:   key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
-		Exhaust: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "exhaust credits (llm, stt, tts in turn)"),
+		Exhaust: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "exhaust credits: llm, stt, tts in turn"),
 			key.WithDisabled()),
 		RateBurst: key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "rate-limit burst"), key.WithDisabled()),
 		Restore:   key.NewBinding(key.WithKeys("0"), key.WithHelp("0", "restore quota"), key.WithDisabled()),
-		Send:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send")),
-		Cancel:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel")),
+		Send:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "send the typed message")),
+		Cancel:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "leave text mode (ctrl+c quits)")),
 	}
 	if embedded {
 		k.Exhaust.SetEnabled(true)
@@ -31,15 +31,12 @@ func newKeys(embedded bool) keyMap {
 	return k
 }
 
-// ShortHelp is the footer.
+// ShortHelp is the footer: help and quit first, so narrow terminals keep them.
 func (k keyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.Mute, k.Text, k.Replay, k.Help, k.Quit}
+	return []key.Binding{k.Help, k.Quit, k.Mute, k.Text, k.Replay}
 }
 
-// FullHelp is the help overlay.
+// FullHelp is the help overlay, one key per row.
 func (k keyMap) FullHelp() [][]key.Binding {
-	return [][]key.Binding{
-		{k.Mute, k.Text, k.Replay, k.Help, k.Quit},
-		{k.Exhaust, k.RateBurst, k.Restore},
-	}
+	return [][]key.Binding{{k.Mute, k.Text, k.Send, k.Cancel, k.Replay, k.Help, k.Quit, k.Exhaust, k.RateBurst, k.Restore}}
 }
