@@ -9,10 +9,8 @@ import (
 
 	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/backend"
+	"github.com/voicetui/voicetui/pipeline/session"
 )
-
-// systemPrompt keeps replies short: they are meant to be spoken.
-const systemPrompt = "You are a helpful voice assistant. Answer in one to three short sentences."
 
 // configError is a backend that cannot be built from the flags and
 // environment; like a usage error, the user must change something.
@@ -34,7 +32,7 @@ func ask(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	defer b.Close()
 	fmt.Fprintf(stderr, "voicetui: asking %s\n", b.Description)
-	s, err := b.LLM.Chat(ctx, []pipeline.Message{{Role: "system", Content: systemPrompt}, {Role: "user", Content: c.prompt}})
+	s, err := b.LLM.Chat(ctx, []pipeline.Message{{Role: "system", Content: session.DefaultSystemPrompt}, {Role: "user", Content: c.prompt}})
 	if err != nil {
 		return err
 	}

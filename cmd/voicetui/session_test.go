@@ -15,38 +15,12 @@ import (
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/fallback"
-	"github.com/voicetui/voicetui/pipeline/localgw"
+	"github.com/voicetui/voicetui/pipeline/localgw/speechtest"
 )
 
 // conversation builds a 16 kHz WAV of real synthetic speech (espeak-ng)
 // and silences: each part is a sentence or a time.Duration of silence.
-func conversation(t *testing.T, parts ...any) string {
-	t.Helper()
-	e, err := localgw.NewEspeak()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, _ := audio.NewResampler(localgw.EspeakRate, audio.PipelineRate)
-	var pcm []int16
-	for _, p := range parts {
-		switch v := p.(type) {
-		case string:
-			e.Synthesize(context.Background(), v, "en-us", func(s []int16) error { pcm = rs.Process(pcm, s); return nil })
-		case time.Duration:
-			pcm = append(pcm, make([]int16, int(v.Seconds()*audio.PipelineRate))...)
-		}
-	}
-	path := filepath.Join(t.TempDir(), "input.wav")
-	w, err := audio.CreateWAV(path, audio.Pipeline)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.WriteSamples(pcm)
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+func conversation(t *testing.T, parts ...any) string { return speechtest.WAV(t, parts...) }
 
 type event map[string]any
 

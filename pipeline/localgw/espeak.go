@@ -114,3 +114,15 @@ func (e *Espeak) read(out io.Reader, emit func([]int16) error) error {
 		}
 	}
 }
+
+// SpeakAt synthesizes all of text at rate (mono), for whole clips: test
+// input, tools.
+func (e *Espeak) SpeakAt(ctx context.Context, text, voice string, rate int) ([]int16, error) {
+	rs, err := audio.NewResampler(EspeakRate, rate)
+	if err != nil {
+		return nil, err
+	}
+	var out []int16
+	err = e.Synthesize(ctx, text, voice, func(p []int16) error { out = rs.Process(out, p); return nil })
+	return out, err
+}

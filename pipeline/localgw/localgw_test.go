@@ -11,7 +11,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/gateway"
 )
@@ -110,15 +109,11 @@ func speech(t testing.TB, text string) []int16 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, _ := audio.NewResampler(EspeakRate, 16000)
-	out := make([]int16, 8000) // 0.5 s of silence
-	err = e.Synthesize(context.Background(), text, "en-us", func(p []int16) error {
-		out = rs.Process(out, p)
-		return nil
-	})
+	pcm, err := e.SpeakAt(context.Background(), text, "en-us", 16000)
 	if err != nil {
 		t.Fatal(err)
 	}
+	out := append(make([]int16, 8000), pcm...) // 0.5 s of silence before
 	return append(out, make([]int16, 16000)...)
 }
 

@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -15,33 +14,13 @@ import (
 	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/backend"
 	"github.com/voicetui/voicetui/pipeline/localgw"
+	"github.com/voicetui/voicetui/pipeline/localgw/speechtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // speechWAV writes real synthetic speech and silences as a 16 kHz WAV.
-func speechWAV(t testing.TB, parts ...any) string {
-	t.Helper()
-	e, err := localgw.NewEspeak()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, _ := audio.NewResampler(localgw.EspeakRate, audio.PipelineRate)
-	var pcm []int16
-	for _, p := range parts {
-		switch v := p.(type) {
-		case string:
-			e.Synthesize(context.Background(), v, "en-us", func(s []int16) error { pcm = rs.Process(pcm, s); return nil })
-		case time.Duration:
-			pcm = append(pcm, make([]int16, int(v.Seconds()*audio.PipelineRate))...)
-		}
-	}
-	path := filepath.Join(t.TempDir(), "in.wav")
-	w, _ := audio.CreateWAV(path, audio.Pipeline)
-	w.WriteSamples(pcm)
-	w.Close()
-	return path
-}
+func speechWAV(t testing.TB, parts ...any) string { return speechtest.WAV(t, parts...) }
 
 type recorder struct {
 	mu     sync.Mutex

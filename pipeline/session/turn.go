@@ -171,45 +171,10 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 // until it has been heard.
 func (t *turn) play(ctx context.Context, u pipeline.Utterance, firstPush *time.Time) error {
 	r := t.r
-	spk := r.o.Speaker
-	var rs *audio.Resampler
-	if in, out := r.o.TTS.SampleRate(), spk.Format().SampleRate; in != out {
-		var err error
-		if rs, err = audio.NewResampler(in, out); err != nil {
-			return err
-		}
-	}
-	var buf []int16
-	first := true
-	for {
-		pcm, err := u.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if first {
-			r.trace("first_audio", time.Now())
-		}
-		if rs != nil {
-			buf = rs.Process(buf[:0], pcm)
-			pcm = buf
-		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		if r.o.OutputLevel != nil {
-			r.o.OutputLevel(audio.RMS(pcm))
-		}
-		if _, err := spk.Write(ctx, pcm); err != nil {
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			return err
-		}
-		if first {
-			first = false
+	return playUtterance(ctx, u, r.o.TTS.SampleRate(), r.o.Speaker, playHooks{
+		level:      r.o.OutputLevel,
+		firstAudio: func() { r.trace("first_audio", time.Now()) },
+		firstWrite: func() {
 			now := time.Now()
 			r.trace("first_write", now)
 			r.s.resetAttempts(pipeline.StageTTS)
@@ -218,13 +183,65 @@ func (t *turn) play(ctx context.Context, u pipeline.Utterance, firstPush *time.T
 			t.metrics.E2EMs = ms(now.Sub(t.speechEnd))
 			t.mu.Unlock()
 			r.send(ctx, turnSpeaking{t})
+		},
+	})
+}
+
+// playHooks are optional observers of playUtterance.
+type playHooks struct {
+	level      func(dbfs float64) // each write's level
+	firstAudio func()             // the first audio came from TTS
+	firstWrite func()             // and reached the speaker
+}
+
+// playUtterance sends u's audio (at rate) to spk, resampled, until u is
+// done, then waits until it has been heard. A cancelled ctx stops it
+// before the next write, so nothing of a cancelled reply follows a Flush.
+func playUtterance(ctx context.Context, u pipeline.Utterance, rate int, spk audio.Sink, h playHooks) error {
+	var rs *audio.Resampler
+	if out := spk.Format().SampleRate; rate != out {
+		var err error
+		if rs, err = audio.NewResampler(rate, out); err != nil {
+			return err
 		}
 	}
-	if err := spk.Drain(ctx); err != nil {
+	stopped := func(err error) error {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
 		return err
+	}
+	var buf []int16
+	for first := true; ; first = false {
+		pcm, err := u.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if first && h.firstAudio != nil {
+			h.firstAudio()
+		}
+		if rs != nil {
+			buf = rs.Process(buf[:0], pcm)
+			pcm = buf
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if h.level != nil {
+			h.level(audio.RMS(pcm))
+		}
+		if _, err := spk.Write(ctx, pcm); err != nil {
+			return stopped(err)
+		}
+		if first && h.firstWrite != nil {
+			h.firstWrite()
+		}
+	}
+	if err := spk.Drain(ctx); err != nil {
+		return stopped(err)
 	}
 	return nil
 }
@@ -250,27 +267,5 @@ func speak(ctx context.Context, tts pipeline.TTS, spk audio.Sink, text string) e
 	if err := u.Flush(); err != nil {
 		return err
 	}
-	var rs *audio.Resampler
-	if in, out := tts.SampleRate(), spk.Format().SampleRate; in != out {
-		if rs, err = audio.NewResampler(in, out); err != nil {
-			return err
-		}
-	}
-	var buf []int16
-	for {
-		pcm, err := u.Recv()
-		if err == io.EOF {
-			return spk.Drain(ctx)
-		}
-		if err != nil {
-			return err
-		}
-		if rs != nil {
-			buf = rs.Process(buf[:0], pcm)
-			pcm = buf
-		}
-		if _, err := spk.Write(ctx, pcm); err != nil {
-			return err
-		}
-	}
+	return playUtterance(ctx, u, tts.SampleRate(), spk, playHooks{})
 }
