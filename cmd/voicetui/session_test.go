@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/audio/headless"
 	"github.com/voicetui/voicetui/fallback"
 	"github.com/voicetui/voicetui/pipeline/localgw/speechtest"
 )
@@ -418,18 +419,7 @@ func TestSessionOnDevicesWithRecord(t *testing.T) {
 		}
 	}
 	wait("listening", func(e event) bool { return e["agent"] == "listening" })
-	rec, err := server.Record("spk", 2000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Stop()
-	speech, _, err := audio.ReadWAVFile(conversation(t, 500*time.Millisecond, "What time is it?", time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.FeedMic(ctx, speech); err != nil {
-		t.Fatal(err)
-	}
+	rec := speakIntoMic(t, ctx, "What time is it?")
 	wait("the reply", func(e event) bool { return e.typ() == "agent_text" && e["final"] == true })
 	wait("the end of the reply", func(e event) bool { return e.typ() == "metrics" })
 	cmd.Process.Signal(syscall.SIGINT)
@@ -450,4 +440,23 @@ func TestSessionOnDevicesWithRecord(t *testing.T) {
 	if err != nil || !strings.Contains(string(log), `"type":"close","reason":"user"`) {
 		t.Fatalf("events.jsonl: %v %s", err, log)
 	}
+}
+
+// speakIntoMic starts recording the virtual speaker, then says sentence
+// into the virtual microphone (real speech, framed by silence).
+func speakIntoMic(t *testing.T, ctx context.Context, sentence string) *headless.Recording {
+	t.Helper()
+	rec, err := server.Record("spk", 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rec.Stop() })
+	speech, _, err := audio.ReadWAVFile(conversation(t, 500*time.Millisecond, sentence, time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.FeedMic(ctx, speech); err != nil {
+		t.Fatal(err)
+	}
+	return rec
 }

@@ -83,18 +83,7 @@ func TestInterfaceInTmux(t *testing.T) {
 	s.keys("x")
 	s.waitScreen(5*time.Second, "credits exhausted for llm")
 
-	rec, err := server.Record("spk", 2000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rec.Stop()
-	speech, _, err := audio.ReadWAVFile(conversation(t, 500*time.Millisecond, "What time is it?", time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.FeedMic(t.Context(), speech); err != nil {
-		t.Fatal(err)
-	}
+	rec := speakIntoMic(t, t.Context(), "What time is it?")
 	scr := s.waitScreen(15*time.Second, "TERMINAL", "MaxGatewayCredits", "You're out of credits", "fallback clip quota played", "session closed (error)")
 	// Had the sequences reached the terminal, tmux would have renamed the
 	// pane and cleared the screen.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,43 +108,7 @@ func (s *ttsServer) serve(ctx context.Context, c *websocket.Conn, r *http.Reques
 
 // speak runs one utterance and returns all its audio.
 func speak(t *testing.T, tts *TTS, sentences ...string) ([]int16, error) {
-	t.Helper()
-	u, err := tts.Synthesize(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	defer u.Close()
-	for _, s := range sentences {
-		if err := u.Push(s); err != nil {
-			return nil, err
-		}
-	}
-	if err := u.Flush(); err != nil {
-		return nil, err
-	}
-	var out []int16
-	for {
-		pcm, err := u.Recv()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, pcm...)
-	}
-}
-
-func equal(a, b []int16) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return pipelinetest.Say(context.Background(), tts, sentences...)
 }
 
 func TestTTSUtterancesReuseOneSocket(t *testing.T) {
@@ -155,7 +120,7 @@ func TestTTSUtterancesReuseOneSocket(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := speechFor(strings.Join(sentences, " ") + " "); !equal(got, want) {
+		if want := speechFor(strings.Join(sentences, " ") + " "); !slices.Equal(got, want) {
 			t.Fatalf("audio of %d samples, want %d in order", len(got), len(want))
 		}
 	}
@@ -179,7 +144,7 @@ func TestTTSReplacesADroppedPooledSocket(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", text, err)
 		}
-		if !equal(got, speechFor(text+" ")) {
+		if !slices.Equal(got, speechFor(text+" ")) {
 			t.Fatalf("%s: wrong audio", text)
 		}
 	}
@@ -238,7 +203,7 @@ func TestTTSGatewayErrorMessage(t *testing.T) {
 		}))
 		got, err := speak(t, newTTS(t, cfg), "Hi.")
 		var se *pipeline.ServerError
-		if !errors.As(err, &se) || se.Message != "voice not found" || !equal(got, []int16{1, 2, 3}) || sessions.Load() != 1 {
+		if !errors.As(err, &se) || se.Message != "voice not found" || !slices.Equal(got, []int16{1, 2, 3}) || sessions.Load() != 1 {
 			t.Fatalf("audio %v, %v, %d sessions", got, err, sessions.Load())
 		}
 	})
@@ -262,7 +227,7 @@ func TestTTSGatewayErrorMessage(t *testing.T) {
 			drain(ctx, c)
 		}))
 		got, err := speak(t, newTTS(t, cfg), "Hi.")
-		if err != nil || !equal(got, []int16{4, 5}) || sessions.Load() != 2 {
+		if err != nil || !slices.Equal(got, []int16{4, 5}) || sessions.Load() != 2 {
 			t.Fatalf("audio %v, %v, %d sessions", got, err, sessions.Load())
 		}
 	})
@@ -304,7 +269,7 @@ func TestTTSBargeInDropsTheSocket(t *testing.T) {
 		t.Fatal("Push after Close succeeded")
 	}
 	got, err := speak(t, tts, "Next.")
-	if err != nil || !equal(got, speechFor("Next. ")) {
+	if err != nil || !slices.Equal(got, speechFor("Next. ")) {
 		t.Fatalf("next utterance: %v", err)
 	}
 	srv.mu.Lock()
@@ -316,7 +281,7 @@ func TestTTSBargeInDropsTheSocket(t *testing.T) {
 
 func TestDecodeTTS(t *testing.T) {
 	kind, pcm, err := DecodeTTS([]byte(`{"type":"output_audio","audio":"AQACAA=="}`), nil)
-	if err != nil || kind != ttsAudio || !equal(pcm, []int16{1, 2}) {
+	if err != nil || kind != ttsAudio || !slices.Equal(pcm, []int16{1, 2}) {
 		t.Fatalf("%v %v %v", kind, pcm, err)
 	}
 	for _, bad := range []string{`{"type":"output_audio","audio":"AQ=="}`, `{"type":"output_audio","audio":"!!"}`, `{"type":"output_audio","audio":7}`, `{"type":"output_audio"}`, `nope`} {
@@ -368,14 +333,14 @@ func TestTTSPauseBetweenSentencesIsNotAStall(t *testing.T) {
 	}
 	defer u.Close()
 	u.Push("One.")
-	if pcm, err := u.Recv(); err != nil || !equal(pcm, speechFor("One. ")) {
+	if pcm, err := u.Recv(); err != nil || !slices.Equal(pcm, speechFor("One. ")) {
 		t.Fatalf("%v %v", pcm, err)
 	}
 	// The LLM thinks for longer than the idle timeout: nothing is owed.
 	got := make(chan error, 1)
 	go func() {
 		pcm, err := u.Recv()
-		if err == nil && !equal(pcm, speechFor("Two. ")) {
+		if err == nil && !slices.Equal(pcm, speechFor("Two. ")) {
 			err = errors.New("wrong audio")
 		}
 		got <- err
@@ -411,7 +376,7 @@ func TestTTSStallThenRateLimitThenRecovery(t *testing.T) {
 	cfg.Retry.Timeout = 200 * time.Millisecond
 	cfg.Retry.MaxRetryAfter = 400 * time.Millisecond
 	got, err := speak(t, newTTS(t, cfg), "Hello.")
-	if err != nil || !equal(got, speechFor("Hello. ")) || sessions.Load() != 3 {
+	if err != nil || !slices.Equal(got, speechFor("Hello. ")) || sessions.Load() != 3 {
 		t.Fatalf("%v after %d sessions", err, sessions.Load())
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/gateway"
+	"github.com/voicetui/voicetui/pipeline/pipelinetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -64,31 +65,7 @@ func ask(t testing.TB, cfg gateway.Config, text string) (string, error) {
 
 // say synthesizes sentences through the real TTS client.
 func say(t testing.TB, tts pipeline.TTS, sentences ...string) ([]int16, error) {
-	t.Helper()
-	u, err := tts.Synthesize(context.Background())
-	if err != nil {
-		return nil, err
-	}
-	defer u.Close()
-	for _, s := range sentences {
-		if err := u.Push(s); err != nil {
-			return nil, err
-		}
-	}
-	if err := u.Flush(); err != nil {
-		return nil, err
-	}
-	var out []int16
-	for {
-		pcm, err := u.Recv()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, pcm...)
-	}
+	return pipelinetest.Say(context.Background(), tts, sentences...)
 }
 
 func newTTS(t testing.TB, cfg gateway.Config) *gateway.TTS {

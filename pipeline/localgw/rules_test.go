@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -61,10 +62,10 @@ func TestPolicyWindows(t *testing.T) {
 		r, _ = p.Admit(TTS)
 		tts = append(tts, r != nil)
 	}
-	if want := []bool{false, true, true, false, false}; !equalBools(llm, want) {
+	if want := []bool{false, true, true, false, false}; !slices.Equal(llm, want) {
 		t.Errorf("llm:rate:after=1:count=2 refused %v, want %v", llm, want)
 	}
-	if want := []bool{false, false, true, true, true}; !equalBools(tts, want) {
+	if want := []bool{false, false, true, true, true}; !slices.Equal(tts, want) {
 		t.Errorf("tts:credits:after=2 refused %v, want %v", tts, want)
 	}
 	if q, _ := p.Rules(); len(q) != 1 || q[0] != "tts:credits:after=2" {
@@ -77,18 +78,6 @@ func TestPolicyWindows(t *testing.T) {
 	if r, _ := p.Admit(TTS); r != nil {
 		t.Error("Reset kept a rule")
 	}
-}
-
-func equalBools(a, b []bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestRefusalBodies(t *testing.T) {

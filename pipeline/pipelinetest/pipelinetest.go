@@ -3,11 +3,15 @@
 package pipelinetest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"sync/atomic"
 	"testing"
+
+	"github.com/voicetui/voicetui/pipeline"
 )
 
 // Hints the gateway sends (BACKGROUND.md).
@@ -69,4 +73,33 @@ func Delta(text string) string {
 		"choices": []any{map[string]any{"index": 0, "delta": map[string]string{"content": text}, "finish_reason": nil}},
 	})
 	return string(b)
+}
+
+// Say speaks sentences as one utterance through tts and returns all its
+// audio (what a test compares; the session streams it instead).
+func Say(ctx context.Context, tts pipeline.TTS, sentences ...string) ([]int16, error) {
+	u, err := tts.Synthesize(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer u.Close()
+	for _, s := range sentences {
+		if err := u.Push(s); err != nil {
+			return nil, err
+		}
+	}
+	if err := u.Flush(); err != nil {
+		return nil, err
+	}
+	var out []int16
+	for {
+		pcm, err := u.Recv()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, pcm...)
+	}
 }
