@@ -135,9 +135,15 @@ func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/v1" 
 func (s *Server) ControlURL() string { return "http://" + s.ln.Addr().String() + "/control" }
 
 // Close stops serving and ends open sessions, waiting for them within ctx.
+//
+// Every handler watches the base context that stop cancels, so a short
+// grace suffices; after it the rest is closed: net/http's Shutdown would
+// otherwise wait 5 s for a connection a client dialled but never used.
 func (s *Server) Close(ctx context.Context) error {
 	s.stop()
-	err := s.srv.Shutdown(ctx)
+	grace, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	err := s.srv.Shutdown(grace)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = s.srv.Close()
 	}

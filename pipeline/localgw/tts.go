@@ -164,7 +164,19 @@ func (s *Server) speak(ctx context.Context, ss *session, sampleRate int, voice s
 			}
 			return nil
 		}
-		for text := range u.texts {
+		for {
+			// Wait for text, or for the socket to end: an utterance the
+			// client abandoned before its flush never closes texts.
+			var text string
+			var more bool
+			select {
+			case text, more = <-u.texts:
+			case <-ctx.Done():
+				return nil
+			}
+			if !more {
+				break
+			}
 			err := s.speech.Synthesize(ctx, text, voice, func(pcm []int16) error {
 				out = rs.Process(out, pcm)
 				return flush(false)
