@@ -460,3 +460,20 @@ func speakIntoMic(t *testing.T, ctx context.Context, sentence string) *headless.
 	}
 	return rec
 }
+
+// A recording that cannot be written is said, not dropped in silence.
+func TestRecordFailureIsReported(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rec")
+	os.MkdirAll(dir, 0o755)
+	if err := os.Symlink("/dev/full", filepath.Join(dir, "mic.wav")); err != nil {
+		t.Fatal(err)
+	}
+	in := conversation(t, time.Second, "What time is it?", 3*time.Second)
+	r := runHeadless(t, in, []string{"what time is it"}, "--record", dir)
+	for _, e := range r.of("error") {
+		if msg, _ := e["message"].(string); strings.Contains(msg, "--record stopped: mic.wav") {
+			return
+		}
+	}
+	t.Fatalf("no error event about the recording: %v", r.of("error"))
+}

@@ -45,6 +45,16 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		c.provider.Local.Log = slog.New(slog.NewTextHandler(f, nil))
 	}
 
+	// A recording that fails is said once, as an error event (from its own
+	// goroutine: it may be the event log itself that failed, mid-write).
+	var events *session.Emitter
+	var recordOnce sync.Once
+	recordFailed := func(err error) {
+		recordOnce.Do(func() {
+			go events.Emit(session.Error{Message: pipeline.Sanitize("--record stopped: "+err.Error(), 300)})
+		})
+	}
+
 	// Events: written as they come; --record keeps a copy. On a terminal,
 	// the interface shows them and nothing else may write to it.
 	var mu sync.Mutex
@@ -68,9 +78,13 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		}
 		closers = append(closers, f.Close)
 		enc := json.NewEncoder(f)
-		outputs = append(outputs, func(e session.Event) { enc.Encode(e) })
+		outputs = append(outputs, func(e session.Event) {
+			if err := enc.Encode(e); err != nil {
+				recordFailed(fmt.Errorf("events.jsonl: %w", err))
+			}
+		})
 	}
-	events := session.NewEmitter(func(e session.Event) {
+	events = session.NewEmitter(func(e session.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, out := range outputs {
@@ -78,7 +92,7 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		}
 	})
 
-	mic, spk, err := openAudio(c, &closers)
+	mic, spk, err := openAudio(c, &closers, recordFailed)
 	if err != nil {
 		return err
 	}
@@ -213,7 +227,7 @@ func kindName(k backend.Kind) string {
 
 // openAudio opens the microphone (or --input) and the speaker (or
 // --output), with --record taps.
-func openAudio(c config, closers *[]func() error) (audio.Source, audio.Sink, error) {
+func openAudio(c config, closers *[]func() error, recordFailed func(error)) (audio.Source, audio.Sink, error) {
 	var mic audio.Source
 	var spk audio.Sink
 	switch {
@@ -261,7 +275,7 @@ func openAudio(c config, closers *[]func() error) (audio.Source, audio.Sink, err
 		if err != nil {
 			return nil, nil, err
 		}
-		ts := &teeSink{Sink: spk, rec: rec}
+		ts := &teeSink{Sink: spk, rec: rec, failed: recordFailed}
 		if rate := spk.Format().SampleRate; rate != outputRate {
 			ts.rs, _ = audio.NewResampler(rate, outputRate)
 		}
@@ -271,7 +285,7 @@ func openAudio(c config, closers *[]func() error) (audio.Source, audio.Sink, err
 			return nil, nil, configError{err}
 		}
 		*closers = append(*closers, w.Close)
-		mic = teeSource{mic, w}
+		mic = teeSource{mic, w, recordFailed}
 	}
 	return mic, spk, nil
 }
@@ -299,10 +313,11 @@ func clockSinkToWAV(path string, closers *[]func() error) (*audio.ClockSink, err
 // clock, so the recording keeps the timeline).
 type teeSink struct {
 	audio.Sink
-	rec *audio.ClockSink
-	mu  sync.Mutex       // a replayed clip may write beside a reply
-	rs  *audio.Resampler // speaker rate -> outputRate, when they differ
-	buf []int16
+	rec    *audio.ClockSink
+	mu     sync.Mutex       // a replayed clip may write beside a reply
+	rs     *audio.Resampler // speaker rate -> outputRate, when they differ
+	buf    []int16
+	failed func(error)
 }
 
 func (t *teeSink) Write(ctx context.Context, p []int16) (int, error) {
@@ -315,7 +330,9 @@ func (t *teeSink) Write(ctx context.Context, p []int16) (int, error) {
 			t.buf = t.rs.Process(t.buf[:0], pcm)
 			pcm = t.buf
 		}
-		t.rec.Write(ctx, pcm)
+		if _, rerr := t.rec.Write(ctx, pcm); rerr != nil && ctx.Err() == nil {
+			t.failed(fmt.Errorf("speaker.wav: %w", rerr))
+		}
 	}
 	return n, err
 }
@@ -325,13 +342,16 @@ func (t *teeSink) Flush() { t.Sink.Flush(); t.rec.Flush() }
 // teeSource records the microphone.
 type teeSource struct {
 	audio.Source
-	w *audio.WAVWriter
+	w      *audio.WAVWriter
+	failed func(error)
 }
 
 func (t teeSource) Read(ctx context.Context, p []int16) (int, error) {
 	n, err := t.Source.Read(ctx, p)
 	if n > 0 {
-		t.w.WriteSamples(p[:n])
+		if werr := t.w.WriteSamples(p[:n]); werr != nil {
+			t.failed(fmt.Errorf("mic.wav: %w", werr))
+		}
 	}
 	return n, err
 }
