@@ -21,16 +21,11 @@ import (
 func (s *Server) serveSTT(w http.ResponseWriter, r *http.Request) {
 	defer s.track()() // before the hijack: Close waits for this session
 	gen := s.policy.Generation()
-	ss, faults, ok := s.accept(w, r, STT)
+	ss, faults, create, ok := s.open(w, r, STT)
 	if !ok {
 		return
 	}
 	defer ss.conn.CloseNow()
-	create, err := ss.read()
-	if err != nil {
-		ss.failRead(err)
-		return
-	}
 	settings, _ := create["settings"].(map[string]any)
 	sampleRate, ok := rate(settings["sample_rate"], 16000)
 	if str(create, "type") != "session.create" || !ok || (settings["encoding"] != nil && str(settings, "encoding") != "pcm_s16le") {

@@ -23,16 +23,11 @@ type ttsUtterance struct {
 // admitted at the handshake); sentences are spoken as they arrive.
 func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
 	defer s.track()() // before the hijack: Close waits for this session
-	ss, faults, ok := s.accept(w, r, TTS)
+	ss, faults, create, ok := s.open(w, r, TTS)
 	if !ok {
 		return
 	}
 	defer ss.conn.CloseNow()
-	create, err := ss.read()
-	if err != nil {
-		ss.failRead(err)
-		return
-	}
 	sampleRate, ok := rate(create["sample_rate"], 24000)
 	if str(create, "type") != "session.create" || !ok || (create["encoding"] != nil && str(create, "encoding") != "pcm_s16le") {
 		ss.fail(`first message must be {"type":"session.create","sample_rate":"8000".."48000","encoding":"pcm_s16le"}`)

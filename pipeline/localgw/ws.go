@@ -38,6 +38,22 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, stage Stage) (*s
 	return &session{ctx: r.Context(), conn: conn}, faults, true
 }
 
+// open accepts a WebSocket request of stage (see accept) and reads its
+// session.create; the caller closes ss.conn.
+func (s *Server) open(w http.ResponseWriter, r *http.Request, stage Stage) (ss *session, faults []FaultRule, create map[string]any, ok bool) {
+	ss, faults, ok = s.accept(w, r, stage)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	create, err := ss.read()
+	if err != nil {
+		ss.failRead(err)
+		ss.conn.CloseNow()
+		return nil, nil, nil, false
+	}
+	return ss, faults, create, true
+}
+
 // track counts a session for Close to wait on.
 func (s *Server) track() func() {
 	s.sessions.Add(1)
