@@ -254,12 +254,13 @@ type run struct {
 	speaking    bool // the user
 	speechEnd   time.Time
 
-	stt      pipeline.STTStream
-	sttIn    chan any      // []int16 or finalizeReq, to the STT writer
-	sttDone  chan struct{} // closed when that writer stops
-	pending  []pendingFinalize
-	finalSeq int
-	finals   []string
+	stt       pipeline.STTStream
+	sttIn     chan any      // []int16 or finalizeReq, to the STT writer
+	sttDone   chan struct{} // closed when that writer stops
+	sttBehind bool          // audio was dropped for this stream (said once)
+	pending   []pendingFinalize
+	finalSeq  int
+	finals    []string
 
 	turn        *turn
 	turns       int
@@ -423,6 +424,7 @@ func (r *run) openSTT(ctx context.Context) error {
 	in := make(chan any, 100) // 2 s of audio
 	done := make(chan struct{})
 	r.sttIn, r.sttDone = in, done
+	r.sttBehind = false
 	r.bg.Add(2)
 	go func() { // writer: audio and finalize, in order
 		defer r.bg.Done()
@@ -522,7 +524,12 @@ func (r *run) onAudio(ctx context.Context, pcm []int16) {
 	if r.stt != nil {
 		select {
 		case r.sttIn <- pcm:
-		default: // STT is 2 s behind: drop rather than stall the microphone
+		default: // STT is 2 s behind: drop rather than stall the microphone, and say so once
+			if !r.sttBehind {
+				r.sttBehind = true
+				r.s.ev.Emit(Error{Stage: "stt", Message: "speech-to-text is more than 2 s behind: microphone audio is being dropped",
+					Retryable: true, Attempt: 1})
+			}
 		}
 	}
 	r.vad.Feed(pcm, func(voiced bool, _ float64) {

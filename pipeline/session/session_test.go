@@ -3,7 +3,9 @@ package session
 import (
 	"context"
 	"errors"
+	"io"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -257,5 +259,43 @@ func TestSpeakingResetsTheCount(t *testing.T) {
 	}
 	if n := len(payloads[Error](rec)); n != 8 {
 		t.Fatalf("%d error events, want 2 failed turns x 4 attempts", n)
+	}
+}
+
+// stuckSTT accepts a stream whose writes never complete.
+type stuckSTT struct{}
+
+type stuckStream struct {
+	ctx    context.Context
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (stuckSTT) Stream(ctx context.Context) (pipeline.STTStream, error) {
+	return &stuckStream{ctx: ctx, closed: make(chan struct{})}, nil
+}
+func (s *stuckStream) Write([]int16) error { <-s.closed; return errors.New("closed") }
+func (s *stuckStream) Finalize() error     { <-s.closed; return errors.New("closed") }
+func (s *stuckStream) Recv() (pipeline.STTEvent, error) {
+	<-s.closed
+	return pipeline.STTEvent{}, io.EOF
+}
+func (s *stuckStream) Close() error { s.once.Do(func() { close(s.closed) }); return nil }
+
+// Audio dropped because STT fell behind is said, once.
+func TestSTTFallingBehindIsReported(t *testing.T) {
+	wav := speechWAV(t, 4*time.Second)
+	rec, err := inProcess(t, wav, localgw.Options{}, func(o *Options) { o.STT = stuckSTT{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range payloads[Error](rec) {
+		if e.Stage == "stt" && strings.Contains(e.Message, "behind") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d reports of dropped audio, want 1: %+v", n, payloads[Error](rec))
 	}
 }
