@@ -51,8 +51,9 @@ type (
 	tickMsg   time.Time
 )
 
-// noticeMsg is the outcome of a control-endpoint action.
-type noticeMsg string
+// actedMsg is the outcome of the control-endpoint action at the head of
+// the queue.
+type actedMsg string
 
 // Model is the root of the interface: it routes messages to the panes and
 // lays them out.
@@ -80,6 +81,10 @@ type Model struct {
 	typing   bool
 	input    textinput.Model
 	exhaust  int // which stage x exhausts next
+	// actions waits to run control-endpoint actions one at a time, in the
+	// order of the keys: "x" then "0" must leave the quota restored. The
+	// head is running.
+	actions []tea.Cmd
 }
 
 // New builds the interface. renderer pins the colour profile (tests);
@@ -131,8 +136,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.event(session.Event(msg))
 	case ClosedMsg:
 		m.ended = true
-	case noticeMsg:
+	case actedMsg:
 		m.notice, m.noticeAt = string(msg), m.now()
+		m.actions = m.actions[1:]
+		return m, m.nextAction()
 	case tea.KeyMsg:
 		return m.key(msg)
 	}
@@ -198,24 +205,36 @@ func (m Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(k, m.keys.Exhaust):
 		stage := []string{"llm", "stt", "tts"}[m.exhaust%3]
 		m.exhaust++
-		return m, act("credits exhausted for "+stage, func() error { return m.ctl.Quota(stage + ":credits") })
+		return m.act("credits exhausted for "+stage, func() error { return m.ctl.Quota(stage + ":credits") })
 	case key.Matches(k, m.keys.RateBurst):
-		return m, act("rate-limit burst on the next 2 LLM requests", func() error { return m.ctl.Quota("llm:rate:count=2") })
+		return m.act("rate-limit burst on the next 2 LLM requests", func() error { return m.ctl.Quota("llm:rate:count=2") })
 	case key.Matches(k, m.keys.Restore):
-		return m, act("quota restored", m.ctl.Reset)
+		return m.act("quota restored", m.ctl.Reset)
 	}
 	return m, nil
 }
 
-// act runs a control-endpoint action off the interface's goroutine and
-// reports what happened.
-func act(done string, f func() error) tea.Cmd {
-	return func() tea.Msg {
+// act queues a control-endpoint action, to run off the interface's
+// goroutine after those before it, and report what happened.
+func (m Model) act(done string, f func() error) (tea.Model, tea.Cmd) {
+	m.actions = append(m.actions, func() tea.Msg {
 		if err := f(); err != nil {
-			return noticeMsg("embedded gateway: " + err.Error())
+			return actedMsg("embedded gateway: " + err.Error())
 		}
-		return noticeMsg("embedded gateway: " + done)
+		return actedMsg("embedded gateway: " + done)
+	})
+	if len(m.actions) > 1 {
+		return m, nil // the one running starts it when it is done
 	}
+	return m, m.nextAction()
+}
+
+// nextAction is the command at the head of the queue, or nil.
+func (m Model) nextAction() tea.Cmd {
+	if len(m.actions) == 0 {
+		return nil
+	}
+	return m.actions[0]
 }
 
 // View lays the panes out top to bottom; the transcript takes what the
