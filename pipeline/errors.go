@@ -237,15 +237,13 @@ func FromStreamMessage(stage Stage, body []byte) error {
 		return FromResponse(stage, http.StatusTooManyRequests, nil, body)
 	}
 	code := f.code
-	var top struct {
-		Code json.RawMessage `json:"code"`
-	}
-	if code == "" && json.Unmarshal(body, &top) == nil && len(top.Code) > 0 {
+	var top map[string]json.RawMessage // by exact name, as parseBody reads
+	if code == "" && json.Unmarshal(body, &top) == nil && len(top["code"]) > 0 {
 		var s string
 		var n json.Number
-		if json.Unmarshal(top.Code, &s) == nil {
+		if json.Unmarshal(top["code"], &s) == nil {
 			code = Sanitize(s, 64)
-		} else if json.Unmarshal(top.Code, &n) == nil {
+		} else if json.Unmarshal(top["code"], &n) == nil {
 			code = n.String()
 		}
 	}

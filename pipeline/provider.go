@@ -10,7 +10,9 @@ import (
 // package over OpenAI-compatible HTTP. Every error they return is a
 // Classified error of this package, or the caller's context error.
 
-// Message is one turn of the conversation sent to the LLM.
+// Message is one turn of the conversation sent to the LLM. It is not a
+// wire type: each client writes it in its protocol's own shape (openai-go's
+// request types), so it has no JSON names of its own.
 type Message struct {
 	Role    string // "system", "user" or "assistant"
 	Content string

@@ -23,7 +23,7 @@ func gatewayEnv(t *testing.T, handler http.HandlerFunc) []string {
 			pipelinetest.Refuse(w, 401, `{"error":"invalid token"}`)
 			return
 		}
-		handler(w, r)
+		pipelinetest.Strict(t, handler).ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	return []string{"LIVEKIT_INFERENCE_URL=" + srv.URL + "/v1", "LIVEKIT_API_KEY=askkey", "LIVEKIT_API_SECRET=" + askSecret,

@@ -34,7 +34,7 @@ func fakeGateway(t testing.TB, handler http.Handler) Config {
 		if r.Header.Get("User-Agent") != UserAgent {
 			t.Errorf("User-Agent %q", r.Header.Get("User-Agent"))
 		}
-		http.StripPrefix("/v1", handler).ServeHTTP(w, r)
+		http.StripPrefix("/v1", pipelinetest.Strict(t, handler)).ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	cfg := ConfigFromEnv(func(string) string { return "" })

@@ -16,6 +16,7 @@ import (
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
 // ChunkSamples is one input_audio message: 50 ms at 16 kHz.
@@ -34,6 +35,8 @@ func NewSTT(cfg Config) (*STT, error) {
 	return &STT{cfg: cfg}, nil
 }
 
+// sessionCreate opens an STT session (GATEWAY_PROTOCOL.md); see
+// ttsSessionCreate for why it is a struct of our own.
 type sessionCreate struct {
 	Type     string `json:"type"`
 	Model    string `json:"model,omitempty"`
@@ -195,26 +198,21 @@ func (s *sttStream) Close() error {
 	return nil
 }
 
-// sttMessage is every field of a gateway STT message that we read.
-// Optional fields are decoded loosely: one of the wrong type is absent.
-type sttMessage struct {
-	Type       string `json:"type"`
-	Transcript any    `json:"transcript"`
-	Language   any    `json:"language"`
-	Start      any    `json:"start"`
-	Duration   any    `json:"duration"`
-	Confidence any    `json:"confidence"`
-}
-
-// DecodeSTT reads one gateway STT message. ok is false for messages that
-// carry nothing for the caller (session.created, unknown types). An
-// "error" message becomes a typed error, a malformed one a ProtocolError.
+// DecodeSTT reads one gateway STT message, by exact field name. ok is
+// false for messages that carry nothing for the caller (session.created,
+// unknown types). An "error" message becomes a typed error, a malformed
+// one a ProtocolError. Optional fields are read loosely: one of the wrong
+// type is absent.
 func DecodeSTT(data []byte) (ev pipeline.STTEvent, ok bool, err error) {
-	var m sttMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	m, err := wire.Decode(data)
+	if err != nil {
 		return ev, false, pipeline.Malformed(pipeline.StageSTT, "STT message", data)
 	}
-	switch m.Type {
+	typ, ok := m.String("type")
+	if !ok && m.Has("type") {
+		return ev, false, pipeline.Malformed(pipeline.StageSTT, "STT message type", data)
+	}
+	switch typ {
 	case "start_of_speech":
 		ev.Type = pipeline.SpeechStarted
 	case "interim_transcript":
@@ -232,21 +230,20 @@ func DecodeSTT(data []byte) (ev pipeline.STTEvent, ok bool, err error) {
 	default:
 		return ev, false, nil
 	}
-	str := func(v any, limit int) string {
-		s, _ := v.(string)
+	str := func(k string, limit int) string {
+		s, _ := m.String(k)
 		return pipeline.Sanitize(s, limit)
 	}
-	ev.Text = str(m.Transcript, 2000)
-	ev.Language = str(m.Language, 16)
-	ev.Confidence, _ = m.Confidence.(float64)
-	ev.Start = seconds(m.Start)
-	ev.Duration = seconds(m.Duration)
+	ev.Text = str("transcript", 2000)
+	ev.Language = str("language", 16)
+	ev.Confidence, _ = m.Number("confidence")
+	ev.Start = seconds(m.Number("start"))
+	ev.Duration = seconds(m.Number("duration"))
 	return ev, true, nil
 }
 
 // seconds converts a gateway time in seconds; anything else is 0.
-func seconds(v any) time.Duration {
-	s, ok := v.(float64)
+func seconds(s float64, ok bool) time.Duration {
 	if !ok || s < 0 || s > 86400 {
 		return 0
 	}

@@ -16,11 +16,19 @@ import (
 
 	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/pipelinetest"
+	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
-// wsHandler accepts a WebSocket and hands it to serve.
+// wsHandler accepts a WebSocket and hands it to serve. Every message the
+// client sends is checked against the protocol's schema for the endpoint
+// (strict: case-sensitive, unknown fields and types refused) by readJSON
+// and drain; one that does not conform fails the test.
 func wsHandler(t testing.TB, serve func(ctx context.Context, c *websocket.Conn, r *http.Request)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		schema := wire.STTClient
+		if strings.HasSuffix(r.URL.Path, "/tts") {
+			schema = wire.TTSClient
+		}
 		c, err := websocket.Accept(w, r, nil)
 		if err != nil {
 			t.Errorf("accept: %v", err)
@@ -28,8 +36,22 @@ func wsHandler(t testing.TB, serve func(ctx context.Context, c *websocket.Conn, 
 		}
 		defer c.CloseNow()
 		c.SetReadLimit(1 << 20)
-		serve(r.Context(), c, r)
+		check := func(data []byte) {
+			if err := wire.Check(schema, data); err != nil {
+				t.Errorf("client sent %.200s: %v", data, err)
+			}
+		}
+		serve(context.WithValue(r.Context(), checkKey{}, check), c, r)
 	})
+}
+
+type checkKey struct{}
+
+// conform checks a client message with the checker wsHandler put in ctx.
+func conform(ctx context.Context, data []byte) {
+	if check, ok := ctx.Value(checkKey{}).(func([]byte)); ok {
+		check(data)
+	}
 }
 
 func readJSON(ctx context.Context, c *websocket.Conn) (map[string]any, error) {
@@ -37,6 +59,7 @@ func readJSON(ctx context.Context, c *websocket.Conn) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	conform(ctx, data)
 	var m map[string]any
 	return m, json.Unmarshal(data, &m)
 }
@@ -44,9 +67,11 @@ func readJSON(ctx context.Context, c *websocket.Conn) (map[string]any, error) {
 // drain reads until the client goes away.
 func drain(ctx context.Context, c *websocket.Conn) {
 	for {
-		if _, _, err := c.Read(ctx); err != nil {
+		_, data, err := c.Read(ctx)
+		if err != nil {
 			return
 		}
+		conform(ctx, data)
 	}
 }
 

@@ -1,11 +1,16 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/livekit/protocol/auth"
+
+	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
 // TokenTTL is how long a minted access token is valid. A fresh token is
@@ -15,12 +20,13 @@ const TokenTTL = 600 * time.Second
 // ErrNoCredentials means a key or a secret is missing.
 var ErrNoCredentials = errors.New("gateway: API key and secret are required (LIVEKIT_API_KEY, LIVEKIT_API_SECRET)")
 
-// claims is a LiveKit access token with the inference grant.
+// claims is a LiveKit access token: the registered JWT claims and
+// livekit/protocol's grants, as auth.AccessToken signs them. auth's own
+// minter reads the clock itself; this one takes now, so that tests can
+// mint tokens that are expired or not yet valid.
 type claims struct {
 	jwt.RegisteredClaims
-	Inference struct {
-		Perform bool `json:"perform"`
-	} `json:"inference"`
+	auth.ClaimGrants
 }
 
 // Token mints an HS256 access token: iss = key, sub = identity, nbf = now,
@@ -34,7 +40,7 @@ func Token(key, secret, identity string, now time.Time) (string, error) {
 	c.Subject = identity
 	c.NotBefore = jwt.NewNumericDate(now)
 	c.ExpiresAt = jwt.NewNumericDate(now.Add(TokenTTL))
-	c.Inference.Perform = true
+	c.Inference = &auth.InferenceGrant{Perform: true}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(secret))
 	if err != nil {
 		return "", fmt.Errorf("gateway: sign token: %w", err)
@@ -42,12 +48,29 @@ func Token(key, secret, identity string, now time.Time) (string, error) {
 	return s, nil
 }
 
-// VerifyToken checks a token minted by Token with the given credentials
-// (for the embedded gateway and tests): signature, issuer, validity window
-// and the inference grant.
+// VerifyToken checks a token with the given credentials as a strict
+// gateway would (for the embedded gateway and tests): the payload's claim
+// names exactly as documented (a JSON decoder alone would take
+// "Inference" for "inference"), the signature, issuer, validity window and
+// the inference grant.
 func VerifyToken(token, key, secret string, now time.Time) error {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return errors.New("gateway: token refused: not a JWT")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return errors.New("gateway: token refused: payload is not base64url")
+	}
+	if err := wire.Check(wire.AccessToken, payload); err != nil {
+		var we *wire.Error
+		if errors.As(err, &we) {
+			return fmt.Errorf("gateway: token refused: %s", we.Message)
+		}
+		return fmt.Errorf("gateway: token refused: %w", err)
+	}
 	var c claims
-	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return []byte(secret), nil },
+	_, err = jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return []byte(secret), nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithIssuer(key),
 		jwt.WithTimeFunc(func() time.Time { return now }),
@@ -55,7 +78,7 @@ func VerifyToken(token, key, secret string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("gateway: token refused: %w", err)
 	}
-	if !c.Inference.Perform {
+	if c.Inference == nil || !c.Inference.Perform {
 		return errors.New("gateway: token refused: no inference grant")
 	}
 	return nil

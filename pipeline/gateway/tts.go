@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
 // MaxSocketAge is how long a TTS socket is reused, as in the reference SDK.
@@ -41,9 +42,9 @@ func NewTTS(cfg Config) (*TTS, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	create, err := json.Marshal(map[string]string{
-		"type": "session.create", "sample_rate": strconv.Itoa(cfg.TTSRate), "encoding": "pcm_s16le",
-		"voice": cfg.Voice, "model": cfg.TTSModel, "language": cfg.Language,
+	create, err := json.Marshal(ttsSessionCreate{
+		Type: "session.create", SampleRate: strconv.Itoa(cfg.TTSRate), Encoding: "pcm_s16le",
+		Voice: cfg.Voice, Model: cfg.TTSModel, Language: cfg.Language,
 	})
 	if err != nil {
 		return nil, err
@@ -207,6 +208,19 @@ func (u *utterance) failure() error {
 		return errors.New("tts: utterance already finished")
 	}
 	return nil
+}
+
+// ttsSessionCreate opens a TTS session (GATEWAY_PROTOCOL.md). The
+// gateway's message shapes have no Go package of their own (agents-js
+// defines them in its inference/api_protos), so they are tagged structs
+// here, checked byte for byte by the wire conformance tests.
+type ttsSessionCreate struct {
+	Type       string `json:"type"`
+	SampleRate string `json:"sample_rate"` // a string on this protocol
+	Encoding   string `json:"encoding"`
+	Voice      string `json:"voice,omitempty"`
+	Model      string `json:"model,omitempty"`
+	Language   string `json:"language,omitempty"`
 }
 
 type inputTranscript struct {
@@ -427,22 +441,21 @@ const (
 	ttsDone
 )
 
-type ttsMessage struct {
-	Type  string `json:"type"`
-	Audio any    `json:"audio"`
-}
-
-// DecodeTTS reads one gateway TTS message, appending its audio to dst.
-// An "error" message becomes a typed error; a malformed one (bad JSON,
-// bad base64, an odd byte count) a ProtocolError.
+// DecodeTTS reads one gateway TTS message by exact field name, appending
+// its audio to dst. An "error" message becomes a typed error; a malformed
+// one (bad JSON, bad base64, an odd byte count) a ProtocolError.
 func DecodeTTS(data []byte, dst []int16) (ttsKind, []int16, error) {
-	var m ttsMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	m, err := wire.Decode(data)
+	if err != nil {
 		return ttsOther, dst, pipeline.Malformed(pipeline.StageTTS, "TTS message", data)
 	}
-	switch m.Type {
+	typ, ok := m.String("type")
+	if !ok && m.Has("type") {
+		return ttsOther, dst, pipeline.Malformed(pipeline.StageTTS, "TTS message type", data)
+	}
+	switch typ {
 	case "output_audio":
-		s, ok := m.Audio.(string)
+		s, ok := m.String("audio")
 		if !ok {
 			return ttsOther, dst, pipeline.Malformed(pipeline.StageTTS, "output_audio without audio", data)
 		}

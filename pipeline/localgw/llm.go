@@ -2,14 +2,20 @@ package localgw
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
+// chatRequest is what the demo agent reads of a request, decoded only
+// after the request passed wire.ChatRequest: encoding/json alone matches
+// names case-insensitively and would take {"Role": ...} for "role".
 type chatRequest struct {
 	Model    string `json:"model"`
 	Stream   bool   `json:"stream"`
@@ -40,17 +46,56 @@ func text(content json.RawMessage) string {
 	return b.String()
 }
 
-// chat streams the demo agent's reply as chat-completion chunks.
-func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
+// maxChatRequest bounds a request body (a long conversation fits).
+const maxChatRequest = 1 << 20
+
+// readChat reads and checks a chat request as the OpenAI API does: a body
+// that is not the documented shape gets 400 with its error body.
+func readChat(w http.ResponseWriter, r *http.Request) (chatRequest, bool) {
 	var req chatRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{
-			"message": "request body is not a chat completion request: " + err.Error(), "type": "invalid_request_error"}})
-		return
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxChatRequest+1))
+	if err != nil {
+		return req, false // the client went away
+	}
+	if len(body) > maxChatRequest {
+		writeJSON(w, http.StatusRequestEntityTooLarge, openAIError("request body larger than 1 MiB", ""))
+		return req, false
+	}
+	if err := wire.Check(wire.ChatRequest, body); err != nil {
+		var we *wire.Error
+		if !errors.As(err, &we) {
+			writeJSON(w, http.StatusInternalServerError, openAIError("embedded gateway: "+err.Error(), ""))
+			return req, false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write(we.OpenAIBody())
+		return req, false
+	}
+	if err := json.Unmarshal(body, &req); err != nil { // cannot fail after the check
+		writeJSON(w, http.StatusBadRequest, openAIError(err.Error(), ""))
+		return req, false
 	}
 	if !req.Stream {
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": map[string]string{
-			"message": "the embedded gateway streams only: set \"stream\": true", "type": "invalid_request_error"}})
+		writeJSON(w, http.StatusBadRequest, openAIError("the embedded gateway streams only: set \"stream\": true", "stream"))
+		return req, false
+	}
+	return req, true
+}
+
+// openAIError is the OpenAI API's error body for a bad request.
+func openAIError(message, param string) map[string]any {
+	var p any
+	if param != "" {
+		p = param
+	}
+	return map[string]any{"error": map[string]any{"message": message, "type": "invalid_request_error", "param": p, "code": nil}}
+}
+
+// chat streams the demo agent's reply as chat-completion chunks.
+func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
+	req, ok := readChat(w, r)
+	if !ok {
 		return
 	}
 	refused, faults := s.policy.Admit(LLM)

@@ -27,9 +27,9 @@ func (s *Server) serveSTT(w http.ResponseWriter, r *http.Request) {
 	}
 	defer ss.conn.CloseNow()
 	settings, _ := create["settings"].(map[string]any)
-	sampleRate, ok := rate(settings["sample_rate"], 16000)
-	if str(create, "type") != "session.create" || !ok || (settings["encoding"] != nil && str(settings, "encoding") != "pcm_s16le") {
-		ss.fail(`first message must be {"type":"session.create","settings":{"sample_rate":"16000","encoding":"pcm_s16le"}}`)
+	sampleRate, ok := rate(settings["sample_rate"])
+	if str(create, "type") != "session.create" || !ok {
+		ss.fail(`first message must be {"type":"session.create","settings":{"sample_rate":"8000".."48000","encoding":"pcm_s16le"}}`)
 		return
 	}
 	if err := ss.send(map[string]string{"type": "session.created", "session_id": fmt.Sprintf("stt-%p", ss)}); err != nil {
@@ -61,9 +61,8 @@ func (s *Server) serveSTT(w http.ResponseWriter, r *http.Request) {
 		}
 		switch str(m, "type") {
 		case "input_audio":
-			audio, isString := m["audio"].(string)
-			b, err := base64.StdEncoding.DecodeString(audio)
-			if !isString || err != nil || len(b)%2 != 0 {
+			b, err := base64.StdEncoding.DecodeString(str(m, "audio"))
+			if err != nil || len(b)%2 != 0 {
 				ss.fail("input_audio must be base64 of pcm_s16le")
 				return
 			}

@@ -28,8 +28,8 @@ func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer ss.conn.CloseNow()
-	sampleRate, ok := rate(create["sample_rate"], 24000)
-	if str(create, "type") != "session.create" || !ok || (create["encoding"] != nil && str(create, "encoding") != "pcm_s16le") {
+	sampleRate, ok := rate(create["sample_rate"])
+	if str(create, "type") != "session.create" || !ok {
 		ss.fail(`first message must be {"type":"session.create","sample_rate":"8000".."48000","encoding":"pcm_s16le"}`)
 		return
 	}
@@ -77,7 +77,7 @@ func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
 					faults = f
 					if _, ok := fault(faults, ServerErr); ok {
 						// This utterance fails; the socket stays usable.
-						ss.send(map[string]string{"type": "error", "message": "embedded gateway: injected fault tts:5xx", "code": "503"})
+						ss.send(map[string]any{"type": "error", "message": "embedded gateway: injected fault tts:5xx", "code": http.StatusServiceUnavailable})
 						skip = true
 						continue
 					}
@@ -178,7 +178,7 @@ func (s *Server) speak(ctx context.Context, ss *session, sampleRate int, voice s
 			})
 			if err != nil {
 				if ctx.Err() == nil {
-					ss.sendCtx(ctx, map[string]string{"type": "error", "message": "embedded gateway: " + err.Error(), "code": "500"})
+					ss.sendCtx(ctx, map[string]any{"type": "error", "message": "embedded gateway: " + err.Error(), "code": http.StatusInternalServerError})
 				}
 				return err
 			}

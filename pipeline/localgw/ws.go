@@ -8,12 +8,15 @@ import (
 	"strconv"
 
 	"github.com/coder/websocket"
+
+	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
 // session is one accepted STT or TTS socket.
 type session struct {
-	ctx  context.Context
-	conn *websocket.Conn
+	ctx    context.Context
+	conn   *websocket.Conn
+	schema wire.Schema // what the client's messages must match
 }
 
 // accept admits a WebSocket request of stage: a quota rule refuses it
@@ -35,7 +38,11 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, stage Stage) (*s
 		return nil, nil, false // Accept has answered the client
 	}
 	conn.SetReadLimit(1 << 20)
-	return &session{ctx: r.Context(), conn: conn}, faults, true
+	schema := wire.STTClient
+	if stage == TTS {
+		schema = wire.TTSClient
+	}
+	return &session{ctx: r.Context(), conn: conn, schema: schema}, faults, true
 }
 
 // open accepts a WebSocket request of stage (see accept) and reads its
@@ -70,21 +77,18 @@ func (ss *session) sendCtx(ctx context.Context, v any) error {
 	return ss.conn.Write(ctx, websocket.MessageText, b)
 }
 
-// failRead answers a frame that is not a JSON object (a closed socket
+// failRead answers a message that is not the protocol's (a closed socket
 // needs no answer).
 func (ss *session) failRead(err error) {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	if errors.As(err, &syntax) || errors.As(err, &typ) || errors.Is(err, errNotObject) {
-		ss.fail("every message must be a JSON object with a \"type\"")
+	var we *wire.Error
+	if errors.As(err, &we) {
+		ss.fail(we.Message)
 	}
 }
 
-var errNotObject = errors.New("not a JSON object")
-
 // fail reports a protocol error to the client and closes the socket.
 func (ss *session) fail(message string) {
-	ss.send(map[string]string{"type": "error", "message": message, "code": "400"})
+	ss.send(map[string]any{"type": "error", "message": message, "code": http.StatusBadRequest})
 	ss.conn.Close(websocket.StatusPolicyViolation, "")
 }
 
@@ -95,18 +99,20 @@ func (ss *session) refuseInStream(r *QuotaRule) {
 	ss.conn.Close(websocket.StatusPolicyViolation, "quota exceeded")
 }
 
-// read returns the next JSON message.
+// read returns the next message, checked against the protocol's schema
+// as a strict gateway checks it: names are case-sensitive, unknown fields
+// and types are refused (a *wire.Error).
 func (ss *session) read() (map[string]any, error) {
 	_, data, err := ss.conn.Read(ss.ctx)
 	if err != nil {
 		return nil, err
 	}
+	if err := wire.Check(ss.schema, data); err != nil {
+		return nil, err
+	}
 	var m map[string]any
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, err
-	}
-	if m == nil {
-		return nil, errNotObject
 	}
 	return m, nil
 }
@@ -116,16 +122,10 @@ func str(m map[string]any, k string) string {
 	return s
 }
 
-// rate reads a sample rate sent as a string (or, leniently, a number).
-func rate(v any, def int) (int, bool) {
-	switch x := v.(type) {
-	case nil:
-		return def, true
-	case string:
-		n, err := strconv.Atoi(x)
-		return n, err == nil && n >= 8000 && n <= 48000
-	case float64:
-		return int(x), x >= 8000 && x <= 48000
-	}
-	return 0, false
+// rate reads a sample rate, sent as a string of digits (the schema has
+// checked that), within what the engines can make.
+func rate(v any) (int, bool) {
+	s, _ := v.(string)
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 8000 && n <= 48000
 }

@@ -4,11 +4,13 @@
 // streamed PCM. The LiveKit gateway's LLM endpoint speaks the same chat
 // protocol, so the gateway package reuses Chat with its own credentials.
 //
-// Requests and responses are small structs of our own. openai-go frames
-// the SSE stream (its ssestream package), but its client is not used: it
-// keeps only the "error" field of a failed response, which on the gateway
-// is a bare string, and it retries on its own schedule. Every failure here
-// is read whole (bounded) and typed by the pipeline package.
+// Request bodies are openai-go's own parameter types, so they carry exactly
+// the field names the API documents. openai-go also frames the SSE stream
+// (its ssestream package), but its client is not used: it keeps only the
+// "error" field of a failed response, which on the gateway is a bare
+// string, and it retries on its own schedule. Every failure here is read
+// whole (bounded) and typed by the pipeline package. Chunks are decoded
+// into a small struct of our own that reads only the text and errors.
 package openai
 
 import (
@@ -16,13 +18,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 
+	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 
 	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
 // MaxChatResponse bounds one streamed reply: SSE lets a server send an
@@ -41,13 +46,28 @@ type Chat struct {
 	Header    http.Header // extra headers
 }
 
-type chatRequest struct {
-	Model         string             `json:"model"`
-	Messages      []pipeline.Message `json:"messages"`
-	Stream        bool               `json:"stream"`
-	StreamOptions struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
+// chatRequest is the body of a streamed chat completion. "stream" is not a
+// field of openai-go's params (its client adds it for NewStreaming), so it
+// is set as an extra field the same way.
+func chatRequest(model string, messages []pipeline.Message) ([]byte, error) {
+	params := openai.ChatCompletionNewParams{
+		Model:         model,
+		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
+	}
+	for _, m := range messages {
+		switch m.Role {
+		case "system":
+			params.Messages = append(params.Messages, openai.SystemMessage(m.Content))
+		case "user":
+			params.Messages = append(params.Messages, openai.UserMessage(m.Content))
+		case "assistant":
+			params.Messages = append(params.Messages, openai.AssistantMessage(m.Content))
+		default:
+			return nil, fmt.Errorf("llm: message role %q is not system, user or assistant", m.Role)
+		}
+	}
+	params.SetExtraFields(map[string]any{"stream": true})
+	return json.Marshal(params)
 }
 
 // Chat sends the conversation and returns the reply stream once its first
@@ -55,9 +75,7 @@ type chatRequest struct {
 // it, the stream reports them from Err and nothing is retried (the user
 // may already have heard the start of the reply).
 func (c *Chat) Chat(ctx context.Context, messages []pipeline.Message) (pipeline.TextStream, error) {
-	req := chatRequest{Model: c.Model, Messages: messages, Stream: true}
-	req.StreamOptions.IncludeUsage = true
-	body, err := json.Marshal(req)
+	body, err := chatRequest(c.Model, messages)
 	if err != nil {
 		return nil, err
 	}
@@ -137,18 +155,6 @@ func (s *chatStream) Current() string { return s.cur }
 func (s *chatStream) Err() error      { return s.err }
 func (s *chatStream) Close() error    { return s.body.Close() }
 
-// chunk is the part of a chat-completion chunk we read. A quota or error
-// body sent as an event has "type" or "error" instead of "choices".
-type chunk struct {
-	Choices []struct {
-		Delta struct {
-			Content string `json:"content"`
-		} `json:"delta"`
-	} `json:"choices"`
-	Type  string          `json:"type"`
-	Error json.RawMessage `json:"error"`
-}
-
 // advance reads events until one carries text (left in s.pending), the
 // stream ends ([DONE]: done) or fails (s.err). It reports whether text
 // was found.
@@ -191,15 +197,26 @@ func decodeEvent(ev ssestream.Event) (text string, done bool, err error) {
 	if len(data) == 0 {
 		return "", false, nil
 	}
-	var c chunk
-	if err := json.Unmarshal(data, &c); err != nil {
+	// A chunk's text is choices[].delta.content; a quota or error body sent
+	// as an event has "type" or "error" instead. Read by exact name.
+	c, err := wire.Decode(data)
+	if err != nil {
 		return "", false, pipeline.Malformed(pipeline.StageLLM, "chat chunk", data)
 	}
-	if ev.Type == "error" || len(c.Error) > 0 && string(c.Error) != "null" || c.Type != "" && c.Type != "chat.completion.chunk" {
+	typ, ok := c.String("type")
+	if !ok && c.Has("type") {
+		return "", false, pipeline.Malformed(pipeline.StageLLM, "chat chunk type", data)
+	}
+	if ev.Type == "error" || c.Has("error") || typ != "" && typ != "chat.completion.chunk" {
 		return "", false, pipeline.FromStreamMessage(pipeline.StageLLM, data)
 	}
-	for _, ch := range c.Choices {
-		text += ch.Delta.Content
+	for _, ch := range c.Objects("choices") {
+		delta, _ := ch.Object("delta")
+		content, ok := delta.String("content")
+		if !ok && delta.Has("content") {
+			return "", false, pipeline.Malformed(pipeline.StageLLM, "chat chunk content", data)
+		}
+		text += content
 	}
 	return text, false, nil
 }

@@ -25,8 +25,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testKey = "sk-test-0123456789abcdef"
 
-// server is an OpenAI-compatible server: it checks the key, then hands
-// the request to handler.
+// server is an OpenAI-compatible server: it checks the key and the
+// request's shape as strictly as the OpenAI API, then hands the request
+// to handler.
 func server(t *testing.T, handler http.HandlerFunc) Config {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -34,7 +35,7 @@ func server(t *testing.T, handler http.HandlerFunc) Config {
 			pipelinetest.Refuse(w, 401, `{"error":{"message":"Incorrect API key provided: `+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")+`.","type":"invalid_request_error","code":"invalid_api_key"}}`)
 			return
 		}
-		handler(w, r)
+		pipelinetest.Strict(t, handler).ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	cfg := ConfigFromEnv(func(k string) string {
@@ -116,8 +117,11 @@ func TestChatInvalidKeyIsTerminalAndHidesTheKey(t *testing.T) {
 
 func TestChatStreams(t *testing.T) {
 	cfg := server(t, func(w http.ResponseWriter, r *http.Request) {
-		var req chatRequest
-		json.NewDecoder(r.Body).Decode(&req)
+		var req struct {
+			Model  string `json:"model"`
+			Stream bool   `json:"stream"`
+		}
+		json.NewDecoder(r.Body).Decode(&req) // its shape was checked by server
 		if req.Model != DefaultChatModel || !req.Stream {
 			t.Errorf("request %+v", req)
 		}

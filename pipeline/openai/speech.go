@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/openai/openai-go/v3"
+
 	"github.com/voicetui/voicetui/pipeline"
 )
 
@@ -128,8 +130,11 @@ func (u *speech) Recv() ([]int16, error) {
 // open requests one sentence, retrying per the configuration until its
 // first bytes arrive (they wait in buf).
 func (u *speech) open(text string) error {
-	payload, err := json.Marshal(map[string]string{
-		"model": u.s.cfg.TTSModel, "voice": u.s.cfg.Voice, "input": text, "response_format": "pcm",
+	payload, err := json.Marshal(openai.AudioSpeechNewParams{
+		Model:          u.s.cfg.TTSModel,
+		Voice:          openai.AudioSpeechNewParamsVoiceUnion{OfString: openai.String(u.s.cfg.Voice)},
+		Input:          text,
+		ResponseFormat: openai.AudioSpeechNewParamsResponseFormatPCM,
 	})
 	if err != nil {
 		return err

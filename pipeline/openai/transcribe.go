@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"sync"
+
+	"github.com/openai/openai-go/v3"
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline"
@@ -135,33 +136,26 @@ func (s *transcription) Close() error {
 
 // transcribe posts one utterance, retrying per the configuration.
 func (t *Transcriber) transcribe(ctx context.Context, pcm []int16) (string, error) {
-	var form bytes.Buffer
-	mw := multipart.NewWriter(&form)
-	fields := [][2]string{{"model", t.cfg.STTModel}, {"response_format", "json"}}
+	params := openai.AudioTranscriptionNewParams{
+		File:           openai.File(bytes.NewReader(audio.EncodeWAV(pcm, audio.Pipeline)), "utterance.wav", "audio/wav"),
+		Model:          t.cfg.STTModel,
+		ResponseFormat: openai.AudioResponseFormatJSON,
+	}
 	if t.cfg.Language != "" {
-		fields = append(fields, [2]string{"language", t.cfg.Language})
+		params.Language = openai.String(t.cfg.Language)
 	}
-	for _, f := range fields {
-		if err := mw.WriteField(f[0], f[1]); err != nil {
-			return "", err
-		}
-	}
-	fw, err := mw.CreateFormFile("file", "utterance.wav")
+	form, contentType, err := params.MarshalMultipart()
 	if err != nil {
-		return "", err
-	}
-	fw.Write(audio.EncodeWAV(pcm, audio.Pipeline))
-	if err := mw.Close(); err != nil {
 		return "", err
 	}
 	var text string
 	err = t.cfg.Retry.Do(ctx, func(ctx context.Context) error {
 		_, b, err := send(ctx, pipeline.StageSTT, t.cfg.client(), t.cfg.Retry.AttemptTimeout(), func(ctx context.Context) (*http.Request, error) {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.cfg.endpoint("/audio/transcriptions"), bytes.NewReader(form.Bytes()))
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.cfg.endpoint("/audio/transcriptions"), bytes.NewReader(form))
 			if err != nil {
 				return nil, err
 			}
-			req.Header.Set("Content-Type", mw.FormDataContentType())
+			req.Header.Set("Content-Type", contentType)
 			return req, t.cfg.authorize(req)
 		})
 		if err != nil {
