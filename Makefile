@@ -50,7 +50,7 @@ test: setup fmt-check vet
 # Short runs of every fuzz target (go test -fuzz takes one target at a time).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzWAVHeader$$' -fuzztime $(FUZZTIME) ./audio
-	$(GO) test -run '^$$' -fuzz '^FuzzFromResponse$$' -fuzztime $(FUZZTIME) ./pipeline
+	$(GO) test -run '^$$' -fuzz '^FuzzFromResponse$$' -fuzztime $(FUZZTIME) ./pipeline/provider
 	$(GO) test -run '^$$' -fuzz '^FuzzChatStream$$' -fuzztime $(FUZZTIME) ./pipeline/openai
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeSTT$$' -fuzztime $(FUZZTIME) ./pipeline/gateway
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeTTS$$' -fuzztime $(FUZZTIME) ./pipeline/gateway
@@ -60,7 +60,7 @@ fuzz-long:
 
 bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 20x -count=1 ./audio/device ./audio/playback
-	$(GO) test -run '^$$' -bench . -count=1 ./audio ./pipeline ./pipeline/gateway ./pipeline/openai ./pipeline/localgw
+	$(GO) test -run '^$$' -bench . -count=1 ./audio ./pipeline/provider ./pipeline/gateway ./pipeline/openai ./pipeline/localgw
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./pipeline/session ./cmd/voicetui
 
 clean:

@@ -13,7 +13,7 @@ import (
 
 	"github.com/voicetui/voicetui/assets"
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // Clip names a bundled recording.
@@ -55,13 +55,13 @@ func (d Decision) None() bool { return d.Clip == "" && d.Text == "" }
 // the options.
 func Decide(err error, st State, opts Options) Decision {
 	d := Decision{Clip: Unavailable, Reason: "unavailable"}
-	if q, ok := pipeline.AsQuota(err); ok && q.IsTerminal() {
+	if q, ok := provider.AsQuota(err); ok && q.IsTerminal() {
 		d = Decision{Clip: Quota, Reason: "quota_exhausted"}
-	} else if pipeline.Terminal(err) {
+	} else if provider.Terminal(err) {
 		d.Reason = "credentials"
 	}
-	var c pipeline.Classified
-	ttsDown := st.TTSFailed || (errors.As(err, &c) && c.ErrStage() == pipeline.StageTTS)
+	var c provider.Classified
+	ttsDown := st.TTSFailed || (errors.As(err, &c) && c.ErrStage() == provider.StageTTS)
 	switch {
 	case opts.NoErrorAudio:
 		d.Clip = ""

@@ -8,20 +8,20 @@ import (
 	"testing"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
-func quota(stage pipeline.Stage, category string) error {
+func quota(stage provider.Stage, category string) error {
 	body := fmt.Sprintf(`{"type":"inference_quota_exceeded","category":%q,"quota_type":%q,"hint":"h"}`, category, stage)
-	return pipeline.FromResponse(stage, 429, http.Header{}, []byte(body))
+	return provider.FromResponse(stage, 429, http.Header{}, []byte(body))
 }
 
 func TestDecide(t *testing.T) {
-	llmCredits := quota(pipeline.StageLLM, "MaxGatewayCredits")
-	ttsCredits := quota(pipeline.StageTTS, "MaxGatewayCredits")
-	rate := quota(pipeline.StageLLM, "MaxConcurrentGatewayLLMRpm")
-	badKey := pipeline.FromResponse(pipeline.StageSTT, 401, http.Header{}, nil)
-	conn := &pipeline.ConnectionError{Stage: pipeline.StageTTS, Op: "read", Err: errors.New("reset")}
+	llmCredits := quota(provider.StageLLM, "MaxGatewayCredits")
+	ttsCredits := quota(provider.StageTTS, "MaxGatewayCredits")
+	rate := quota(provider.StageLLM, "MaxConcurrentGatewayLLMRpm")
+	badKey := provider.FromResponse(provider.StageSTT, 401, http.Header{}, nil)
+	conn := &provider.ConnectionError{Stage: provider.StageTTS, Op: "read", Err: errors.New("reset")}
 	msg := Options{ErrorMessage: "Sorry, I have to stop."}
 	cases := []struct {
 		name string

@@ -8,7 +8,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/safetext"
 	"github.com/voicetui/voicetui/pipeline/session"
 )
 
@@ -28,7 +28,7 @@ func fit(s string, w int) string {
 func wrap(s string, w int) []string { return strings.Split(ansi.Wrap(s, w, " "), "\n") }
 
 // safe is network text made inert and short enough for a line.
-func safe(s string, limit int) string { return pipeline.Sanitize(s, limit) }
+func safe(s string, limit int) string { return safetext.Sanitize(s, limit) }
 
 // --- header ---------------------------------------------------------------
 

@@ -7,8 +7,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/backend"
+	"github.com/voicetui/voicetui/pipeline/provider"
+	"github.com/voicetui/voicetui/pipeline/safetext"
 	"github.com/voicetui/voicetui/pipeline/session"
 )
 
@@ -32,14 +33,14 @@ func ask(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	defer b.Close()
 	fmt.Fprintf(stderr, "voicetui: asking %s\n", b.Description)
-	s, err := b.LLM.Chat(ctx, []pipeline.Message{{Role: "system", Content: session.DefaultSystemPrompt}, {Role: "user", Content: c.prompt}})
+	s, err := b.LLM.Chat(ctx, []provider.Message{{Role: "system", Content: session.DefaultSystemPrompt}, {Role: "user", Content: c.prompt}})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	wrote := false
 	for s.Next() {
-		fmt.Fprint(stdout, pipeline.SafeText(s.Current()))
+		fmt.Fprint(stdout, safetext.Inert(s.Current()))
 		wrote = true
 	}
 	if wrote {

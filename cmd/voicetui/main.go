@@ -13,7 +13,7 @@ import (
 	"syscall"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // Exit statuses.
@@ -37,10 +37,10 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "voicetui:", err)
-	if q, ok := pipeline.AsQuota(err); ok && q.Hint != "" {
+	if q, ok := provider.AsQuota(err); ok && q.Hint != "" {
 		fmt.Fprintln(stderr, "voicetui: hint:", q.Hint)
 	}
-	if pipeline.Terminal(err) {
+	if provider.Terminal(err) {
 		return exitQuota
 	}
 	var de *audio.DeviceError

@@ -19,8 +19,8 @@ import (
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/audio/device"
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/backend"
+	"github.com/voicetui/voicetui/pipeline/safetext"
 	"github.com/voicetui/voicetui/pipeline/session"
 	"github.com/voicetui/voicetui/ui"
 )
@@ -51,7 +51,7 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	var recordOnce sync.Once
 	recordFailed := func(err error) {
 		recordOnce.Do(func() {
-			go events.Emit(session.Error{Message: pipeline.Sanitize("--record stopped: "+err.Error(), 300)})
+			go events.Emit(session.Error{Message: safetext.Sanitize("--record stopped: "+err.Error(), 300)})
 		})
 	}
 
@@ -208,7 +208,7 @@ func control(u string) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
-		return fmt.Errorf("%s: %s", resp.Status, pipeline.Sanitize(string(b), 200))
+		return fmt.Errorf("%s: %s", resp.Status, safetext.Sanitize(string(b), 200))
 	}
 	return nil
 }
@@ -361,11 +361,11 @@ func printEvent(w io.Writer, e session.Event) {
 	switch p := e.Payload.(type) {
 	case session.Transcript:
 		if p.Final {
-			fmt.Fprintf(w, "you:   %s\n", pipeline.SafeText(p.Text))
+			fmt.Fprintf(w, "you:   %s\n", safetext.Inert(p.Text))
 		}
 	case session.AgentText:
 		if p.Final && p.Text != "" {
-			fmt.Fprintf(w, "agent: %s\n", pipeline.SafeText(p.Text))
+			fmt.Fprintf(w, "agent: %s\n", safetext.Inert(p.Text))
 		}
 	case session.Error:
 		fmt.Fprintf(w, "error: %s\n", p.Message)

@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/gateway"
 	"github.com/voicetui/voicetui/pipeline/localgw"
 	"github.com/voicetui/voicetui/pipeline/openai"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // Kind names a backend.
@@ -40,7 +40,7 @@ type Options struct {
 	Voice      string
 	Language   string
 	Priority   string // LiveKit only: priority, standard or low
-	Retry      pipeline.Retry
+	Retry      provider.Retry
 	Local      localgw.Options // the embedded gateway's rules and script
 }
 
@@ -48,9 +48,9 @@ type Options struct {
 type Backend struct {
 	Kind        Kind
 	Description string // for people: where and which models, never a secret
-	LLM         pipeline.LLM
-	STT         pipeline.STT
-	TTS         pipeline.TTS
+	LLM         provider.LLM
+	STT         provider.STT
+	TTS         provider.TTS
 	// Gateway is the in-process embedded gateway (its control endpoint
 	// drives quota demos); nil for the other backends.
 	Gateway *localgw.Server

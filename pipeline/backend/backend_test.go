@@ -8,8 +8,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/localgw"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 func env(kv ...string) func(string) string {
@@ -104,7 +104,7 @@ func TestEmbeddedAnswersAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := b.LLM.Chat(context.Background(), []pipeline.Message{{Role: "user", Content: "hello"}})
+	s, err := b.LLM.Chat(context.Background(), []provider.Message{{Role: "user", Content: "hello"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // Default endpoints, as in the reference SDK.
@@ -42,7 +42,9 @@ type Config struct {
 	Priority  string // X-LiveKit-Inference-Priority: priority, standard or low; "" omits it
 	Provider  string // X-LiveKit-Inference-Provider; "" omits it
 	Client    *http.Client
-	Retry     pipeline.Retry
+	Retry     provider.Retry
+
+	redact provider.Redactor // set by prepare
 }
 
 // ConfigFromEnv reads the environment variables the reference SDK reads:
@@ -102,13 +104,15 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// check validates c and registers its secret for redaction.
-func (c Config) check() error {
+// prepare validates c and returns it ready for a client: its secret
+// hidden in every error the client returns or reports to Retry.OnRetry.
+func (c Config) prepare() (Config, error) {
 	if err := c.Validate(); err != nil {
-		return err
+		return c, err
 	}
-	pipeline.RegisterSecret(c.APISecret)
-	return nil
+	c.redact = provider.NewRedactor(c.APISecret)
+	c.Retry.OnRetry = c.redact.OnRetry(c.Retry.OnRetry)
+	return c, nil
 }
 
 // authorize sets a freshly minted token and the SDK's headers.

@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/openai"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // LLM streams chat completions from the gateway's OpenAI-compatible
@@ -16,7 +16,8 @@ type LLM struct {
 
 // NewLLM checks cfg and returns the gateway's LLM.
 func NewLLM(cfg Config) (*LLM, error) {
-	if err := cfg.check(); err != nil {
+	cfg, err := cfg.prepare()
+	if err != nil {
 		return nil, err
 	}
 	return &LLM{chat: openai.Chat{
@@ -25,10 +26,11 @@ func NewLLM(cfg Config) (*LLM, error) {
 		Client:    cfg.client(),
 		Retry:     cfg.Retry,
 		Authorize: func(r *http.Request) error { return cfg.authorize(r.Header) },
+		Redact:    cfg.redact,
 	}}, nil
 }
 
-// Chat implements pipeline.LLM.
-func (l *LLM) Chat(ctx context.Context, messages []pipeline.Message) (pipeline.TextStream, error) {
+// Chat implements provider.LLM.
+func (l *LLM) Chat(ctx context.Context, messages []provider.Message) (provider.TextStream, error) {
 	return l.chat.Chat(ctx, messages)
 }

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/pipelinetest"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
-var hello = []pipeline.Message{{Role: "user", Content: "hello"}}
+var hello = []provider.Message{{Role: "user", Content: "hello"}}
 
 func newLLM(t *testing.T, cfg Config) *LLM {
 	t.Helper()
@@ -27,7 +27,7 @@ func newLLM(t *testing.T, cfg Config) *LLM {
 }
 
 // collect reads a whole reply.
-func collect(t *testing.T, s pipeline.TextStream) (string, error) {
+func collect(t *testing.T, s provider.TextStream) (string, error) {
 	t.Helper()
 	defer s.Close()
 	var b strings.Builder
@@ -60,7 +60,7 @@ func TestLLMStreamsReply(t *testing.T) {
 		var req struct {
 			Model         string             `json:"model"`
 			Stream        bool               `json:"stream"`
-			Messages      []pipeline.Message `json:"messages"`
+			Messages      []provider.Message `json:"messages"`
 			StreamOptions struct {
 				IncludeUsage bool `json:"include_usage"`
 			} `json:"stream_options"`
@@ -97,12 +97,12 @@ func TestLLMCreditsExhaustedIsTerminalAtOnce(t *testing.T) {
 		pipelinetest.Refuse(w, http.StatusTooManyRequests, pipelinetest.QuotaBody("llm", "MaxGatewayCredits"))
 	}))
 	_, err := newLLM(t, cfg).Chat(context.Background(), hello)
-	q, ok := pipeline.AsQuota(err)
+	q, ok := provider.AsQuota(err)
 	if !ok {
 		t.Fatalf("got %T %v, want a QuotaError", err, err)
 	}
-	if !pipeline.Terminal(err) || pipeline.Retryable(err) {
-		t.Fatalf("credits: terminal=%v retryable=%v", pipeline.Terminal(err), pipeline.Retryable(err))
+	if !provider.Terminal(err) || provider.Retryable(err) {
+		t.Fatalf("credits: terminal=%v retryable=%v", provider.Terminal(err), provider.Retryable(err))
 	}
 	if q.QuotaType != "llm" || q.Category != "MaxGatewayCredits" || q.Hint != pipelinetest.CreditsHint || q.RemainingLimit != "0" || q.CurrentUsage != "55" {
 		t.Fatalf("fields %+v", q)
@@ -126,17 +126,17 @@ func TestLLMRateLimitsAreRetried(t *testing.T) {
 			var retries []int
 			cfg.Retry.OnRetry = func(n int, err error, wait time.Duration) {
 				retries = append(retries, n)
-				if !pipeline.Retryable(err) {
+				if !provider.Retryable(err) {
 					t.Errorf("retried a non-retryable error %v", err)
 				}
 			}
 			_, err := newLLM(t, cfg).Chat(context.Background(), hello)
-			q, ok := pipeline.AsQuota(err)
-			if !ok || q.Category != category || pipeline.Terminal(err) || !pipeline.Retryable(err) {
+			q, ok := provider.AsQuota(err)
+			if !ok || q.Category != category || provider.Terminal(err) || !provider.Retryable(err) {
 				t.Fatalf("got %v (quota %v), want a transient %s", err, ok, category)
 			}
-			if hits.Load() != 1+pipeline.DefaultRetries || len(retries) != pipeline.DefaultRetries {
-				t.Fatalf("server saw %d attempts, %d retries reported; want %d", hits.Load(), len(retries), 1+pipeline.DefaultRetries)
+			if hits.Load() != 1+provider.DefaultRetries || len(retries) != provider.DefaultRetries {
+				t.Fatalf("server saw %d attempts, %d retries reported; want %d", hits.Load(), len(retries), 1+provider.DefaultRetries)
 			}
 		})
 		t.Run(category+"/recovers", func(t *testing.T) {
@@ -181,17 +181,17 @@ func TestLLMOddQuotaBodiesFailOpen(t *testing.T) {
 				pipelinetest.Refuse(w, http.StatusTooManyRequests, c.body)
 			}))
 			_, err := newLLM(t, cfg).Chat(context.Background(), hello)
-			q, ok := pipeline.AsQuota(err)
+			q, ok := provider.AsQuota(err)
 			if !ok {
 				t.Fatalf("got %T %v, want a QuotaError", err, err)
 			}
-			if pipeline.Terminal(err) || !pipeline.Retryable(err) {
+			if provider.Terminal(err) || !provider.Retryable(err) {
 				t.Fatal("an unclear quota body must fail open: transient and retryable")
 			}
 			if q.Category != c.category || q.RemainingLimit != c.remaining || q.QuotaType != "llm" {
 				t.Fatalf("fields %+v", q)
 			}
-			if hits.Load() != 1+pipeline.DefaultRetries {
+			if hits.Load() != 1+provider.DefaultRetries {
 				t.Fatalf("server saw %d attempts", hits.Load())
 			}
 		})
@@ -206,8 +206,8 @@ func TestLLMBareStringErrorIsTyped(t *testing.T) {
 		pipelinetest.Refuse(w, http.StatusTooManyRequests, body)
 	}))
 	_, err := newLLM(t, cfg).Chat(context.Background(), hello)
-	q, ok := pipeline.AsQuota(err)
-	if !ok || !pipeline.Terminal(err) || q.Hint != "Upgrade." {
+	q, ok := provider.AsQuota(err)
+	if !ok || !provider.Terminal(err) || q.Hint != "Upgrade." {
 		t.Fatalf("got %v", err)
 	}
 	if !strings.Contains(err.Error(), "LLM token credit quota exceeded") {
@@ -218,8 +218,8 @@ func TestLLMBareStringErrorIsTyped(t *testing.T) {
 		pipelinetest.Refuse(w, http.StatusBadRequest, `{"error":"model not found: nope/nope"}`)
 	}))
 	_, err = newLLM(t, plain).Chat(context.Background(), hello)
-	se, ok := pipeline.AsStatus(err)
-	if !ok || se.StatusCode != 400 || se.Message != "model not found: nope/nope" || pipeline.Retryable(err) || pipeline.Terminal(err) {
+	se, ok := provider.AsStatus(err)
+	if !ok || se.StatusCode != 400 || se.Message != "model not found: nope/nope" || provider.Retryable(err) || provider.Terminal(err) {
 		t.Fatalf("got %#v", err)
 	}
 }
@@ -236,8 +236,8 @@ func TestLLMBadKeyIsTerminalAndShowsNoSecret(t *testing.T) {
 	cfg := fakeGateway(t, http.NotFoundHandler())
 	cfg.URL, cfg.APISecret = srv.URL+"/v1", wrong
 	_, err := newLLM(t, cfg).Chat(context.Background(), hello)
-	se, ok := pipeline.AsStatus(err)
-	if !ok || se.StatusCode != 401 || !pipeline.Terminal(err) || pipeline.Retryable(err) {
+	se, ok := provider.AsStatus(err)
+	if !ok || se.StatusCode != 401 || !provider.Terminal(err) || provider.Retryable(err) {
 		t.Fatalf("got %v", err)
 	}
 	if hits.Load() != 1 {
@@ -280,7 +280,7 @@ func TestLLMDisconnectAfterContentIsNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := collect(t, s)
-	var ce *pipeline.ConnectionError
+	var ce *provider.ConnectionError
 	if got != "Hel" || !errors.As(err, &ce) {
 		t.Fatalf("reply %q, %v; want the text so far and a connection error", got, err)
 	}
@@ -304,7 +304,7 @@ func TestLLMMalformedSSE(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := collect(t, s)
-		var pe *pipeline.ProtocolError
+		var pe *provider.ProtocolError
 		if got != "ok" || !errors.As(err, &pe) || hits.Load() != 1 {
 			t.Fatalf("reply %q, %v, %d attempts", got, err, hits.Load())
 		}
@@ -317,8 +317,8 @@ func TestLLMMalformedSSE(t *testing.T) {
 			pipelinetest.SSE(t, w, `{not json`)
 		}))
 		_, err := newLLM(t, cfg).Chat(context.Background(), hello)
-		var pe *pipeline.ProtocolError
-		if !errors.As(err, &pe) || hits.Load() != 1+pipeline.DefaultRetries {
+		var pe *provider.ProtocolError
+		if !errors.As(err, &pe) || hits.Load() != 1+provider.DefaultRetries {
 			t.Fatalf("%v after %d attempts", err, hits.Load())
 		}
 		if strings.ContainsRune(err.Error(), '\n') {
@@ -333,12 +333,12 @@ func TestLLMErrorEventInStream(t *testing.T) {
 		check func(error) bool
 	}{
 		"openai error": {`{"error":{"message":"overloaded","type":"server_error"}}`, func(err error) bool {
-			var se *pipeline.ServerError
+			var se *provider.ServerError
 			return errors.As(err, &se) && se.Message == "overloaded"
 		}},
 		"quota body": {pipelinetest.QuotaBody("llm", "MaxGatewayCredits"), func(err error) bool {
-			q, ok := pipeline.AsQuota(err)
-			return ok && pipeline.Terminal(err) && q.Category == "MaxGatewayCredits"
+			q, ok := provider.AsQuota(err)
+			return ok && provider.Terminal(err) && q.Category == "MaxGatewayCredits"
 		}},
 	}
 	for name, c := range cases {
@@ -366,8 +366,8 @@ func TestLLMOversizedBodyIsCapped(t *testing.T) {
 	}))
 	cfg.Retry.Max = -1
 	_, err := newLLM(t, cfg).Chat(context.Background(), hello)
-	se, ok := pipeline.AsStatus(err)
-	if !ok || len(se.Body) != pipeline.MaxBody || se.StatusCode != 500 {
+	se, ok := provider.AsStatus(err)
+	if !ok || len(se.Body) != provider.MaxBody || se.StatusCode != 500 {
 		t.Fatalf("got %v (body %d bytes)", err, len(se.Body))
 	}
 	if len(err.Error()) > 1000 {
@@ -399,8 +399,8 @@ func TestLLMStalledStreamTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := collect(t, s)
-	var te *pipeline.TimeoutError
-	if got != "first" || !errors.As(err, &te) || !pipeline.Retryable(err) || hits.Load() != 2 {
+	var te *provider.TimeoutError
+	if got != "first" || !errors.As(err, &te) || !provider.Retryable(err) || hits.Load() != 2 {
 		t.Fatalf("reply %q, %v after %d attempts", got, err, hits.Load())
 	}
 }

@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/pipelinetest"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -40,7 +40,7 @@ func fakeGateway(t testing.TB, handler http.Handler) Config {
 	cfg := ConfigFromEnv(func(string) string { return "" })
 	cfg.URL = srv.URL + "/v1"
 	cfg.APIKey, cfg.APISecret = testKey, testSecret
-	cfg.Retry = pipeline.Retry{First: time.Millisecond, Interval: time.Millisecond, Timeout: 2 * time.Second}
+	cfg.Retry = provider.Retry{First: time.Millisecond, Interval: time.Millisecond, Timeout: 2 * time.Second}
 	return cfg
 }
 

@@ -15,7 +15,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
+	"github.com/voicetui/voicetui/pipeline/safetext"
 	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
@@ -29,7 +30,8 @@ type STT struct {
 
 // NewSTT checks cfg and returns the gateway's STT.
 func NewSTT(cfg Config) (*STT, error) {
-	if err := cfg.check(); err != nil {
+	cfg, err := cfg.prepare()
+	if err != nil {
 		return nil, err
 	}
 	return &STT{cfg: cfg}, nil
@@ -49,7 +51,8 @@ type sessionCreate struct {
 
 // Stream connects (retrying refusals that may pass, per cfg.Retry) and
 // opens a session at 16 kHz pcm_s16le.
-func (s *STT) Stream(ctx context.Context) (pipeline.STTStream, error) {
+func (s *STT) Stream(ctx context.Context) (_ provider.STTStream, err error) {
+	defer s.cfg.redact.Scrub(&err)
 	create := sessionCreate{Type: "session.create", Model: s.cfg.STTModel}
 	create.Settings.SampleRate = strconv.Itoa(audio.PipelineRate)
 	create.Settings.Encoding = "pcm_s16le"
@@ -60,11 +63,11 @@ func (s *STT) Stream(ctx context.Context) (pipeline.STTStream, error) {
 	}
 	var conn *websocket.Conn
 	err = s.cfg.Retry.Do(ctx, func(ctx context.Context) error {
-		c, err := s.cfg.dial(ctx, pipeline.StageSTT, "/stt", s.cfg.STTModel)
+		c, err := s.cfg.dial(ctx, provider.StageSTT, "/stt", s.cfg.STTModel)
 		if err != nil {
 			return err
 		}
-		if err := write(ctx, c, msg, s.cfg.Retry.AttemptTimeout(), pipeline.StageSTT); err != nil {
+		if err := write(ctx, c, msg, s.cfg.Retry.AttemptTimeout(), provider.StageSTT); err != nil {
 			c.CloseNow()
 			return err
 		}
@@ -75,12 +78,12 @@ func (s *STT) Stream(ctx context.Context) (pipeline.STTStream, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	return &sttStream{ctx: ctx, cancel: cancel, conn: conn, timeout: s.cfg.Retry.AttemptTimeout(),
+	return &sttStream{ctx: ctx, cancel: cancel, conn: conn, timeout: s.cfg.Retry.AttemptTimeout(), redact: s.cfg.redact,
 		msg: make([]byte, 0, inputAudioLen)}, nil
 }
 
 // write sends one text message within timeout.
-func write(ctx context.Context, c *websocket.Conn, msg []byte, timeout time.Duration, stage pipeline.Stage) error {
+func write(ctx context.Context, c *websocket.Conn, msg []byte, timeout time.Duration, stage provider.Stage) error {
 	wctx, cancel := context.WithTimeoutCause(ctx, timeout, errIdle)
 	defer cancel()
 	if err := c.Write(wctx, websocket.MessageText, msg); err != nil {
@@ -100,6 +103,7 @@ type sttStream struct {
 	cancel  context.CancelCauseFunc
 	conn    *websocket.Conn
 	timeout time.Duration
+	redact  provider.Redactor
 
 	mu      sync.Mutex // Write and Finalize
 	chunk   [ChunkSamples]int16
@@ -111,7 +115,8 @@ type sttStream struct {
 }
 
 // Write buffers audio and sends every complete 50 ms chunk.
-func (s *sttStream) Write(samples []int16) error {
+func (s *sttStream) Write(samples []int16) (err error) {
+	defer s.redact.Scrub(&err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for len(samples) > 0 {
@@ -138,11 +143,12 @@ func (s *sttStream) sendChunk() error {
 	m = base64.StdEncoding.AppendEncode(m, pcm)
 	m = append(m, inputAudioSuffix...)
 	s.msg = m
-	return write(s.ctx, s.conn, m, s.timeout, pipeline.StageSTT)
+	return write(s.ctx, s.conn, m, s.timeout, provider.StageSTT)
 }
 
 // Finalize sends what is buffered, then session.finalize.
-func (s *sttStream) Finalize() error {
+func (s *sttStream) Finalize() (err error) {
+	defer s.redact.Scrub(&err)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.n > 0 {
@@ -150,25 +156,26 @@ func (s *sttStream) Finalize() error {
 			return err
 		}
 	}
-	return write(s.ctx, s.conn, []byte(`{"type":"session.finalize"}`), s.timeout, pipeline.StageSTT)
+	return write(s.ctx, s.conn, []byte(`{"type":"session.finalize"}`), s.timeout, provider.StageSTT)
 }
 
 // Recv waits for the next event. There are no keepalives: silence from
 // the gateway during silence from the user is normal, so no idle timeout.
-func (s *sttStream) Recv() (pipeline.STTEvent, error) {
+func (s *sttStream) Recv() (_ provider.STTEvent, err error) {
+	defer s.redact.Scrub(&err)
 	for {
 		_, data, err := s.conn.Read(s.ctx)
 		if err != nil {
 			// Only our own Close ends a session cleanly; the gateway
 			// hanging up, even politely, is unexpected.
 			if s.closing.Load() {
-				return pipeline.STTEvent{}, io.EOF
+				return provider.STTEvent{}, io.EOF
 			}
-			return pipeline.STTEvent{}, readError(s.ctx, pipeline.StageSTT, "read", err, s.timeout)
+			return provider.STTEvent{}, readError(s.ctx, provider.StageSTT, "read", err, s.timeout)
 		}
 		ev, ok, err := DecodeSTT(data)
 		if err != nil {
-			return pipeline.STTEvent{}, err
+			return provider.STTEvent{}, err
 		}
 		if ok {
 			return ev, nil
@@ -203,36 +210,36 @@ func (s *sttStream) Close() error {
 // unknown types). An "error" message becomes a typed error, a malformed
 // one a ProtocolError. Optional fields are read loosely: one of the wrong
 // type is absent.
-func DecodeSTT(data []byte) (ev pipeline.STTEvent, ok bool, err error) {
+func DecodeSTT(data []byte) (ev provider.STTEvent, ok bool, err error) {
 	m, err := wire.Decode(data)
 	if err != nil {
-		return ev, false, pipeline.Malformed(pipeline.StageSTT, "STT message", data)
+		return ev, false, provider.Malformed(provider.StageSTT, "STT message", data)
 	}
 	typ, ok := m.String("type")
 	if !ok && m.Has("type") {
-		return ev, false, pipeline.Malformed(pipeline.StageSTT, "STT message type", data)
+		return ev, false, provider.Malformed(provider.StageSTT, "STT message type", data)
 	}
 	switch typ {
 	case "start_of_speech":
-		ev.Type = pipeline.SpeechStarted
+		ev.Type = provider.SpeechStarted
 	case "interim_transcript":
-		ev.Type = pipeline.InterimTranscript
+		ev.Type = provider.InterimTranscript
 	case "preflight_transcript":
-		ev.Type = pipeline.PreflightTranscript
+		ev.Type = provider.PreflightTranscript
 	case "final_transcript":
-		ev.Type = pipeline.FinalTranscript
+		ev.Type = provider.FinalTranscript
 	case "session.finalized":
-		ev.Type = pipeline.Finalized
+		ev.Type = provider.Finalized
 	case "error", "inference_quota_exceeded":
-		return ev, false, pipeline.FromStreamMessage(pipeline.StageSTT, data)
+		return ev, false, provider.FromStreamMessage(provider.StageSTT, data)
 	case "session.closed":
-		return ev, false, &pipeline.ConnectionError{Stage: pipeline.StageSTT, Op: "read", Err: errors.New("the gateway closed the session")}
+		return ev, false, &provider.ConnectionError{Stage: provider.StageSTT, Op: "read", Err: errors.New("the gateway closed the session")}
 	default:
 		return ev, false, nil
 	}
 	str := func(k string, limit int) string {
 		s, _ := m.String(k)
-		return pipeline.Sanitize(s, limit)
+		return safetext.Sanitize(s, limit)
 	}
 	ev.Text = str("transcript", 2000)
 	ev.Language = str("language", 16)

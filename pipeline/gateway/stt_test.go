@@ -14,8 +14,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/pipelinetest"
+	"github.com/voicetui/voicetui/pipeline/provider"
 	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
@@ -157,18 +157,18 @@ func TestSTTSession(t *testing.T) {
 	if err := s.Finalize(); err != nil {
 		t.Fatal(err)
 	}
-	var events []pipeline.STTEvent
+	var events []provider.STTEvent
 	for {
 		ev, err := s.Recv()
 		if err != nil {
 			t.Fatal(err)
 		}
 		events = append(events, ev)
-		if ev.Type == pipeline.Finalized {
+		if ev.Type == provider.Finalized {
 			break
 		}
 	}
-	want := []pipeline.STTEventType{pipeline.SpeechStarted, pipeline.InterimTranscript, pipeline.FinalTranscript, pipeline.Finalized}
+	want := []provider.STTEventType{provider.SpeechStarted, provider.InterimTranscript, provider.FinalTranscript, provider.Finalized}
 	if len(events) != len(want) {
 		t.Fatalf("events %+v", events)
 	}
@@ -229,7 +229,7 @@ func TestSTTHandshakeRefusals(t *testing.T) {
 	}{
 		{"credits", 429, pipelinetest.QuotaBody("stt", "MaxGatewayCredits"), "MaxGatewayCredits", true, 1, "stt"},
 		// GATEWAY_PROTOCOL.md's example, verbatim: no quota_type field.
-		{"connection limit", 429, `{"type":"inference_quota_exceeded","error":"STT connection limit exceeded, category: MaxConcurrentGatewaySTT","category":"MaxConcurrentGatewaySTT","current_usage":"55","remaining_limit":"0","status":"QuotaStatusExceeded"}`, "MaxConcurrentGatewaySTT", false, 1 + pipeline.DefaultRetries, "stt"},
+		{"connection limit", 429, `{"type":"inference_quota_exceeded","error":"STT connection limit exceeded, category: MaxConcurrentGatewaySTT","category":"MaxConcurrentGatewaySTT","current_usage":"55","remaining_limit":"0","status":"QuotaStatusExceeded"}`, "MaxConcurrentGatewaySTT", false, 1 + provider.DefaultRetries, "stt"},
 		// Over the 1 KiB the WebSocket library keeps: still typed whole.
 		{"long hint", 429, strings.Replace(pipelinetest.QuotaBody("stt", "MaxGatewayCredits"), `"hint":"`, `"hint":"`+strings.Repeat("Upgrade. ", 400), 1), "MaxGatewayCredits", true, 1, "stt"},
 	}
@@ -238,14 +238,14 @@ func TestSTTHandshakeRefusals(t *testing.T) {
 			var hits pipelinetest.Counter
 			cfg := fakeGateway(t, refuseHandshake(&hits, c.status, func(int) string { return c.body }))
 			_, err := newSTT(t, cfg).Stream(context.Background())
-			q, ok := pipeline.AsQuota(err)
+			q, ok := provider.AsQuota(err)
 			if !ok {
 				t.Fatalf("got %T %v, want a QuotaError", err, err)
 			}
-			if q.QuotaType != c.quotaType || q.Category != c.category || pipeline.Terminal(err) != c.terminal || pipeline.Retryable(err) == c.terminal {
-				t.Fatalf("got %+v terminal=%v", q, pipeline.Terminal(err))
+			if q.QuotaType != c.quotaType || q.Category != c.category || provider.Terminal(err) != c.terminal || provider.Retryable(err) == c.terminal {
+				t.Fatalf("got %+v terminal=%v", q, provider.Terminal(err))
 			}
-			if q.ErrStage() != pipeline.StageSTT || hits.Load() != c.attempts {
+			if q.ErrStage() != provider.StageSTT || hits.Load() != c.attempts {
 				t.Fatalf("stage %v, %d attempts, want %d", q.ErrStage(), hits.Load(), c.attempts)
 			}
 		})
@@ -254,8 +254,8 @@ func TestSTTHandshakeRefusals(t *testing.T) {
 		cfg := fakeGateway(t, http.NotFoundHandler())
 		cfg.APISecret = "not-the-secret"
 		_, err := newSTT(t, cfg).Stream(context.Background())
-		se, ok := pipeline.AsStatus(err)
-		if !ok || se.StatusCode != 401 || !pipeline.Terminal(err) || se.Stage != pipeline.StageSTT {
+		se, ok := provider.AsStatus(err)
+		if !ok || se.StatusCode != 401 || !provider.Terminal(err) || se.Stage != provider.StageSTT {
 			t.Fatalf("got %v", err)
 		}
 		noSecrets(t, err.Error(), "not-the-secret")
@@ -265,8 +265,8 @@ func TestSTTHandshakeRefusals(t *testing.T) {
 		cfg := fakeGateway(t, refuseHandshake(&hits, 503, func(int) string { return strings.Repeat("busy ", 100_000) }))
 		cfg.Retry.Max = -1
 		_, err := newSTT(t, cfg).Stream(context.Background())
-		se, ok := pipeline.AsStatus(err)
-		if !ok || se.StatusCode != 503 || len(se.Body) != pipeline.MaxBody || !pipeline.Retryable(err) {
+		se, ok := provider.AsStatus(err)
+		if !ok || se.StatusCode != 503 || len(se.Body) != provider.MaxBody || !provider.Retryable(err) {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -305,8 +305,8 @@ func TestSTTGatewayErrorAndClose(t *testing.T) {
 		}
 		defer s.Close()
 		_, err = s.Recv()
-		var se *pipeline.ServerError
-		if !errors.As(err, &se) || se.Message != "provider deepgram failed" || se.Code != "500" || se.Stage != pipeline.StageSTT {
+		var se *provider.ServerError
+		if !errors.As(err, &se) || se.Message != "provider deepgram failed" || se.Code != "500" || se.Stage != provider.StageSTT {
 			t.Fatalf("got %#v", err)
 		}
 	})
@@ -321,8 +321,8 @@ func TestSTTGatewayErrorAndClose(t *testing.T) {
 		}
 		defer s.Close()
 		_, err = s.Recv()
-		var ce *pipeline.ConnectionError
-		if !errors.As(err, &ce) || !pipeline.Retryable(err) || !strings.Contains(err.Error(), "closed unexpectedly") {
+		var ce *provider.ConnectionError
+		if !errors.As(err, &ce) || !provider.Retryable(err) || !strings.Contains(err.Error(), "closed unexpectedly") {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -360,7 +360,7 @@ func TestDecodeSTTOddMessages(t *testing.T) {
 	}
 	for _, msg := range []string{`not json`, `{"type":5}`, `[]`, ``} {
 		_, _, err := DecodeSTT([]byte(msg))
-		var pe *pipeline.ProtocolError
+		var pe *provider.ProtocolError
 		if !errors.As(err, &pe) {
 			t.Errorf("%q: %v, want a ProtocolError", msg, err)
 		}
@@ -379,8 +379,8 @@ func FuzzDecodeSTT(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ev, ok, err := DecodeSTT(data)
 		if err != nil {
-			var c pipeline.Classified
-			if !errors.As(err, &c) || c.ErrStage() != pipeline.StageSTT {
+			var c provider.Classified
+			if !errors.As(err, &c) || c.ErrStage() != provider.StageSTT {
 				t.Fatalf("untyped error %T %v", err, err)
 			}
 			return

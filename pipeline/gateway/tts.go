@@ -14,7 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
@@ -39,7 +39,8 @@ type ttsConn struct {
 
 // NewTTS checks cfg and returns the gateway's TTS.
 func NewTTS(cfg Config) (*TTS, error) {
-	if err := cfg.check(); err != nil {
+	cfg, err := cfg.prepare()
+	if err != nil {
 		return nil, err
 	}
 	create, err := json.Marshal(ttsSessionCreate{
@@ -94,11 +95,11 @@ func (t *TTS) put(c *ttsConn) {
 
 // connect dials a new socket and opens its session (one attempt).
 func (t *TTS) connect(ctx context.Context) (*ttsConn, error) {
-	ws, err := t.cfg.dial(ctx, pipeline.StageTTS, "/tts", t.cfg.TTSModel)
+	ws, err := t.cfg.dial(ctx, provider.StageTTS, "/tts", t.cfg.TTSModel)
 	if err != nil {
 		return nil, err
 	}
-	if err := write(ctx, ws, t.create, t.cfg.Retry.AttemptTimeout(), pipeline.StageTTS); err != nil {
+	if err := write(ctx, ws, t.create, t.cfg.Retry.AttemptTimeout(), provider.StageTTS); err != nil {
 		ws.CloseNow()
 		return nil, err
 	}
@@ -107,7 +108,8 @@ func (t *TTS) connect(ctx context.Context) (*ttsConn, error) {
 
 // Synthesize starts an utterance on a pooled socket or a new one (whose
 // refusals are retried per cfg.Retry).
-func (t *TTS) Synthesize(ctx context.Context) (pipeline.Utterance, error) {
+func (t *TTS) Synthesize(ctx context.Context) (_ provider.Utterance, err error) {
+	defer t.cfg.redact.Scrub(&err)
 	c := t.take()
 	if c == nil {
 		err := t.cfg.Retry.Do(ctx, func(ctx context.Context) error {
@@ -236,12 +238,14 @@ func transcriptMessage(text string) []byte {
 var flushMessage = []byte(`{"type":"session.flush"}`)
 
 // Push sends a sentence; a trailing space separates it from the next.
-func (u *utterance) Push(text string) error {
+func (u *utterance) Push(text string) (err error) {
+	defer u.t.cfg.redact.Scrub(&err)
 	return u.send(transcriptMessage(text), func() { u.texts = append(u.texts, text); u.unanswered = true })
 }
 
 // Flush sends session.flush: the gateway speaks what it holds, then done.
-func (u *utterance) Flush() error {
+func (u *utterance) Flush() (err error) {
+	defer u.t.cfg.redact.Scrub(&err)
 	return u.send(flushMessage, func() { u.flushed = true })
 }
 
@@ -258,7 +262,7 @@ func (u *utterance) send(msg []byte, record func()) error {
 	c, gen := u.conn, u.gen
 	u.mu.Unlock()
 	u.startOnce.Do(func() { close(u.started) })
-	if err := write(u.ctx, c.ws, msg, u.timeout, pipeline.StageTTS); err != nil {
+	if err := write(u.ctx, c.ws, msg, u.timeout, provider.StageTTS); err != nil {
 		return u.recover(gen, err)
 	}
 	return nil
@@ -279,7 +283,7 @@ func (u *utterance) recover(gen int, cause error) error {
 			u.mu.Unlock()
 			return context.Cause(u.ctx)
 		}
-		if u.err == nil && (u.heard || !pipeline.Retryable(cause) || u.retries >= retry.Retries()) {
+		if u.err == nil && (u.heard || !provider.Retryable(cause) || u.retries >= retry.Retries()) {
 			u.err = cause
 			u.timer.Stop()
 			u.ccancel(cause)
@@ -338,18 +342,19 @@ func sleep(ctx context.Context, d time.Duration) error {
 // replay sends everything a failed socket was given.
 func replay(ctx context.Context, c *ttsConn, texts []string, flushed bool, timeout time.Duration) error {
 	for _, text := range texts {
-		if err := write(ctx, c.ws, transcriptMessage(text), timeout, pipeline.StageTTS); err != nil {
+		if err := write(ctx, c.ws, transcriptMessage(text), timeout, provider.StageTTS); err != nil {
 			return err
 		}
 	}
 	if flushed {
-		return write(ctx, c.ws, flushMessage, timeout, pipeline.StageTTS)
+		return write(ctx, c.ws, flushMessage, timeout, provider.StageTTS)
 	}
 	return nil
 }
 
 // Recv returns the next audio frame; io.EOF after "done".
-func (u *utterance) Recv() ([]int16, error) {
+func (u *utterance) Recv() (_ []int16, err error) {
+	defer u.t.cfg.redact.Scrub(&err)
 	select {
 	case <-u.started:
 	case <-u.ctx.Done():
@@ -372,7 +377,7 @@ func (u *utterance) Recv() ([]int16, error) {
 		if err == nil {
 			kind, u.pcm, err = DecodeTTS(data, u.pcm[:0])
 		} else {
-			err = readError(cctx, pipeline.StageTTS, "read", err, u.timeout)
+			err = readError(cctx, provider.StageTTS, "read", err, u.timeout)
 		}
 		if err == nil {
 			u.mu.Lock()
@@ -447,21 +452,21 @@ const (
 func DecodeTTS(data []byte, dst []int16) (ttsKind, []int16, error) {
 	m, err := wire.Decode(data)
 	if err != nil {
-		return ttsOther, dst, pipeline.Malformed(pipeline.StageTTS, "TTS message", data)
+		return ttsOther, dst, provider.Malformed(provider.StageTTS, "TTS message", data)
 	}
 	typ, ok := m.String("type")
 	if !ok && m.Has("type") {
-		return ttsOther, dst, pipeline.Malformed(pipeline.StageTTS, "TTS message type", data)
+		return ttsOther, dst, provider.Malformed(provider.StageTTS, "TTS message type", data)
 	}
 	switch typ {
 	case "output_audio":
 		s, ok := m.String("audio")
 		if !ok {
-			return ttsOther, dst, pipeline.Malformed(pipeline.StageTTS, "output_audio without audio", data)
+			return ttsOther, dst, provider.Malformed(provider.StageTTS, "output_audio without audio", data)
 		}
 		pcm, err := base64.StdEncoding.DecodeString(s)
 		if err != nil || len(pcm)%2 != 0 {
-			return ttsOther, dst, pipeline.Malformed(pipeline.StageTTS, "output_audio is not 16-bit PCM in base64", data)
+			return ttsOther, dst, provider.Malformed(provider.StageTTS, "output_audio is not 16-bit PCM in base64", data)
 		}
 		for i := 0; i+1 < len(pcm); i += 2 {
 			dst = append(dst, int16(binary.LittleEndian.Uint16(pcm[i:])))
@@ -470,9 +475,9 @@ func DecodeTTS(data []byte, dst []int16) (ttsKind, []int16, error) {
 	case "done":
 		return ttsDone, dst, nil
 	case "error", "inference_quota_exceeded":
-		return ttsOther, dst, pipeline.FromStreamMessage(pipeline.StageTTS, data)
+		return ttsOther, dst, provider.FromStreamMessage(provider.StageTTS, data)
 	case "session.closed":
-		return ttsOther, dst, &pipeline.ConnectionError{Stage: pipeline.StageTTS, Op: "read", Err: errors.New("the gateway closed the session")}
+		return ttsOther, dst, &provider.ConnectionError{Stage: provider.StageTTS, Op: "read", Err: errors.New("the gateway closed the session")}
 	}
 	return ttsOther, dst, nil // session.created, output_alignment, unknown
 }

@@ -15,8 +15,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/pipelinetest"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 func newTTS(t *testing.T, cfg Config) *TTS {
@@ -162,14 +162,14 @@ func TestTTSHandshakeRefusals(t *testing.T) {
 		attempts int
 	}{
 		{"MaxGatewayCredits", true, 1},
-		{"MaxConcurrentGatewayTTS", false, 1 + pipeline.DefaultRetries},
+		{"MaxConcurrentGatewayTTS", false, 1 + provider.DefaultRetries},
 	} {
 		t.Run(c.category, func(t *testing.T) {
 			var hits pipelinetest.Counter
 			cfg := fakeGateway(t, refuseHandshake(&hits, 429, func(int) string { return pipelinetest.QuotaBody("tts", c.category) }))
 			_, err := newTTS(t, cfg).Synthesize(context.Background())
-			q, ok := pipeline.AsQuota(err)
-			if !ok || q.QuotaType != "tts" || q.Category != c.category || q.ErrStage() != pipeline.StageTTS || pipeline.Terminal(err) != c.terminal {
+			q, ok := provider.AsQuota(err)
+			if !ok || q.QuotaType != "tts" || q.Category != c.category || q.ErrStage() != provider.StageTTS || provider.Terminal(err) != c.terminal {
 				t.Fatalf("got %v", err)
 			}
 			if hits.Load() != c.attempts {
@@ -183,8 +183,8 @@ func TestTTSBadCredentials(t *testing.T) {
 	cfg := fakeGateway(t, http.NotFoundHandler())
 	cfg.APISecret = "tts-wrong-secret"
 	_, err := newTTS(t, cfg).Synthesize(context.Background())
-	se, ok := pipeline.AsStatus(err)
-	if !ok || se.StatusCode != 401 || !pipeline.Terminal(err) || se.Stage != pipeline.StageTTS {
+	se, ok := provider.AsStatus(err)
+	if !ok || se.StatusCode != 401 || !provider.Terminal(err) || se.Stage != provider.StageTTS {
 		t.Fatalf("got %v", err)
 	}
 	noSecrets(t, err.Error(), "tts-wrong-secret")
@@ -202,7 +202,7 @@ func TestTTSGatewayErrorMessage(t *testing.T) {
 			drain(ctx, c)
 		}))
 		got, err := speak(t, newTTS(t, cfg), "Hi.")
-		var se *pipeline.ServerError
+		var se *provider.ServerError
 		if !errors.As(err, &se) || se.Message != "voice not found" || !slices.Equal(got, []int16{1, 2, 3}) || sessions.Load() != 1 {
 			t.Fatalf("audio %v, %v, %d sessions", got, err, sessions.Load())
 		}
@@ -242,8 +242,8 @@ func TestTTSStalledStreamTimesOut(t *testing.T) {
 	}))
 	cfg.Retry.Timeout = 100 * time.Millisecond
 	got, err := speak(t, newTTS(t, cfg), "Hi.")
-	var te *pipeline.TimeoutError
-	if !errors.As(err, &te) || te.Stage != pipeline.StageTTS || len(got) != 1 {
+	var te *provider.TimeoutError
+	if !errors.As(err, &te) || te.Stage != provider.StageTTS || len(got) != 1 {
 		t.Fatalf("audio %v, %v", got, err)
 	}
 }
@@ -285,18 +285,18 @@ func TestDecodeTTS(t *testing.T) {
 		t.Fatalf("%v %v %v", kind, pcm, err)
 	}
 	for _, bad := range []string{`{"type":"output_audio","audio":"AQ=="}`, `{"type":"output_audio","audio":"!!"}`, `{"type":"output_audio","audio":7}`, `{"type":"output_audio"}`, `nope`} {
-		var pe *pipeline.ProtocolError
+		var pe *provider.ProtocolError
 		if _, _, err := DecodeTTS([]byte(bad), nil); !errors.As(err, &pe) {
 			t.Errorf("%s: %v, want a ProtocolError", bad, err)
 		}
 	}
 	// A quota body inside an open stream is typed like one at the handshake.
-	if _, _, err := DecodeTTS([]byte(pipelinetest.QuotaBody("tts", "MaxGatewayCredits")), nil); !pipeline.Terminal(err) {
+	if _, _, err := DecodeTTS([]byte(pipelinetest.QuotaBody("tts", "MaxGatewayCredits")), nil); !provider.Terminal(err) {
 		t.Errorf("in-stream quota body: %v", err)
 	}
 	_, _, err = DecodeTTS([]byte(`{"type":"error","message":"bad voice"}`), nil)
-	var se *pipeline.ServerError
-	if !errors.As(err, &se) || se.Stage != pipeline.StageTTS {
+	var se *provider.ServerError
+	if !errors.As(err, &se) || se.Stage != provider.StageTTS {
 		t.Fatalf("error message: %v", err)
 	}
 }
@@ -311,8 +311,8 @@ func FuzzDecodeTTS(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		kind, pcm, err := DecodeTTS(data, nil)
 		if err != nil {
-			var c pipeline.Classified
-			if !errors.As(err, &c) || c.ErrStage() != pipeline.StageTTS {
+			var c provider.Classified
+			if !errors.As(err, &c) || c.ErrStage() != provider.StageTTS {
 				t.Fatalf("untyped error %T %v", err, err)
 			}
 			return

@@ -17,7 +17,7 @@ import (
 	"github.com/charmbracelet/x/exp/golden"
 	"github.com/coder/websocket"
 
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
@@ -102,7 +102,7 @@ func TestWireLLMRequest(t *testing.T) {
 	}))
 	cfg.Priority, cfg.Provider = "low", "openai"
 	l := newLLM(t, cfg)
-	if s, err := l.Chat(context.Background(), []pipeline.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "hello"}}); err == nil {
+	if s, err := l.Chat(context.Background(), []provider.Message{{Role: "system", Content: "Be brief."}, {Role: "user", Content: "hello"}}); err == nil {
 		s.Close()
 	}
 	golden.RequireEqual(t, log.text())
@@ -140,7 +140,7 @@ func TestWireSTTMessages(t *testing.T) {
 	}
 	s.Write(make([]int16, ChunkSamples+10)) // a whole chunk, and a part sent by Finalize
 	s.Finalize()
-	if ev, err := s.Recv(); err != nil || ev.Type != pipeline.Finalized {
+	if ev, err := s.Recv(); err != nil || ev.Type != provider.Finalized {
 		t.Fatalf("%+v %v", ev, err)
 	}
 	s.Close()

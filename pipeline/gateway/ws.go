@@ -9,7 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // readLimit bounds one WebSocket message from the gateway (a TTS audio
@@ -21,10 +21,10 @@ var errIdle = errors.New("idle timeout")
 
 // refusalCatcher keeps the body of a refused handshake. The WebSocket
 // library hands back only its first kilobyte, too little for a quota body
-// with a long hint; this reads up to pipeline.MaxBody and types it.
+// with a long hint; this reads up to provider.MaxBody and types it.
 type refusalCatcher struct {
 	base  http.RoundTripper
-	stage pipeline.Stage
+	stage provider.Stage
 	mu    sync.Mutex
 	err   error
 }
@@ -34,7 +34,7 @@ func (rc *refusalCatcher) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode == http.StatusSwitchingProtocols {
 		return resp, err
 	}
-	typed := pipeline.ReadResponse(rc.stage, resp) // reads (bounded) and closes
+	typed := provider.ReadResponse(rc.stage, resp) // reads (bounded) and closes
 	rc.mu.Lock()
 	rc.err = typed
 	rc.mu.Unlock()
@@ -50,7 +50,7 @@ func (rc *refusalCatcher) refused() error {
 
 // dial opens one WebSocket with a fresh token, within the attempt timeout.
 // A refused handshake becomes the typed error of its response.
-func (c Config) dial(ctx context.Context, stage pipeline.Stage, path, model string) (*websocket.Conn, error) {
+func (c Config) dial(ctx context.Context, stage provider.Stage, path, model string) (*websocket.Conn, error) {
 	h := http.Header{}
 	if err := c.authorize(h); err != nil {
 		return nil, err
@@ -73,9 +73,9 @@ func (c Config) dial(ctx context.Context, stage pipeline.Stage, path, model stri
 			return nil, context.Cause(ctx)
 		}
 		if context.Cause(dctx) == errIdle {
-			return nil, &pipeline.TimeoutError{Stage: stage, After: c.Retry.AttemptTimeout()}
+			return nil, &provider.TimeoutError{Stage: stage, After: c.Retry.AttemptTimeout()}
 		}
-		return nil, &pipeline.ConnectionError{Stage: stage, Op: "connect", Err: err}
+		return nil, &provider.ConnectionError{Stage: stage, Op: "connect", Err: err}
 	}
 	conn.SetReadLimit(readLimit)
 	return conn, nil
@@ -83,9 +83,9 @@ func (c Config) dial(ctx context.Context, stage pipeline.Stage, path, model stri
 
 // readError types a failed read or write on an open socket.
 // ctx is the one the operation ran under; idle is its timeout.
-func readError(ctx context.Context, stage pipeline.Stage, op string, err error, idle time.Duration) error {
+func readError(ctx context.Context, stage provider.Stage, op string, err error, idle time.Duration) error {
 	if cause := context.Cause(ctx); cause == errIdle {
-		return &pipeline.TimeoutError{Stage: stage, After: idle}
+		return &provider.TimeoutError{Stage: stage, After: idle}
 	} else if cause != nil {
 		return cause
 	}
@@ -93,5 +93,5 @@ func readError(ctx context.Context, stage pipeline.Stage, op string, err error, 
 	if errors.As(err, &ce) {
 		err = errors.New("connection closed unexpectedly: " + ce.Error())
 	}
-	return &pipeline.ConnectionError{Stage: stage, Op: op, Err: err}
+	return &provider.ConnectionError{Stage: stage, Op: op, Err: err}
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/gateway"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // Gateway-side latency with zero injected delay, measured through the
@@ -15,7 +15,7 @@ import (
 func BenchmarkLLMFirstToken(b *testing.B) {
 	_, cfg := start(b, Options{Speech: silentSpeech{}})
 	llm, _ := gateway.NewLLM(cfg)
-	msgs := []pipeline.Message{{Role: "user", Content: "hello"}}
+	msgs := []provider.Message{{Role: "user", Content: "hello"}}
 	for b.Loop() {
 		s, err := llm.Chat(context.Background(), msgs)
 		if err != nil || !s.Next() {
@@ -86,10 +86,10 @@ func BenchmarkSTTFinalAfterFinalize(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if ev.Type == pipeline.FinalTranscript {
+			if ev.Type == provider.FinalTranscript {
 				total += time.Since(t0)
 			}
-			if ev.Type == pipeline.Finalized {
+			if ev.Type == provider.Finalized {
 				break
 			}
 		}

@@ -11,9 +11,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/gateway"
 	"github.com/voicetui/voicetui/pipeline/pipelinetest"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -41,7 +41,7 @@ func start(t testing.TB, opts Options) (*Server, gateway.Config) {
 	})
 	cfg := gateway.ConfigFromEnv(func(string) string { return "" })
 	cfg.URL, cfg.APIKey, cfg.APISecret = s.URL(), DefaultKey, DefaultSecret
-	cfg.Retry = pipeline.Retry{First: time.Millisecond, Interval: time.Millisecond, MaxRetryAfter: 5 * time.Millisecond, Timeout: 5 * time.Second}
+	cfg.Retry = provider.Retry{First: time.Millisecond, Interval: time.Millisecond, MaxRetryAfter: 5 * time.Millisecond, Timeout: 5 * time.Second}
 	return s, cfg
 }
 
@@ -51,7 +51,7 @@ func ask(t testing.TB, cfg gateway.Config, text string) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := llm.Chat(context.Background(), []pipeline.Message{{Role: "user", Content: text}})
+	s, err := llm.Chat(context.Background(), []provider.Message{{Role: "user", Content: text}})
 	if err != nil {
 		return "", err
 	}
@@ -64,7 +64,7 @@ func ask(t testing.TB, cfg gateway.Config, text string) (string, error) {
 }
 
 // say synthesizes sentences through the real TTS client.
-func say(t testing.TB, tts pipeline.TTS, sentences ...string) ([]int16, error) {
+func say(t testing.TB, tts provider.TTS, sentences ...string) ([]int16, error) {
 	return pipelinetest.Say(context.Background(), tts, sentences...)
 }
 
@@ -141,7 +141,7 @@ func TestConformanceSTT(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	events := make(chan pipeline.STTEvent, 100)
+	events := make(chan provider.STTEvent, 100)
 	errc := make(chan error, 1)
 	go func() {
 		for {
@@ -163,23 +163,23 @@ func TestConformanceSTT(t *testing.T) {
 		if err := s.Finalize(); err != nil {
 			t.Fatal(err)
 		}
-		var got []pipeline.STTEvent
+		var got []provider.STTEvent
 		for done := false; !done; {
 			select {
 			case ev := <-events:
 				got = append(got, ev)
-				done = ev.Type == pipeline.Finalized
+				done = ev.Type == provider.Finalized
 			case err := <-errc:
 				t.Fatal(err)
 			case <-time.After(10 * time.Second):
 				t.Fatalf("turn %d: no session.finalized; got %+v", turn, got)
 			}
 		}
-		if len(got) < 4 || got[0].Type != pipeline.SpeechStarted || got[1].Type != pipeline.InterimTranscript {
+		if len(got) < 4 || got[0].Type != provider.SpeechStarted || got[1].Type != provider.InterimTranscript {
 			t.Fatalf("turn %d: events %+v", turn, got)
 		}
 		final := got[len(got)-2]
-		if final.Type != pipeline.FinalTranscript || final.Text != want || final.Duration < 500*time.Millisecond {
+		if final.Type != provider.FinalTranscript || final.Text != want || final.Duration < 500*time.Millisecond {
 			t.Fatalf("turn %d: final %+v", turn, final)
 		}
 	}
@@ -201,7 +201,7 @@ func TestSTTWithoutScriptSaysItIsSimulated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.Type == pipeline.FinalTranscript {
+		if ev.Type == provider.FinalTranscript {
 			if !strings.HasPrefix(ev.Text, "[speech, ") {
 				t.Fatalf("final %q", ev.Text)
 			}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/gateway"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 func quotas(t *testing.T, rules ...string) []QuotaRule {
@@ -89,13 +89,13 @@ func TestQuotaRulesThroughTheClients(t *testing.T) {
 			t.Run(rule, func(t *testing.T) {
 				_, cfg := start(t, Options{Speech: silentSpeech{}, Quotas: quotas(t, rule)})
 				err := request(t, stage, cfg)
-				q, ok := pipeline.AsQuota(err)
+				q, ok := provider.AsQuota(err)
 				w := expect(stage)
 				if !ok {
 					t.Fatalf("got %T %v, want a QuotaError", err, err)
 				}
-				if q.Category != w.category || pipeline.Terminal(err) != w.terminal || pipeline.Retryable(err) == w.terminal || q.QuotaType != w.quotaType {
-					t.Fatalf("got %+v terminal=%v, want %+v", q, pipeline.Terminal(err), w)
+				if q.Category != w.category || provider.Terminal(err) != w.terminal || provider.Retryable(err) == w.terminal || q.QuotaType != w.quotaType {
+					t.Fatalf("got %+v terminal=%v, want %+v", q, provider.Terminal(err), w)
 				}
 				if kind != Malformed && q.Hint == "" {
 					t.Fatal("no hint")
@@ -138,7 +138,7 @@ func TestTTSCreditsRunOutMidSession(t *testing.T) {
 	}
 	// The third utterance, on the pooled socket, is refused in the stream.
 	_, err := say(t, tts, "Refused.")
-	if q, ok := pipeline.AsQuota(err); !ok || !pipeline.Terminal(err) || q.QuotaType != "tts" {
+	if q, ok := provider.AsQuota(err); !ok || !provider.Terminal(err) || q.QuotaType != "tts" {
 		t.Fatalf("third utterance: %v", err)
 	}
 }
@@ -158,7 +158,7 @@ func TestSTTCreditsSetWhileOpen(t *testing.T) {
 	for {
 		_, err := st.Recv()
 		if err != nil {
-			if q, ok := pipeline.AsQuota(err); !ok || !pipeline.Terminal(err) || q.QuotaType != "stt" {
+			if q, ok := provider.AsQuota(err); !ok || !provider.Terminal(err) || q.QuotaType != "stt" {
 				t.Fatalf("got %v", err)
 			}
 			return
@@ -178,30 +178,30 @@ func TestFaultsThroughTheClients(t *testing.T) {
 			}
 		}},
 		{"llm:5xx", 0, func(t *testing.T, content bool, err error) {
-			if se, ok := pipeline.AsStatus(err); !ok || se.StatusCode != 503 || !pipeline.Retryable(err) {
+			if se, ok := provider.AsStatus(err); !ok || se.StatusCode != 503 || !provider.Retryable(err) {
 				t.Fatalf("got %v", err)
 			}
 		}},
 		{"llm:disconnect", 0, func(t *testing.T, content bool, err error) {
-			var ce *pipeline.ConnectionError
+			var ce *provider.ConnectionError
 			if !content || !errors.As(err, &ce) {
 				t.Fatalf("content %v, %v", content, err)
 			}
 		}},
 		{"llm:stall", 200 * time.Millisecond, func(t *testing.T, content bool, err error) {
-			var te *pipeline.TimeoutError
+			var te *provider.TimeoutError
 			if !content || !errors.As(err, &te) {
 				t.Fatalf("content %v, %v", content, err)
 			}
 		}},
 		{"llm:malformed", 0, func(t *testing.T, content bool, err error) {
-			var pe *pipeline.ProtocolError
+			var pe *provider.ProtocolError
 			if !errors.As(err, &pe) {
 				t.Fatalf("got %v", err)
 			}
 		}},
 		{"llm:delay=300ms", 100 * time.Millisecond, func(t *testing.T, content bool, err error) {
-			var te *pipeline.TimeoutError
+			var te *provider.TimeoutError
 			if !errors.As(err, &te) {
 				t.Fatalf("a first token later than the timeout: %v", err)
 			}
@@ -212,41 +212,41 @@ func TestFaultsThroughTheClients(t *testing.T) {
 			}
 		}},
 		{"tts:5xx", 0, func(t *testing.T, content bool, err error) {
-			if se, ok := pipeline.AsStatus(err); !ok || se.StatusCode != 503 || se.Stage != pipeline.StageTTS {
+			if se, ok := provider.AsStatus(err); !ok || se.StatusCode != 503 || se.Stage != provider.StageTTS {
 				t.Fatalf("got %v", err)
 			}
 		}},
 		{"tts:disconnect", 0, func(t *testing.T, content bool, err error) {
-			var ce *pipeline.ConnectionError
+			var ce *provider.ConnectionError
 			if !content || !errors.As(err, &ce) {
 				t.Fatalf("content %v, %v", content, err)
 			}
 		}},
 		{"tts:stall", 200 * time.Millisecond, func(t *testing.T, content bool, err error) {
-			var te *pipeline.TimeoutError
+			var te *provider.TimeoutError
 			if !content || !errors.As(err, &te) {
 				t.Fatalf("content %v, %v", content, err)
 			}
 		}},
 		{"tts:malformed", 0, func(t *testing.T, content bool, err error) {
-			var pe *pipeline.ProtocolError
+			var pe *provider.ProtocolError
 			if !errors.As(err, &pe) {
 				t.Fatalf("got %v", err)
 			}
 		}},
 		{"stt:5xx", 0, func(t *testing.T, content bool, err error) {
-			if se, ok := pipeline.AsStatus(err); !ok || se.StatusCode != 503 || se.Stage != pipeline.StageSTT {
+			if se, ok := provider.AsStatus(err); !ok || se.StatusCode != 503 || se.Stage != provider.StageSTT {
 				t.Fatalf("got %v", err)
 			}
 		}},
 		{"stt:disconnect", 0, func(t *testing.T, content bool, err error) {
-			var ce *pipeline.ConnectionError
+			var ce *provider.ConnectionError
 			if !content || !errors.As(err, &ce) {
 				t.Fatalf("content %v, %v", content, err)
 			}
 		}},
 		{"stt:malformed", 0, func(t *testing.T, content bool, err error) {
-			var pe *pipeline.ProtocolError
+			var pe *provider.ProtocolError
 			if !errors.As(err, &pe) {
 				t.Fatalf("got %v", err)
 			}
@@ -308,7 +308,7 @@ func transcribe(t *testing.T, cfg gateway.Config) (bool, error) {
 			return content, err
 		}
 		content = content || ev.Text != ""
-		if ev.Type == pipeline.Finalized {
+		if ev.Type == provider.Finalized {
 			return content, werr
 		}
 	}
@@ -416,7 +416,7 @@ func TestSTTHandshakeWindow(t *testing.T) {
 		t.Fatalf("first connection: %v", err)
 	}
 	_, err := transcribe(t, cfg)
-	if q, ok := pipeline.AsQuota(err); !ok || !pipeline.Terminal(err) || q.QuotaType != "stt" {
+	if q, ok := provider.AsQuota(err); !ok || !provider.Terminal(err) || q.QuotaType != "stt" {
 		t.Fatalf("second connection: %v", err)
 	}
 }
@@ -434,7 +434,7 @@ func TestTTSInStream5xx(t *testing.T) {
 	if pcm, err := say(t, tts, "Two."); err != nil || len(pcm) == 0 {
 		t.Fatalf("%v", err)
 	}
-	var se *pipeline.ServerError
+	var se *provider.ServerError
 	if len(retried) != 1 || !errors.As(retried[0], &se) || se.Code != "503" {
 		t.Fatalf("retried after %v", retried)
 	}
@@ -464,7 +464,7 @@ func TestDelaysDelay(t *testing.T) {
 				s.Finalize()
 				for {
 					ev, rerr := s.Recv()
-					if rerr != nil || ev.Type == pipeline.FinalTranscript {
+					if rerr != nil || ev.Type == provider.FinalTranscript {
 						err = rerr
 						break
 					}

@@ -26,7 +26,8 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/packages/ssestream"
 
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
+	"github.com/voicetui/voicetui/pipeline/safetext"
 	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
@@ -39,17 +40,20 @@ type Chat struct {
 	BaseURL string // e.g. https://api.openai.com/v1
 	Model   string
 	Client  *http.Client // nil: http.DefaultClient
-	Retry   pipeline.Retry
+	Retry   provider.Retry
 	// Authorize sets credentials on each request (a fresh token per
 	// request for the gateway). Nil sends none (Ollama).
 	Authorize func(*http.Request) error
 	Header    http.Header // extra headers
+	// Redact hides the client's secrets in the errors it returns and
+	// reports to Retry.OnRetry.
+	Redact provider.Redactor
 }
 
 // chatRequest is the body of a streamed chat completion. "stream" is not a
 // field of openai-go's params (its client adds it for NewStreaming), so it
 // is set as an extra field the same way.
-func chatRequest(model string, messages []pipeline.Message) ([]byte, error) {
+func chatRequest(model string, messages []provider.Message) ([]byte, error) {
 	params := openai.ChatCompletionNewParams{
 		Model:         model,
 		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
@@ -74,13 +78,16 @@ func chatRequest(model string, messages []pipeline.Message) ([]byte, error) {
 // text has arrived. Failures before that are retried per c.Retry; after
 // it, the stream reports them from Err and nothing is retried (the user
 // may already have heard the start of the reply).
-func (c *Chat) Chat(ctx context.Context, messages []pipeline.Message) (pipeline.TextStream, error) {
+func (c *Chat) Chat(ctx context.Context, messages []provider.Message) (_ provider.TextStream, err error) {
+	defer c.Redact.Scrub(&err)
 	body, err := chatRequest(c.Model, messages)
 	if err != nil {
 		return nil, err
 	}
 	var s *chatStream
-	err = c.Retry.Do(ctx, func(ctx context.Context) error {
+	retry := c.Retry
+	retry.OnRetry = c.Redact.OnRetry(retry.OnRetry)
+	err = retry.Do(ctx, func(ctx context.Context) error {
 		var err error
 		s, err = c.attempt(ctx, body)
 		return err
@@ -96,7 +103,7 @@ func (c *Chat) attempt(ctx context.Context, payload []byte) (*chatStream, error)
 	if client == nil {
 		client = http.DefaultClient
 	}
-	resp, b, err := send(ctx, pipeline.StageLLM, client, c.Retry.AttemptTimeout(), func(ctx context.Context) (*http.Request, error) {
+	resp, b, err := send(ctx, provider.StageLLM, client, c.Retry.AttemptTimeout(), func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.BaseURL, "/")+"/chat/completions", bytes.NewReader(payload))
 		if err != nil {
 			return nil, err
@@ -118,6 +125,7 @@ func (c *Chat) attempt(ctx context.Context, payload []byte) (*chatStream, error)
 	}
 	b.limit = MaxChatResponse
 	s := newChatStream(resp, b)
+	s.redact = c.Redact
 	// Read up to the first text: until then a failure is retried.
 	if !s.advance() && s.err != nil {
 		return nil, s.err
@@ -136,6 +144,7 @@ func newChatStream(resp *http.Response, b *body) *chatStream {
 // is untrusted: the UI sanitizes it before display.
 type chatStream struct {
 	body    *body
+	redact  provider.Redactor
 	dec     ssestream.Decoder
 	pending string // text read ahead by attempt
 	cur     string
@@ -152,7 +161,7 @@ func (s *chatStream) Next() bool {
 }
 
 func (s *chatStream) Current() string { return s.cur }
-func (s *chatStream) Err() error      { return s.err }
+func (s *chatStream) Err() error      { return s.redact.Error(s.err) }
 func (s *chatStream) Close() error    { return s.body.Close() }
 
 // advance reads events until one carries text (left in s.pending), the
@@ -175,14 +184,14 @@ func (s *chatStream) advance() bool {
 		s.Close()
 		return false
 	}
-	var c pipeline.Classified
+	var c provider.Classified
 	switch err := s.dec.Err(); {
 	case err == nil: // the server hung up before [DONE]
-		s.err = &pipeline.ConnectionError{Stage: pipeline.StageLLM, Op: "read", Err: io.ErrUnexpectedEOF}
+		s.err = &provider.ConnectionError{Stage: provider.StageLLM, Op: "read", Err: io.ErrUnexpectedEOF}
 	case errors.As(err, &c) || s.body.parent.Err() != nil:
 		s.err = err
 	default: // the framing itself failed (a line over the decoder's limit)
-		s.err = &pipeline.ProtocolError{Stage: pipeline.StageLLM, Detail: pipeline.Sanitize(err.Error(), 200)}
+		s.err = &provider.ProtocolError{Stage: provider.StageLLM, Detail: safetext.Sanitize(err.Error(), 200)}
 	}
 	s.Close()
 	return false
@@ -201,20 +210,20 @@ func decodeEvent(ev ssestream.Event) (text string, done bool, err error) {
 	// as an event has "type" or "error" instead. Read by exact name.
 	c, err := wire.Decode(data)
 	if err != nil {
-		return "", false, pipeline.Malformed(pipeline.StageLLM, "chat chunk", data)
+		return "", false, provider.Malformed(provider.StageLLM, "chat chunk", data)
 	}
 	typ, ok := c.String("type")
 	if !ok && c.Has("type") {
-		return "", false, pipeline.Malformed(pipeline.StageLLM, "chat chunk type", data)
+		return "", false, provider.Malformed(provider.StageLLM, "chat chunk type", data)
 	}
 	if ev.Type == "error" || c.Has("error") || typ != "" && typ != "chat.completion.chunk" {
-		return "", false, pipeline.FromStreamMessage(pipeline.StageLLM, data)
+		return "", false, provider.FromStreamMessage(provider.StageLLM, data)
 	}
 	for _, ch := range c.Objects("choices") {
 		delta, _ := ch.Object("delta")
 		content, ok := delta.String("content")
 		if !ok && delta.Has("content") {
-			return "", false, pipeline.Malformed(pipeline.StageLLM, "chat chunk content", data)
+			return "", false, provider.Malformed(provider.StageLLM, "chat chunk content", data)
 		}
 		text += content
 	}

@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // DefaultBaseURL is OpenAI's API; OPENAI_BASE_URL points elsewhere (Ollama:
@@ -33,7 +33,9 @@ type Config struct {
 	Voice     string
 	Language  string // ISO-639-1 hint for transcription; "" auto-detects
 	Client    *http.Client
-	Retry     pipeline.Retry
+	Retry     provider.Retry
+
+	redact provider.Redactor // set by prepare
 }
 
 // ConfigFromEnv reads OPENAI_BASE_URL and OPENAI_API_KEY; models and voice
@@ -64,13 +66,15 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// check validates c and registers its key for redaction.
-func (c Config) check() error {
+// prepare validates c and returns it ready for a client: its key hidden
+// in every error the client returns or reports to Retry.OnRetry.
+func (c Config) prepare() (Config, error) {
 	if err := c.Validate(); err != nil {
-		return err
+		return c, err
 	}
-	pipeline.RegisterSecret(c.APIKey)
-	return nil
+	c.redact = provider.NewRedactor(c.APIKey)
+	c.Retry.OnRetry = c.redact.OnRetry(c.Retry.OnRetry)
+	return c, nil
 }
 
 func (c Config) authorize(r *http.Request) error {
@@ -91,8 +95,10 @@ func (c Config) endpoint(path string) string { return strings.TrimRight(c.BaseUR
 
 // NewChat returns the chat client of cfg.
 func NewChat(cfg Config) (*Chat, error) {
-	if err := cfg.check(); err != nil {
+	cfg, err := cfg.prepare()
+	if err != nil {
 		return nil, err
 	}
-	return &Chat{BaseURL: cfg.BaseURL, Model: cfg.ChatModel, Client: cfg.client(), Retry: cfg.Retry, Authorize: cfg.authorize}, nil
+	return &Chat{BaseURL: cfg.BaseURL, Model: cfg.ChatModel, Client: cfg.client(), Retry: cfg.Retry, Authorize: cfg.authorize,
+		Redact: cfg.redact}, nil
 }

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // errIdle is the cancel cause of an attempt whose server stopped talking.
@@ -19,7 +19,7 @@ var errIdle = errors.New("idle timeout")
 // server sends nothing for timeout. The timer runs only inside Read, so a
 // slow consumer is never mistaken for a stalled server.
 type body struct {
-	stage   pipeline.Stage
+	stage   provider.Stage
 	parent  context.Context // the caller's
 	ctx     context.Context // this attempt's
 	cancel  context.CancelCauseFunc
@@ -35,7 +35,7 @@ type body struct {
 // returns the body of a 2xx response. Anything else is a typed error: the
 // status with its whole (bounded) body, a timeout, a connection error, or
 // the caller's own cancellation.
-func send(ctx context.Context, stage pipeline.Stage, client *http.Client, timeout time.Duration,
+func send(ctx context.Context, stage provider.Stage, client *http.Client, timeout time.Duration,
 	build func(ctx context.Context) (*http.Request, error)) (*http.Response, *body, error) {
 	b := newBody(ctx, stage, timeout)
 	req, err := build(b.ctx)
@@ -54,7 +54,7 @@ func send(ctx context.Context, stage pipeline.Stage, client *http.Client, timeou
 		// Read through b: an error body that stalls times out too.
 		failed := *resp
 		failed.Body = b
-		err := pipeline.ReadResponse(stage, &failed)
+		err := provider.ReadResponse(stage, &failed)
 		b.Close()
 		return nil, nil, err
 	}
@@ -63,7 +63,7 @@ func send(ctx context.Context, stage pipeline.Stage, client *http.Client, timeou
 }
 
 // newBody starts an attempt under ctx; its timer is already running.
-func newBody(ctx context.Context, stage pipeline.Stage, timeout time.Duration) *body {
+func newBody(ctx context.Context, stage provider.Stage, timeout time.Duration) *body {
 	actx, cancel := context.WithCancelCause(ctx)
 	b := &body{stage: stage, parent: ctx, ctx: actx, cancel: cancel, timeout: timeout}
 	b.timer = time.AfterFunc(timeout, func() { cancel(errIdle) })
@@ -73,7 +73,7 @@ func newBody(ctx context.Context, stage pipeline.Stage, timeout time.Duration) *
 func (b *body) Read(p []byte) (int, error) {
 	if b.limit > 0 {
 		if b.read >= b.limit {
-			return 0, &pipeline.ProtocolError{Stage: b.stage, Detail: fmt.Sprintf("response larger than %d MiB", b.limit>>20)}
+			return 0, &provider.ProtocolError{Stage: b.stage, Detail: fmt.Sprintf("response larger than %d MiB", b.limit>>20)}
 		}
 		p = p[:min(int64(len(p)), b.limit-b.read)]
 	}
@@ -105,11 +105,11 @@ func (b *body) typed(op string, err error) error {
 		return context.Cause(b.parent)
 	}
 	if context.Cause(b.ctx) == errIdle {
-		return &pipeline.TimeoutError{Stage: b.stage, After: b.timeout}
+		return &provider.TimeoutError{Stage: b.stage, After: b.timeout}
 	}
-	var c pipeline.Classified
+	var c provider.Classified
 	if errors.As(err, &c) {
 		return err
 	}
-	return &pipeline.ConnectionError{Stage: b.stage, Op: op, Err: err}
+	return &provider.ConnectionError{Stage: b.stage, Op: op, Err: err}
 }

@@ -17,8 +17,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/pipelinetest"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -41,7 +41,7 @@ func server(t *testing.T, handler http.HandlerFunc) Config {
 	cfg := ConfigFromEnv(func(k string) string {
 		return map[string]string{"OPENAI_BASE_URL": srv.URL + "/v1", "OPENAI_API_KEY": testKey}[k]
 	})
-	cfg.Retry = pipeline.Retry{First: time.Millisecond, Interval: time.Millisecond, Timeout: 2 * time.Second}
+	cfg.Retry = provider.Retry{First: time.Millisecond, Interval: time.Millisecond, Timeout: 2 * time.Second}
 	return cfg
 }
 
@@ -56,7 +56,7 @@ func chat(t *testing.T, cfg Config) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.Chat(context.Background(), []pipeline.Message{{Role: "user", Content: "hi"}})
+	s, err := c.Chat(context.Background(), []provider.Message{{Role: "user", Content: "hi"}})
 	if err != nil {
 		return "", err
 	}
@@ -79,8 +79,8 @@ func TestChatOpenAIErrors(t *testing.T) {
 	}{
 		{"insufficient_quota", 429, openAIError("insufficient_quota", "insufficient_quota", "You exceeded your current quota, please check your plan and billing details."), true, false, true, 1},
 		{"billing_hard_limit_reached", 400, openAIError("billing_hard_limit_reached", "invalid_request_error", "Billing hard limit has been reached"), true, false, true, 1},
-		{"rate_limit_exceeded", 429, openAIError("rate_limit_exceeded", "requests", "Rate limit reached for gpt-4.1-mini"), false, true, true, 1 + pipeline.DefaultRetries},
-		{"server_error", 500, openAIError("", "server_error", "The server had an error"), false, true, false, 1 + pipeline.DefaultRetries},
+		{"rate_limit_exceeded", 429, openAIError("rate_limit_exceeded", "requests", "Rate limit reached for gpt-4.1-mini"), false, true, true, 1 + provider.DefaultRetries},
+		{"server_error", 500, openAIError("", "server_error", "The server had an error"), false, true, false, 1 + provider.DefaultRetries},
 		{"bad request", 400, openAIError("", "invalid_request_error", "messages is required"), false, false, false, 1},
 	}
 	for _, c := range cases {
@@ -91,11 +91,11 @@ func TestChatOpenAIErrors(t *testing.T) {
 				pipelinetest.Refuse(w, c.status, c.body)
 			})
 			_, err := chat(t, cfg)
-			if _, ok := pipeline.AsQuota(err); ok != c.quota {
+			if _, ok := provider.AsQuota(err); ok != c.quota {
 				t.Fatalf("quota error %v: %v", ok, err)
 			}
-			if pipeline.Terminal(err) != c.terminal || pipeline.Retryable(err) != c.retryable || hits.Load() != c.attempts {
-				t.Fatalf("%v: terminal=%v retryable=%v after %d attempts", err, pipeline.Terminal(err), pipeline.Retryable(err), hits.Load())
+			if provider.Terminal(err) != c.terminal || provider.Retryable(err) != c.retryable || hits.Load() != c.attempts {
+				t.Fatalf("%v: terminal=%v retryable=%v after %d attempts", err, provider.Terminal(err), provider.Retryable(err), hits.Load())
 			}
 		})
 	}
@@ -106,8 +106,8 @@ func TestChatInvalidKeyIsTerminalAndHidesTheKey(t *testing.T) {
 	cfg := server(t, func(w http.ResponseWriter, r *http.Request) { hits.Add() })
 	cfg.APIKey = "sk-wrong-9876543210fedcba"
 	_, err := chat(t, cfg)
-	se, ok := pipeline.AsStatus(err)
-	if !ok || se.StatusCode != 401 || !pipeline.Terminal(err) {
+	se, ok := provider.AsStatus(err)
+	if !ok || se.StatusCode != 401 || !provider.Terminal(err) {
 		t.Fatalf("got %v", err)
 	}
 	if strings.Contains(err.Error(), "9876543210") {
@@ -188,16 +188,16 @@ func TestTranscription(t *testing.T) {
 	s.Write(first[3000:])
 	s.Finalize()
 	ev, err := s.Recv()
-	if err != nil || ev.Type != pipeline.FinalTranscript || ev.Text != "guten tag" {
+	if err != nil || ev.Type != provider.FinalTranscript || ev.Text != "guten tag" {
 		t.Fatalf("%+v %v (the title escape must be stripped)", ev, err)
 	}
-	if ev, err := s.Recv(); err != nil || ev.Type != pipeline.Finalized {
+	if ev, err := s.Recv(); err != nil || ev.Type != provider.Finalized {
 		t.Fatalf("%+v %v", ev, err)
 	}
 	s.Write(first[:100])
 	s.Finalize()
 	_, err = s.Recv()
-	if q, ok := pipeline.AsQuota(err); !ok || !pipeline.Terminal(err) || q.ErrStage() != pipeline.StageSTT {
+	if q, ok := provider.AsQuota(err); !ok || !provider.Terminal(err) || q.ErrStage() != provider.StageSTT {
 		t.Fatalf("got %v", err)
 	}
 	mu.Lock()
@@ -298,7 +298,7 @@ func TestConfigValidation(t *testing.T) {
 
 // chatEvents decodes data as a chat SSE stream, the way a response is.
 func chatEvents(data []byte) (string, error) {
-	b := newBody(context.Background(), pipeline.StageLLM, time.Minute)
+	b := newBody(context.Background(), provider.StageLLM, time.Minute)
 	b.rc = io.NopCloser(bytes.NewReader(data))
 	s := newChatStream(&http.Response{Header: http.Header{"Content-Type": {"text/event-stream"}}}, b)
 	defer s.Close()
@@ -316,10 +316,10 @@ func TestChatEventsEdgeCases(t *testing.T) {
 	}{
 		{"data: " + pipelinetest.Delta("a") + "\n\ndata: [DONE]\n\n", "a", nil},
 		{"data: " + pipelinetest.Delta("a") + "\r\n\r\ndata: [DONE]\r\n\r\n", "a", nil},
-		{"data: " + pipelinetest.Delta("a") + "\n\n", "a", new(*pipeline.ConnectionError)}, // no [DONE]
-		{"data: {\"choices\":[{\"delta\":\n\n", "", new(*pipeline.ProtocolError)},
-		{"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\ndata: {\"y\":1}\n\n", "", new(*pipeline.ProtocolError)}, // two data lines join
-		{"event: error\ndata: {\"message\":\"boom\"}\n\n", "", new(*pipeline.ServerError)},
+		{"data: " + pipelinetest.Delta("a") + "\n\n", "a", new(*provider.ConnectionError)}, // no [DONE]
+		{"data: {\"choices\":[{\"delta\":\n\n", "", new(*provider.ProtocolError)},
+		{"data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\ndata: {\"y\":1}\n\n", "", new(*provider.ProtocolError)}, // two data lines join
+		{"event: error\ndata: {\"message\":\"boom\"}\n\n", "", new(*provider.ServerError)},
 		{": keepalive\n\nretry: 5\n\ndata: [DONE]\n\n", "", nil},
 	}
 	for _, c := range cases {
@@ -353,8 +353,8 @@ func FuzzChatStream(f *testing.F) {
 		if err == nil {
 			return
 		}
-		var c pipeline.Classified
-		if !errors.As(err, &c) || c.ErrStage() != pipeline.StageLLM {
+		var c provider.Classified
+		if !errors.As(err, &c) || c.ErrStage() != provider.StageLLM {
 			t.Fatalf("untyped error %T %v", err, err)
 		}
 		if strings.ContainsAny(err.Error(), "\x1b\n") {
@@ -374,8 +374,8 @@ func TestChatStalledErrorBodyTimesOut(t *testing.T) {
 	cfg.Retry.Timeout = 100 * time.Millisecond
 	cfg.Retry.Max = -1
 	_, err := chat(t, cfg)
-	se, ok := pipeline.AsStatus(err)
-	if !ok || se.StatusCode != 429 || !pipeline.Retryable(err) {
+	se, ok := provider.AsStatus(err)
+	if !ok || se.StatusCode != 429 || !provider.Retryable(err) {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -392,7 +392,7 @@ func TestChatEndlessEventIsCapped(t *testing.T) {
 		}
 	})
 	got, err := chat(t, cfg)
-	var pe *pipeline.ProtocolError
+	var pe *provider.ProtocolError
 	if got != "hi" || !errors.As(err, &pe) {
 		t.Fatalf("%q, %v", got, err)
 	}

@@ -12,10 +12,10 @@ import (
 
 	"github.com/openai/openai-go/v3"
 
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
-// Speech implements pipeline.TTS with POST /audio/speech and
+// Speech implements provider.TTS with POST /audio/speech and
 // response_format "pcm" (24 kHz 16-bit mono, streamed as it is made).
 // Each pushed sentence is one request, sent when the previous one has
 // been read, so speech starts after the first sentence, not the reply.
@@ -25,7 +25,8 @@ type Speech struct {
 
 // NewSpeech checks cfg and returns its speech client.
 func NewSpeech(cfg Config) (*Speech, error) {
-	if err := cfg.check(); err != nil {
+	cfg, err := cfg.prepare()
+	if err != nil {
 		return nil, err
 	}
 	return &Speech{cfg: cfg}, nil
@@ -35,7 +36,7 @@ func (s *Speech) SampleRate() int { return SpeechRate }
 func (s *Speech) Close() error    { return nil }
 
 // Synthesize starts an utterance.
-func (s *Speech) Synthesize(ctx context.Context) (pipeline.Utterance, error) {
+func (s *Speech) Synthesize(ctx context.Context) (provider.Utterance, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	return &speech{s: s, ctx: ctx, cancel: cancel, texts: make(chan string, 64), buf: make([]byte, 8192)}, nil
 }
@@ -55,7 +56,8 @@ type speech struct {
 	pcm  []int16
 }
 
-func (u *speech) Push(text string) error {
+func (u *speech) Push(text string) (err error) {
+	defer u.s.cfg.redact.Scrub(&err)
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.flushed {
@@ -80,7 +82,8 @@ func (u *speech) Flush() error {
 }
 
 // Recv returns the next audio; io.EOF after the last sentence.
-func (u *speech) Recv() ([]int16, error) {
+func (u *speech) Recv() (_ []int16, err error) {
+	defer u.s.cfg.redact.Scrub(&err)
 	for {
 		if u.cur == nil {
 			var text string
@@ -140,7 +143,7 @@ func (u *speech) open(text string) error {
 		return err
 	}
 	return u.s.cfg.Retry.Do(u.ctx, func(ctx context.Context) error {
-		_, b, err := send(ctx, pipeline.StageTTS, u.s.cfg.client(), u.s.cfg.Retry.AttemptTimeout(), func(ctx context.Context) (*http.Request, error) {
+		_, b, err := send(ctx, provider.StageTTS, u.s.cfg.client(), u.s.cfg.Retry.AttemptTimeout(), func(ctx context.Context) (*http.Request, error) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.s.cfg.endpoint("/audio/speech"), bytes.NewReader(payload))
 			if err != nil {
 				return nil, err

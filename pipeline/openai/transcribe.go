@@ -12,14 +12,15 @@ import (
 	"github.com/openai/openai-go/v3"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
+	"github.com/voicetui/voicetui/pipeline/safetext"
 )
 
 // MaxUtterance caps the audio one transcription request carries (OpenAI
 // accepts 25 MB; 5 minutes at 16 kHz is under 10 MB).
 const MaxUtterance = 5 * 60 * audio.PipelineRate
 
-// Transcriber implements pipeline.STT with POST /audio/transcriptions:
+// Transcriber implements provider.STT with POST /audio/transcriptions:
 // audio is buffered until Finalize, then sent as one WAV file. There are
 // no interim transcripts on this protocol.
 type Transcriber struct {
@@ -28,14 +29,15 @@ type Transcriber struct {
 
 // NewTranscriber checks cfg and returns its transcriber.
 func NewTranscriber(cfg Config) (*Transcriber, error) {
-	if err := cfg.check(); err != nil {
+	cfg, err := cfg.prepare()
+	if err != nil {
 		return nil, err
 	}
 	return &Transcriber{cfg: cfg}, nil
 }
 
 // Stream opens a stream; nothing is sent until Finalize.
-func (t *Transcriber) Stream(ctx context.Context) (pipeline.STTStream, error) {
+func (t *Transcriber) Stream(ctx context.Context) (provider.STTStream, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &transcription{t: t, ctx: ctx, cancel: cancel, jobs: make(chan []int16, 8), events: make(chan result, 16)}
 	s.wg.Add(1)
@@ -44,7 +46,7 @@ func (t *Transcriber) Stream(ctx context.Context) (pipeline.STTStream, error) {
 }
 
 type result struct {
-	ev  pipeline.STTEvent
+	ev  provider.STTEvent
 	err error
 }
 
@@ -68,7 +70,7 @@ func (s *transcription) Write(samples []int16) error {
 		return errors.New("stt: stream closed")
 	}
 	if len(s.audio)+len(samples) > MaxUtterance {
-		return &pipeline.ProtocolError{Stage: pipeline.StageSTT, Detail: "utterance longer than 5 minutes; call Finalize more often"}
+		return &provider.ProtocolError{Stage: provider.StageSTT, Detail: "utterance longer than 5 minutes; call Finalize more often"}
 	}
 	s.audio = append(s.audio, samples...)
 	return nil
@@ -103,12 +105,13 @@ func (s *transcription) work() {
 		if len(pcm) > 0 {
 			text, err := s.t.transcribe(s.ctx, pcm)
 			if err != nil {
+				err = s.t.cfg.redact.Error(err)
 				out = append(out, result{err: err})
 			} else if text != "" {
-				out = append(out, result{ev: pipeline.STTEvent{Type: pipeline.FinalTranscript, Text: text}})
+				out = append(out, result{ev: provider.STTEvent{Type: provider.FinalTranscript, Text: text}})
 			}
 		}
-		out = append(out, result{ev: pipeline.STTEvent{Type: pipeline.Finalized}})
+		out = append(out, result{ev: provider.STTEvent{Type: provider.Finalized}})
 		for _, r := range out {
 			select {
 			case s.events <- r:
@@ -119,12 +122,12 @@ func (s *transcription) work() {
 	}
 }
 
-func (s *transcription) Recv() (pipeline.STTEvent, error) {
+func (s *transcription) Recv() (provider.STTEvent, error) {
 	select {
 	case r := <-s.events:
 		return r.ev, r.err
 	case <-s.ctx.Done():
-		return pipeline.STTEvent{}, io.EOF
+		return provider.STTEvent{}, io.EOF
 	}
 }
 
@@ -150,7 +153,7 @@ func (t *Transcriber) transcribe(ctx context.Context, pcm []int16) (string, erro
 	}
 	var text string
 	err = t.cfg.Retry.Do(ctx, func(ctx context.Context) error {
-		_, b, err := send(ctx, pipeline.StageSTT, t.cfg.client(), t.cfg.Retry.AttemptTimeout(), func(ctx context.Context) (*http.Request, error) {
+		_, b, err := send(ctx, provider.StageSTT, t.cfg.client(), t.cfg.Retry.AttemptTimeout(), func(ctx context.Context) (*http.Request, error) {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.cfg.endpoint("/audio/transcriptions"), bytes.NewReader(form))
 			if err != nil {
 				return nil, err
@@ -162,7 +165,7 @@ func (t *Transcriber) transcribe(ctx context.Context, pcm []int16) (string, erro
 			return err
 		}
 		defer b.Close()
-		data, err := io.ReadAll(io.LimitReader(b, pipeline.MaxBody))
+		data, err := io.ReadAll(io.LimitReader(b, provider.MaxBody))
 		if err != nil {
 			return err
 		}
@@ -170,13 +173,13 @@ func (t *Transcriber) transcribe(ctx context.Context, pcm []int16) (string, erro
 			Text any `json:"text"`
 		}
 		if json.Unmarshal(data, &r) != nil {
-			return pipeline.Malformed(pipeline.StageSTT, "transcription", data)
+			return provider.Malformed(provider.StageSTT, "transcription", data)
 		}
 		s, ok := r.Text.(string)
 		if !ok {
-			return pipeline.Malformed(pipeline.StageSTT, "transcription without text", data)
+			return provider.Malformed(provider.StageSTT, "transcription without text", data)
 		}
-		text = pipeline.Sanitize(s, 2000)
+		text = safetext.Sanitize(s, 2000)
 		return nil
 	})
 	return text, err

@@ -10,7 +10,7 @@ import (
 
 	"github.com/charmbracelet/x/exp/golden"
 
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 	"github.com/voicetui/voicetui/pipeline/wire"
 )
 
@@ -53,7 +53,7 @@ func TestWireChatRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := c.Chat(context.Background(), []pipeline.Message{
+	s, err := c.Chat(context.Background(), []provider.Message{
 		{Role: "system", Content: "You are brief."},
 		{Role: "user", Content: "Say \"hi\" — in French?"},
 		{Role: "assistant", Content: "Salut."},
@@ -74,7 +74,7 @@ func TestWireChatRefusesAnUnknownRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Chat(context.Background(), []pipeline.Message{{Role: "User", Content: "hi"}}); err == nil {
+	if _, err := c.Chat(context.Background(), []provider.Message{{Role: "User", Content: "hi"}}); err == nil {
 		t.Fatal("a message with role \"User\" was sent")
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // Hints the gateway sends (BACKGROUND.md).
@@ -77,7 +77,7 @@ func Delta(text string) string {
 
 // Say speaks sentences as one utterance through tts and returns all its
 // audio (what a test compares; the session streams it instead).
-func Say(ctx context.Context, tts pipeline.TTS, sentences ...string) ([]int16, error) {
+func Say(ctx context.Context, tts provider.TTS, sentences ...string) ([]int16, error) {
 	u, err := tts.Synthesize(ctx)
 	if err != nil {
 		return nil, err

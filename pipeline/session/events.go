@@ -7,7 +7,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
+	"github.com/voicetui/voicetui/pipeline/safetext"
 )
 
 // The event stream is a public interface (README.md, "Events"): every
@@ -150,16 +151,16 @@ func ErrorInfo(err error, attempt int) *Error {
 	if err == nil {
 		return nil
 	}
-	e := &Error{Message: pipeline.Sanitize(err.Error(), 500), Attempt: attempt,
-		Retryable: pipeline.Retryable(err), Terminal: pipeline.Terminal(err)}
-	var c pipeline.Classified
-	if errors.As(err, &c) && c.ErrStage() != pipeline.StageUnknown {
+	e := &Error{Message: safetext.Sanitize(err.Error(), 500), Attempt: attempt,
+		Retryable: provider.Retryable(err), Terminal: provider.Terminal(err)}
+	var c provider.Classified
+	if errors.As(err, &c) && c.ErrStage() != provider.StageUnknown {
 		e.Stage = c.ErrStage().String()
 	}
-	if se, ok := pipeline.AsStatus(err); ok {
+	if se, ok := provider.AsStatus(err); ok {
 		e.Status = se.StatusCode
 	}
-	if q, ok := pipeline.AsQuota(err); ok {
+	if q, ok := provider.AsQuota(err); ok {
 		e.Quota = &QuotaInfo{Type: q.QuotaType, Category: q.Category, Hint: q.Hint, RemainingLimit: q.RemainingLimit}
 	}
 	return e

@@ -16,7 +16,8 @@ import (
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/fallback"
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
+	"github.com/voicetui/voicetui/pipeline/safetext"
 )
 
 // ErrInterrupted is the cause of a turn cancelled by barge-in.
@@ -24,9 +25,9 @@ var ErrInterrupted = errors.New("interrupted by the user")
 
 // Options configure a session. Zero durations take the defaults.
 type Options struct {
-	LLM pipeline.LLM
-	STT pipeline.STT
-	TTS pipeline.TTS
+	LLM provider.LLM
+	STT provider.STT
+	TTS provider.TTS
 
 	Mic     audio.Source // audio.Pipeline format
 	Speaker audio.Sink   // mono, any rate
@@ -107,7 +108,7 @@ type Session struct {
 	ev *Emitter
 
 	mu       sync.Mutex
-	attempts map[pipeline.Stage]int // retries reported in the current request, per stage
+	attempts map[provider.Stage]int // retries reported in the current request, per stage
 	lastClip fallback.Clip          // the clip the last close chose
 
 	muted  atomic.Bool
@@ -156,7 +157,7 @@ func (s *Session) ReplayFallback() {
 		}
 		ev.OK = err == nil
 		if err != nil {
-			ev.Error = pipeline.Sanitize(err.Error(), 200)
+			ev.Error = safetext.Sanitize(err.Error(), 200)
 		}
 		s.ev.Emit(ev)
 	}()
@@ -177,13 +178,13 @@ func New(o Options) (*Session, error) {
 	if o.Speaker.Format().Channels != 1 {
 		return nil, errors.New("session: the speaker must be mono")
 	}
-	return &Session{o: o, ev: o.Events, attempts: map[pipeline.Stage]int{}, ctl: make(chan any, 4)}, nil
+	return &Session{o: o, ev: o.Events, attempts: map[provider.Stage]int{}, ctl: make(chan any, 4)}, nil
 }
 
 // OnRetry is the providers' retry hook: every failed attempt that will be
-// retried becomes an error event. Wire it into pipeline.Retry.OnRetry.
+// retried becomes an error event. Wire it into provider.Retry.OnRetry.
 func (s *Session) OnRetry(attempt int, err error, wait time.Duration) {
-	var c pipeline.Classified
+	var c provider.Classified
 	if errors.As(err, &c) {
 		s.mu.Lock()
 		s.attempts[c.ErrStage()] = attempt
@@ -195,7 +196,7 @@ func (s *Session) OnRetry(attempt int, err error, wait time.Duration) {
 }
 
 // resetAttempts forgets a stage's retries once a request succeeded.
-func (s *Session) resetAttempts(stage pipeline.Stage) {
+func (s *Session) resetAttempts(stage provider.Stage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.attempts, stage)
@@ -204,7 +205,7 @@ func (s *Session) resetAttempts(stage pipeline.Stage) {
 // finalAttempt is the attempt number of a request's last failure, and
 // forgets the stage's retries.
 func (s *Session) finalAttempt(err error) int {
-	var c pipeline.Classified
+	var c provider.Classified
 	if !errors.As(err, &c) {
 		return 1
 	}
@@ -218,9 +219,9 @@ func (s *Session) finalAttempt(err error) int {
 // loop messages
 type (
 	micFrame  []int16
-	sttEvent  struct{ ev pipeline.STTEvent }
+	sttEvent  struct{ ev provider.STTEvent }
 	sttFailed struct {
-		stream pipeline.STTStream
+		stream provider.STTStream
 		err    error
 	}
 	turnSpeaking struct{ t *turn }
@@ -235,8 +236,8 @@ type (
 // or an error closes it ("error": the fallback plays first). It returns
 // the error that closed the session, or nil.
 func (s *Session) Run(ctx context.Context) error {
-	r := &run{s: s, o: s.o, msgs: make(chan any, 256), counts: map[pipeline.Stage]int{},
-		history: []pipeline.Message{{Role: "system", Content: s.o.SystemPrompt}}}
+	r := &run{s: s, o: s.o, msgs: make(chan any, 256), counts: map[provider.Stage]int{},
+		history: []provider.Message{{Role: "system", Content: s.o.SystemPrompt}}}
 	return r.loop(ctx)
 }
 
@@ -254,7 +255,7 @@ type run struct {
 	speaking    bool // the user
 	speechEnd   time.Time
 
-	stt       pipeline.STTStream
+	stt       provider.STTStream
 	sttIn     chan any      // []int16 or finalizeReq, to the STT writer
 	sttDone   chan struct{} // closed when that writer stops
 	sttBehind bool          // audio was dropped for this stream (said once)
@@ -264,8 +265,8 @@ type run struct {
 
 	turn        *turn
 	turns       int
-	history     []pipeline.Message
-	counts      map[pipeline.Stage]int
+	history     []provider.Message
+	counts      map[provider.Stage]int
 	ttsFailed   bool
 	inputDone   bool
 	lastAttempt int // of the last final error
@@ -351,7 +352,7 @@ func (r *run) loop(ctx context.Context) (closeErr error) {
 		case sttEvent:
 			r.onSTT(ctx, m.ev)
 		case userText:
-			text := pipeline.Sanitize(string(m), 2000)
+			text := safetext.Sanitize(string(m), 2000)
 			if text != "" {
 				r.s.ev.Emit(Transcript{Text: text, Final: true})
 				r.finals = []string{text}
@@ -370,7 +371,7 @@ func (r *run) loop(ctx context.Context) (closeErr error) {
 			if m.t == r.turn {
 				r.setAgent("speaking")
 				r.vad.Boost = r.o.HalfDuplex
-				r.counts[pipeline.StageLLM], r.counts[pipeline.StageTTS] = 0, 0
+				r.counts[provider.StageLLM], r.counts[provider.StageTTS] = 0, 0
 			}
 		case turnDone:
 			err = r.onTurnDone(ctx, m.t, m.err)
@@ -419,7 +420,7 @@ func (r *run) openSTT(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	r.s.resetAttempts(pipeline.StageSTT)
+	r.s.resetAttempts(provider.StageSTT)
 	r.stt = st
 	in := make(chan any, 100) // 2 s of audio
 	done := make(chan struct{})
@@ -472,7 +473,7 @@ func (r *run) reportFinal(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	if pipeline.Terminal(err) {
+	if provider.Terminal(err) {
 		r.trace("terminal_error", time.Now())
 	}
 	r.lastAttempt = r.s.finalAttempt(err)
@@ -491,11 +492,11 @@ func (r *run) onSTTFailure(ctx context.Context, err error) error {
 			r.stt = nil
 		}
 		r.dropPending()
-		if pipeline.Terminal(err) || ctx.Err() != nil {
+		if provider.Terminal(err) || ctx.Err() != nil {
 			return err
 		}
-		r.counts[pipeline.StageSTT]++
-		if r.counts[pipeline.StageSTT] > r.o.MaxUnrecoverable {
+		r.counts[provider.StageSTT]++
+		if r.counts[provider.StageSTT] > r.o.MaxUnrecoverable {
 			return err
 		}
 		if err = r.openSTT(ctx); err == nil {
@@ -601,19 +602,19 @@ func (r *run) finalized(ctx context.Context) {
 	r.userTurn(ctx, p)
 }
 
-func (r *run) onSTT(ctx context.Context, ev pipeline.STTEvent) {
+func (r *run) onSTT(ctx context.Context, ev provider.STTEvent) {
 	switch ev.Type {
-	case pipeline.InterimTranscript, pipeline.PreflightTranscript:
+	case provider.InterimTranscript, provider.PreflightTranscript:
 		if ev.Text != "" {
 			r.s.ev.Emit(Transcript{Text: ev.Text})
 		}
-	case pipeline.FinalTranscript:
+	case provider.FinalTranscript:
 		if ev.Text != "" {
 			r.finals = append(r.finals, ev.Text)
-			r.counts[pipeline.StageSTT] = 0
+			r.counts[provider.StageSTT] = 0
 			r.s.ev.Emit(Transcript{Text: ev.Text, Final: true})
 		}
-	case pipeline.Finalized:
+	case provider.Finalized:
 		r.trace("finalized", time.Now())
 		if len(r.pending) > 0 {
 			r.finalized(ctx)
@@ -634,7 +635,7 @@ func (r *run) userTurn(ctx context.Context, p pendingFinalize) {
 		}
 		r.interrupt()
 	}
-	r.history = append(r.history, pipeline.Message{Role: "user", Content: text})
+	r.history = append(r.history, provider.Message{Role: "user", Content: text})
 	r.turns++
 	t := &turn{r: r, n: r.turns, speechEnd: p.speechEnd, finalized: p.sent, sttDone: time.Now(), playDone: make(chan struct{})}
 	var tctx context.Context
@@ -663,7 +664,7 @@ func (r *run) interrupt() {
 	r.vad.Boost = 0
 	reply := t.spoken()
 	if reply != "" {
-		r.history = append(r.history, pipeline.Message{Role: "assistant", Content: reply + " [cut short: the user interrupted]"})
+		r.history = append(r.history, provider.Message{Role: "assistant", Content: reply + " [cut short: the user interrupted]"})
 		r.s.ev.Emit(AgentText{Text: reply, Final: true, Interrupted: true})
 	}
 	r.setAgent("listening")
@@ -677,7 +678,7 @@ func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
 	r.vad.Boost = 0
 	if err == nil {
 		r.setAgent("listening")
-		r.history = append(r.history, pipeline.Message{Role: "assistant", Content: t.spoken()})
+		r.history = append(r.history, provider.Message{Role: "assistant", Content: t.spoken()})
 		r.s.ev.Emit(t.snapshot())
 		return nil
 	}
@@ -687,15 +688,15 @@ func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
 	r.reportFinal(err)
 	r.o.Speaker.Flush() // a reply that failed midway stops; a fallback must not queue behind it
 	r.setAgent("listening")
-	var c pipeline.Classified
-	stage := pipeline.StageUnknown
+	var c provider.Classified
+	stage := provider.StageUnknown
 	if errors.As(err, &c) {
 		stage = c.ErrStage()
 	}
-	if stage == pipeline.StageTTS {
+	if stage == provider.StageTTS {
 		r.ttsFailed = true
 	}
-	if pipeline.Terminal(err) {
+	if provider.Terminal(err) {
 		return err
 	}
 	r.counts[stage]++
@@ -743,8 +744,8 @@ func (r *run) close(ctx context.Context, cause error) error {
 // the configured message when TTS is healthy (the clip when that fails).
 // It is bounded in time, and reports its own failure in its one event.
 func (r *run) playFallback(cause error) {
-	var c pipeline.Classified
-	ttsFailed := r.ttsFailed || (errors.As(cause, &c) && c.ErrStage() == pipeline.StageTTS)
+	var c provider.Classified
+	ttsFailed := r.ttsFailed || (errors.As(cause, &c) && c.ErrStage() == provider.StageTTS)
 	d := fallback.Decide(cause, fallback.State{TTSFailed: ttsFailed}, r.o.Fallback)
 	if d.Clip != "" {
 		r.s.mu.Lock()
@@ -771,10 +772,10 @@ func (r *run) playFallback(cause error) {
 			return
 		}
 		// TTS let us down after all: the clip.
-		problems = append(problems, "speaking the message: "+pipeline.Sanitize(err.Error(), 200))
+		problems = append(problems, "speaking the message: "+safetext.Sanitize(err.Error(), 200))
 		r.o.Speaker.Flush()
 		d.Clip = fallback.Unavailable
-		if q, ok := pipeline.AsQuota(cause); ok && q.IsTerminal() {
+		if q, ok := provider.AsQuota(cause); ok && q.IsTerminal() {
 			d.Clip = fallback.Quota
 		}
 		ev.Clip = string(d.Clip)
@@ -785,7 +786,7 @@ func (r *run) playFallback(cause error) {
 	}
 	ev.OK = err == nil
 	if err != nil {
-		problems = append(problems, pipeline.Sanitize(err.Error(), 200))
+		problems = append(problems, safetext.Sanitize(err.Error(), 200))
 	}
 	ev.Error = strings.Join(problems, "; ")
 	r.s.ev.Emit(ev)

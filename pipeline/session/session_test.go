@@ -13,10 +13,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/pipeline"
 	"github.com/voicetui/voicetui/pipeline/backend"
 	"github.com/voicetui/voicetui/pipeline/localgw"
 	"github.com/voicetui/voicetui/pipeline/localgw/speechtest"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -43,7 +43,7 @@ func inProcess(t testing.TB, wav string, local localgw.Options, tune func(*Optio
 	t.Helper()
 	var sess *Session
 	b, err := backend.Open(backend.Options{Kind: backend.Embedded, Local: local,
-		Retry: pipeline.Retry{First: 10 * time.Millisecond, Interval: 10 * time.Millisecond, MaxRetryAfter: 10 * time.Millisecond, OnRetry: func(n int, err error, w time.Duration) {
+		Retry: provider.Retry{First: 10 * time.Millisecond, Interval: 10 * time.Millisecond, MaxRetryAfter: 10 * time.Millisecond, OnRetry: func(n int, err error, w time.Duration) {
 			if sess != nil {
 				sess.OnRetry(n, err, w)
 			}
@@ -103,7 +103,7 @@ func TestTerminalErrorClosesInProcess(t *testing.T) {
 	wav := speechWAV(t, time.Second, "What time is it?", 2*time.Second)
 	q, _ := localgw.ParseQuota("llm:credits")
 	rec, err := inProcess(t, wav, localgw.Options{STTScript: []string{"what time is it"}, Quotas: []localgw.QuotaRule{q}}, nil)
-	if qe, ok := pipeline.AsQuota(err); !ok || !qe.IsTerminal() {
+	if qe, ok := provider.AsQuota(err); !ok || !qe.IsTerminal() {
 		t.Fatalf("Run returned %v", err)
 	}
 	var fb []Fallback
@@ -188,8 +188,8 @@ func TestSTTDropsAndCannotReopen(t *testing.T) {
 	local := rules(t, nil, []string{"stt:disconnect", "stt:5xx:after=1"})
 	local.STTScript = []string{"what time is it"}
 	rec, err := inProcess(t, wav, local, func(o *Options) { o.MaxUnrecoverable = 1 })
-	var se *pipeline.StatusError
-	if !errors.As(err, &se) || se.StatusCode != 503 || se.Stage != pipeline.StageSTT {
+	var se *provider.StatusError
+	if !errors.As(err, &se) || se.StatusCode != 503 || se.Stage != provider.StageSTT {
 		t.Fatalf("Run: %v", err)
 	}
 	closes := payloads[Close](rec)
@@ -232,7 +232,7 @@ func TestAttemptsAreCountedPerRequest(t *testing.T) {
 	local := rules(t, []string{"llm:rate:count=2", "llm:credits:after=3"}, nil)
 	local.STTScript = []string{"what time is it", "hello"}
 	rec, err := inProcess(t, wav, local, nil)
-	if !pipeline.Terminal(err) {
+	if !provider.Terminal(err) {
 		t.Fatalf("Run: %v", err)
 	}
 	var attempts []int
@@ -271,14 +271,14 @@ type stuckStream struct {
 	once   sync.Once
 }
 
-func (stuckSTT) Stream(ctx context.Context) (pipeline.STTStream, error) {
+func (stuckSTT) Stream(ctx context.Context) (provider.STTStream, error) {
 	return &stuckStream{ctx: ctx, closed: make(chan struct{})}, nil
 }
 func (s *stuckStream) Write([]int16) error { <-s.closed; return errors.New("closed") }
 func (s *stuckStream) Finalize() error     { <-s.closed; return errors.New("closed") }
-func (s *stuckStream) Recv() (pipeline.STTEvent, error) {
+func (s *stuckStream) Recv() (provider.STTEvent, error) {
 	<-s.closed
-	return pipeline.STTEvent{}, io.EOF
+	return provider.STTEvent{}, io.EOF
 }
 func (s *stuckStream) Close() error { s.once.Do(func() { close(s.closed) }); return nil }
 

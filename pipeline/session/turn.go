@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/pipeline"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // errTurnOver cancels what a finished turn left running.
@@ -49,7 +49,7 @@ func (t *turn) spoken() string {
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 
-func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
+func (t *turn) run(ctx context.Context, history []provider.Message) error {
 	r := t.r
 	t.mu.Lock()
 	t.metrics = Metrics{Turn: t.n, EOUMs: ms(t.finalized.Sub(t.speechEnd)), STTMs: ms(t.sttDone.Sub(t.finalized))}
@@ -57,7 +57,7 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 
 	// TTS opens while the LLM thinks.
 	type opened struct {
-		u   pipeline.Utterance
+		u   provider.Utterance
 		err error
 	}
 	ttsReady := make(chan opened, 1)
@@ -65,7 +65,7 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 		u, err := r.o.TTS.Synthesize(ctx)
 		ttsReady <- opened{u, err}
 	}()
-	var u pipeline.Utterance
+	var u provider.Utterance
 	var ttsErr error
 	started := false // the playback goroutine
 	taken := false
@@ -96,7 +96,7 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 		return err
 	}
 	defer stream.Close()
-	r.s.resetAttempts(pipeline.StageLLM)
+	r.s.resetAttempts(provider.StageLLM)
 	t.mu.Lock()
 	t.metrics.LLMTTFTMs = ms(time.Since(llmStart)) // Chat returns at the first text
 	t.mu.Unlock()
@@ -169,7 +169,7 @@ func (t *turn) run(ctx context.Context, history []pipeline.Message) error {
 
 // play sends the utterance's audio to the speaker, resampled, and waits
 // until it has been heard.
-func (t *turn) play(ctx context.Context, u pipeline.Utterance, firstPush *time.Time) error {
+func (t *turn) play(ctx context.Context, u provider.Utterance, firstPush *time.Time) error {
 	r := t.r
 	return playUtterance(ctx, u, r.o.TTS.SampleRate(), r.o.Speaker, playHooks{
 		level:      r.o.OutputLevel,
@@ -177,7 +177,7 @@ func (t *turn) play(ctx context.Context, u pipeline.Utterance, firstPush *time.T
 		firstWrite: func() {
 			now := time.Now()
 			r.trace("first_write", now)
-			r.s.resetAttempts(pipeline.StageTTS)
+			r.s.resetAttempts(provider.StageTTS)
 			t.mu.Lock()
 			t.metrics.TTSTTFBMs = ms(now.Sub(*firstPush))
 			t.metrics.E2EMs = ms(now.Sub(t.speechEnd))
@@ -197,7 +197,7 @@ type playHooks struct {
 // playUtterance sends u's audio (at rate) to spk, resampled, until u is
 // done, then waits until it has been heard. A cancelled ctx stops it
 // before the next write, so nothing of a cancelled reply follows a Flush.
-func playUtterance(ctx context.Context, u pipeline.Utterance, rate int, spk audio.Sink, h playHooks) error {
+func playUtterance(ctx context.Context, u provider.Utterance, rate int, spk audio.Sink, h playHooks) error {
 	var rs *audio.Resampler
 	if out := spk.Format().SampleRate; rate != out {
 		var err error
@@ -255,7 +255,7 @@ func (t *turn) snapshot() Metrics {
 
 // speak says text through TTS to the speaker (the configured error
 // message) and waits until it has been heard.
-func speak(ctx context.Context, tts pipeline.TTS, spk audio.Sink, text string) error {
+func speak(ctx context.Context, tts provider.TTS, spk audio.Sink, text string) error {
 	u, err := tts.Synthesize(ctx)
 	if err != nil {
 		return err

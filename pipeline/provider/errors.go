@@ -1,14 +1,18 @@
-// Package pipeline holds what the voice session and the inference providers
-// share. This file is the error model: every provider failure becomes a
-// typed, classified error, so that higher loops decide from types, never
-// from strings.
+// Package provider is the contract between the voice session and the
+// inference providers: the interfaces an LLM, an STT and a TTS client
+// implement (provider.go), the error model every failure is typed by
+// (errors.go), the retry policy (retry.go) and the redaction of
+// credentials in what errors say (redact.go).
+//
+// Every provider failure becomes a typed, classified error, so that higher
+// loops decide from types, never from strings.
 //
 // Two independent ideas classify an error:
 //   - Retryable: trying the same request again may succeed (a rate limit,
 //     a 5xx, a dropped connection). Providers retry these inside a request.
 //   - Terminal: nothing will succeed until a person acts (credits used up,
 //     a revoked key). Every higher loop gives up at once.
-package pipeline
+package provider
 
 import (
 	"encoding/json"
@@ -77,7 +81,7 @@ type Usage struct {
 }
 
 func usageFrom(h http.Header) Usage {
-	get := func(k string) string { return Sanitize(h.Get("X-LiveKit-Inference-"+k), 64) }
+	get := func(k string) string { return clean(h.Get("X-LiveKit-Inference-"+k), 64) }
 	return Usage{
 		RPMLimit: get("RPM-Limit"), RPMUsed: get("RPM-Used"),
 		TPMLimit: get("TPM-Limit"), TPMUsed: get("TPM-Used"),
@@ -158,7 +162,7 @@ type ConnectionError struct {
 }
 
 func (e *ConnectionError) Error() string {
-	return fmt.Sprintf("%s: %s: %s", e.Stage, e.Op, Redact(e.Err.Error()))
+	return fmt.Sprintf("%s: %s: %s", e.Stage, e.Op, redactTokens(e.Err.Error()))
 }
 func (e *ConnectionError) Unwrap() error     { return e.Err }
 func (e *ConnectionError) ErrStage() Stage   { return e.Stage }
@@ -219,9 +223,9 @@ func (e *ProtocolError) IsTerminal() bool  { return false }
 // Malformed builds a ProtocolError quoting a short, sanitized excerpt of
 // the offending message.
 func Malformed(stage Stage, what string, msg []byte) *ProtocolError {
-	// Sanitize redacts before it cuts to 80; the first cut only bounds
+	// clean redacts before it cuts to 80; the first cut only bounds
 	// the work and lies far beyond what is shown.
-	return &ProtocolError{Stage: stage, Detail: what + ": " + strconv.Quote(Sanitize(string(msg[:min(len(msg), 4096)]), 80))}
+	return &ProtocolError{Stage: stage, Detail: what + ": " + strconv.Quote(clean(string(msg[:min(len(msg), 4096)]), 80))}
 }
 
 // FromStreamMessage types an error that arrived inside an open stream (an
@@ -242,7 +246,7 @@ func FromStreamMessage(stage Stage, body []byte) error {
 		var s string
 		var n json.Number
 		if json.Unmarshal(top["code"], &s) == nil {
-			code = Sanitize(s, 64)
+			code = clean(s, 64)
 		} else if json.Unmarshal(top["code"], &n) == nil {
 			code = n.String()
 		}
@@ -297,7 +301,7 @@ func FromResponse(stage Stage, status int, h http.Header, body []byte) error {
 	se := &StatusError{
 		Stage:      stage,
 		StatusCode: status,
-		RequestID:  Sanitize(firstHeader(h, "X-Request-Id", "X-Request-ID", "Request-Id"), 128),
+		RequestID:  clean(firstHeader(h, "X-Request-Id", "X-Request-ID", "Request-Id"), 128),
 		Body:       body,
 		Usage:      usageFrom(h),
 		RetryAfter: retryAfter(h.Get("Retry-After"), time.Now()),
@@ -345,13 +349,13 @@ func parseBody(body []byte) fields {
 	var f fields
 	var top map[string]json.RawMessage
 	if json.Unmarshal(body, &top) != nil {
-		f.message = Sanitize(string(body), 200) // plain text or HTML: keep a short excerpt
+		f.message = clean(string(body), 200) // plain text or HTML: keep a short excerpt
 		return f
 	}
 	str := func(m map[string]json.RawMessage, k string, limit int) string {
 		var s string
 		if raw, ok := m[k]; ok && json.Unmarshal(raw, &s) == nil {
-			return Sanitize(s, limit)
+			return clean(s, limit)
 		}
 		return ""
 	}

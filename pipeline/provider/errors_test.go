@@ -1,4 +1,4 @@
-package pipeline
+package provider
 
 import (
 	"errors"
@@ -227,30 +227,12 @@ func BenchmarkClassify(b *testing.B) {
 	}
 }
 
-func TestSafeText(t *testing.T) {
-	cases := map[string]string{
-		"Hello, world!\n":         "Hello, world!\n",
-		"\x1b[31mred\x1b[0m":      "[31mred[0m",
-		"tab\tkept \r\x07bell":    "tab\tkept bell",
-		"\u009b31m C1 CSI":        "31m C1 CSI",
-		"bad \xff utf8":           "bad  utf8",
-		"line\u2028separator":     "lineseparator",
-		" leading space is kept ": " leading space is kept ",
-	}
-	for in, want := range cases {
-		if got := SafeText(in); got != want {
-			t.Errorf("SafeText(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestRedactsASecretCutByTheLengthLimit(t *testing.T) {
-	const secret = "straddling-secret-0123456789"
-	RegisterSecret(secret)
-	for cut := 8; cut < len(secret); cut++ {
-		in := strings.Repeat("a", 100-cut) + secret // the limit falls inside the secret
-		if out := Sanitize(in, 100); strings.Contains(out, secret[:8]) {
-			t.Fatalf("limit cutting the secret after %d bytes shows %q", cut, out)
+func TestRedactsATokenCutByTheLengthLimit(t *testing.T) {
+	const token = "sk-straddling0123456789abcdef"
+	for cut := 8; cut < len(token); cut++ {
+		in := strings.Repeat("a", 100-cut) + " " + token // the limit falls inside the token
+		if out := clean(in, 100); strings.Contains(out, token[:8]) {
+			t.Fatalf("limit cutting the token after %d bytes shows %q", cut, out)
 		}
 	}
 }
