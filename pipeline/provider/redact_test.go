@@ -44,11 +44,11 @@ func TestTokenShapesAreRedactedWordsAreNot(t *testing.T) {
 	cases := map[string]string{
 		"Authorization: Bearer abcdefghijklmnop0123":          "Authorization: [redacted]",
 		"token eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl here":       "token [redacted] here",
-		"key sk-proj-0123456789abcdef":                         "key [redacted]",
+		"key sk-proj-0123456789abcdef":                        "key [redacted]",
 		"GET https://h/v1/stt?model=x&api_key=abc123&lang=en": "GET https://h/v1/stt?model=x&api_key=[redacted]&lang=en",
-		"Who is the bearer of the ring?":                       "Who is the bearer of the ring?",
-		"Can you keep a secret?":                               "Can you keep a secret?",
-		"a monkey=banana and sk-short":                         "a monkey=banana and sk-short",
+		"Who is the bearer of the ring?":                      "Who is the bearer of the ring?",
+		"Can you keep a secret?":                              "Can you keep a secret?",
+		"a monkey=banana and sk-short":                        "a monkey=banana and sk-short",
 	}
 	for in, want := range cases {
 		if got := redactTokens(in); got != want {

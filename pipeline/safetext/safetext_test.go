@@ -19,7 +19,6 @@ func TestInert(t *testing.T) {
 	}
 }
 
-
 func TestSanitize(t *testing.T) {
 	cases := []struct {
 		in    string
