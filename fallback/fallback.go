@@ -1,5 +1,5 @@
-// Package fallback decides and plays what the user hears when a session
-// ends on an error. The reference SDK spoke its error message through TTS,
+// Package fallback decides and plays what the user hears when a
+// conversation ends on an error. The reference SDK spoke its error message through TTS,
 // inaudible when TTS is what ran out; here a bundled clip goes straight to
 // the speaker, never through TTS, on every unrecoverable close.
 package fallback
@@ -23,6 +23,9 @@ const (
 	Quota       Clip = "quota"       // "The assistant is out of credits: its quota is used up."
 	Unavailable Clip = "unavailable" // "The assistant is unavailable. Please try again later."
 )
+
+// SpeakTimeout bounds speaking ErrorMessage through TTS.
+const SpeakTimeout = 6 * time.Second
 
 // Options are the user's choices, in the spirit of the reference SDK's
 // error_message.

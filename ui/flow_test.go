@@ -9,8 +9,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/exp/teatest"
-
-	"github.com/voicetui/voicetui/pipeline/session"
+	"github.com/voicetui/voicetui/pipeline/conversation"
 )
 
 func flowModel(ctl Controller) Model {
@@ -34,9 +33,9 @@ func waitFor(t *testing.T, tm *teatest.TestModel, what ...string) {
 
 func TestFlowQuotaErrorShowsHint(t *testing.T) {
 	tm := teatest.NewTestModel(t, flowModel(Controller{}), teatest.WithInitialTermSize(80, 24))
-	tm.Send(EventMsg(session.Event{Payload: session.State{Agent: "listening", User: "listening"}}))
+	tm.Send(EventMsg(conversation.Event{Payload: conversation.State{Agent: "listening", User: "listening"}}))
 	waitFor(t, tm, "listening")
-	tm.Send(EventMsg(session.Event{Payload: llmCredits}))
+	tm.Send(EventMsg(conversation.Event{Payload: llmCredits}))
 	waitFor(t, tm, "MaxGatewayCredits", "out of credits", "TERMINAL")
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
@@ -52,8 +51,8 @@ func TestFlowTextMode(t *testing.T) {
 	tm.Type("what time is it")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
 	// The session answers with the typed turn as a final transcript.
-	tm.Send(EventMsg(session.Event{Payload: session.Transcript{Text: "what time is it", Final: true}}))
-	tm.Send(EventMsg(session.Event{Payload: session.AgentText{Text: "It is noon.", Final: true}}))
+	tm.Send(EventMsg(conversation.Event{Payload: conversation.Transcript{Text: "what time is it", Final: true}}))
+	tm.Send(EventMsg(conversation.Event{Payload: conversation.AgentText{Text: "It is noon.", Final: true}}))
 	waitFor(t, tm, "It is noon.")
 	// q in text mode is a letter; outside it quits.
 	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlT})

@@ -17,7 +17,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/pipeline/session"
+	"github.com/voicetui/voicetui/pipeline/conversation"
 )
 
 // Info describes the backend for the header.
@@ -39,7 +39,7 @@ type Controller struct {
 // Messages the program receives.
 type (
 	// EventMsg is one session event.
-	EventMsg session.Event
+	EventMsg conversation.Event
 	// LevelMsg carries the meters: the microphone's level and bands, the
 	// speaker's level (dBFS).
 	LevelMsg struct {
@@ -133,7 +133,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case LevelMsg:
 		m.meters.in, m.meters.out = msg.In, msg.Out
 	case EventMsg:
-		m.event(session.Event(msg))
+		m.event(conversation.Event(msg))
 	case ClosedMsg:
 		m.ended = true
 	case actedMsg:
@@ -146,8 +146,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-func (m *Model) event(e session.Event) {
-	if st, ok := e.Payload.(session.State); ok {
+func (m *Model) event(e conversation.Event) {
+	if st, ok := e.Payload.(conversation.State); ok {
 		m.agent = st.Agent
 	}
 	m.header.event(e.Payload)

@@ -8,8 +8,8 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline/conversation"
 	"github.com/voicetui/voicetui/pipeline/safetext"
-	"github.com/voicetui/voicetui/pipeline/session"
 )
 
 // Each pane is a sub-model: its own state, fed by the events that concern
@@ -41,9 +41,9 @@ type headerPane struct {
 
 func (p *headerPane) event(e any) {
 	switch v := e.(type) {
-	case session.State:
+	case conversation.State:
 		p.agent = v.Agent
-	case session.Close:
+	case conversation.Close:
 		p.closed = true
 	}
 }
@@ -146,14 +146,14 @@ func (p *transcriptPane) endReply() {
 
 func (p *transcriptPane) event(e any) {
 	switch v := e.(type) {
-	case session.Transcript:
+	case conversation.Transcript:
 		if !v.Final {
 			p.interim = v.Text
 			return
 		}
 		p.interim = ""
 		p.add(line{who: "you", text: v.Text})
-	case session.AgentText:
+	case conversation.AgentText:
 		if !v.Final {
 			if p.partial.Len() > 0 {
 				p.partial.WriteByte(' ')
@@ -178,11 +178,11 @@ func (p *transcriptPane) event(e any) {
 		if v.Interrupted {
 			p.reply = -1
 		}
-	case session.State:
+	case conversation.State:
 		if v.Agent == "listening" || v.Agent == "thinking" {
 			p.endReply() // a failed reply's text stays, marked
 		}
-	case session.Close:
+	case conversation.Close:
 		p.endReply()
 	}
 }
@@ -221,15 +221,15 @@ func (p transcriptPane) view(st styles, w, h int) string {
 // --- status -----------------------------------------------------------------
 
 type statusPane struct {
-	err        *session.Error
+	err        *conversation.Error
 	retryUntil time.Time
-	fallback   *session.Fallback
-	closed     *session.Close
+	fallback   *conversation.Fallback
+	closed     *conversation.Close
 }
 
 func (p *statusPane) event(e any, now time.Time) {
 	switch v := e.(type) {
-	case session.Error:
+	case conversation.Error:
 		p.err = &v
 		p.retryUntil = time.Time{}
 		if v.RetryInMs > 0 {
@@ -238,13 +238,13 @@ func (p *statusPane) event(e any, now time.Time) {
 		if v.RetryInMs == 0 {
 			p.fallback = nil
 		}
-	case session.Fallback:
+	case conversation.Fallback:
 		p.fallback = &v
-	case session.Metrics:
+	case conversation.Metrics:
 		if p.closed == nil {
 			p.err, p.fallback = nil, nil // a reply played: all good again
 		}
-	case session.Close:
+	case conversation.Close:
 		p.closed = &v
 		if p.err == nil && v.Error != nil {
 			p.err = v.Error // a close with no error event before it (the microphone)
@@ -338,10 +338,10 @@ func orDash(s string) string {
 
 // --- metrics ----------------------------------------------------------------
 
-type metricsPane struct{ last *session.Metrics }
+type metricsPane struct{ last *conversation.Metrics }
 
 func (p *metricsPane) event(e any) {
-	if v, ok := e.(session.Metrics); ok {
+	if v, ok := e.(conversation.Metrics); ok {
 		p.last = &v
 	}
 }

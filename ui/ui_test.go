@@ -16,7 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/pipeline/session"
+	"github.com/voicetui/voicetui/pipeline/conversation"
 )
 
 // update is the -update flag that teatest's golden package already
@@ -40,7 +40,7 @@ func model(events ...any) Model {
 		Controller{Quota: func(string) error { return nil }, Reset: func() error { return nil }}, pinned())
 	m.now = func() time.Time { return clock }
 	for _, e := range events {
-		m.event(session.Event{Payload: e})
+		m.event(conversation.Event{Payload: e})
 	}
 	return m
 }
@@ -65,16 +65,16 @@ func golden(t *testing.T, name, got string) {
 }
 
 var (
-	llmCredits = session.Error{Stage: "llm", Message: "llm: quota exceeded (MaxGatewayCredits): LLM credit quota exceeded", Status: 429,
-		Terminal: true, Attempt: 1, Quota: &session.QuotaInfo{Type: "llm", Category: "MaxGatewayCredits",
+	llmCredits = conversation.Error{Stage: "llm", Message: "llm: quota exceeded (MaxGatewayCredits): LLM credit quota exceeded", Status: 429,
+		Terminal: true, Attempt: 1, Quota: &conversation.QuotaInfo{Type: "llm", Category: "MaxGatewayCredits",
 			Hint: "You're out of credits. Upgrade your plan or wait for the next cycle.", RemainingLimit: "0"}}
-	rateLimit = session.Error{Stage: "llm", Message: "llm: rate limited (MaxConcurrentGatewayLLMRpm)", Status: 429,
-		Retryable: true, Attempt: 2, RetryInMs: 2000, Quota: &session.QuotaInfo{Type: "llm", Category: "MaxConcurrentGatewayLLMRpm",
+	rateLimit = conversation.Error{Stage: "llm", Message: "llm: rate limited (MaxConcurrentGatewayLLMRpm)", Status: 429,
+		Retryable: true, Attempt: 2, RetryInMs: 2000, Quota: &conversation.QuotaInfo{Type: "llm", Category: "MaxConcurrentGatewayLLMRpm",
 			Hint: "LLM request rate limit reached. Reduce request rate or upgrade your plan.", RemainingLimit: "0"}}
-	ttsCredits = session.Error{Stage: "tts", Message: "tts: quota exceeded (MaxGatewayCredits)", Status: 429, Terminal: true, Attempt: 1,
-		Quota: &session.QuotaInfo{Type: "tts", Category: "MaxGatewayCredits", Hint: "Wait for the next billing cycle or upgrade your plan.", RemainingLimit: "0"}}
-	hostile = session.Error{Stage: "stt", Message: "stt: quota exceeded", Status: 429, Terminal: true, Attempt: 1,
-		Quota: &session.QuotaInfo{Type: "stt", Category: "MaxGatewayCredits\x1b[2J",
+	ttsCredits = conversation.Error{Stage: "tts", Message: "tts: quota exceeded (MaxGatewayCredits)", Status: 429, Terminal: true, Attempt: 1,
+		Quota: &conversation.QuotaInfo{Type: "tts", Category: "MaxGatewayCredits", Hint: "Wait for the next billing cycle or upgrade your plan.", RemainingLimit: "0"}}
+	hostile = conversation.Error{Stage: "stt", Message: "stt: quota exceeded", Status: 429, Terminal: true, Attempt: 1,
+		Quota: &conversation.QuotaInfo{Type: "stt", Category: "MaxGatewayCredits\x1b[2J",
 			Hint: "\x1b]0;pwned\x07\x1b[31mRED\x1b[0m upgrade\x1b[2J now\r\nplease\x07", RemainingLimit: "0"}}
 )
 
@@ -83,36 +83,36 @@ func TestGoldenPanes(t *testing.T) {
 	// short word (its transcript arrives before the interruption), a
 	// reply that failed after its first sentence, an interim.
 	talk := []any{
-		session.State{Agent: "thinking"},
-		session.Transcript{Text: "what time is it", Final: true},
-		session.AgentText{Text: "It is 12:00."}, session.AgentText{Text: "It is 12:00.", Final: true},
-		session.State{Agent: "listening"},
-		session.Transcript{Text: "tell me a long story", Final: true},
-		session.State{Agent: "thinking"},
-		session.AgentText{Text: "Once upon a time, there was a dragon."},
-		session.AgentText{Text: "Once upon a time, there was a dragon. It slept.", Final: true},
-		session.State{Agent: "speaking"},
-		session.Transcript{Text: "ok", Final: true},
-		session.AgentText{Text: "Once upon a time, there was a dragon.", Final: true, Interrupted: true},
-		session.State{Agent: "thinking"},
-		session.AgentText{Text: "Sure."},
+		conversation.State{Agent: "thinking"},
+		conversation.Transcript{Text: "what time is it", Final: true},
+		conversation.AgentText{Text: "It is 12:00."}, conversation.AgentText{Text: "It is 12:00.", Final: true},
+		conversation.State{Agent: "listening"},
+		conversation.Transcript{Text: "tell me a long story", Final: true},
+		conversation.State{Agent: "thinking"},
+		conversation.AgentText{Text: "Once upon a time, there was a dragon."},
+		conversation.AgentText{Text: "Once upon a time, there was a dragon. It slept.", Final: true},
+		conversation.State{Agent: "speaking"},
+		conversation.Transcript{Text: "ok", Final: true},
+		conversation.AgentText{Text: "Once upon a time, there was a dragon.", Final: true, Interrupted: true},
+		conversation.State{Agent: "thinking"},
+		conversation.AgentText{Text: "Sure."},
 		llmCredits,
-		session.State{Agent: "listening"},
-		session.Transcript{Text: "never mi"},
+		conversation.State{Agent: "listening"},
+		conversation.Transcript{Text: "never mi"},
 	}
 	cases := map[string]struct {
 		m    Model
 		view func(Model, int) string
 	}{
-		"header":             {model(session.State{Agent: "speaking", User: "listening"}), func(m Model, w int) string { return m.header.view(m.styles, w) }},
+		"header":             {model(conversation.State{Agent: "speaking", User: "listening"}), func(m Model, w int) string { return m.header.view(m.styles, w) }},
 		"transcript":         {model(talk...), func(m Model, w int) string { return m.transcript.view(m.styles, w, 9) }},
 		"status_ok":          {model(), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
 		"status_llm_credits": {model(llmCredits), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
 		"status_rate_limit":  {model(rateLimit), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
-		"status_tts_credits_fallback": {model(ttsCredits, session.Fallback{Clip: "quota", Reason: "quota_exhausted", OK: true},
-			session.Close{Reason: "error"}), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
+		"status_tts_credits_fallback": {model(ttsCredits, conversation.Fallback{Clip: "quota", Reason: "quota_exhausted", OK: true},
+			conversation.Close{Reason: "error"}), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
 		"status_hostile_hint": {model(hostile), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
-		"metrics_slow": {model(session.Metrics{Turn: 3, EOUMs: 500, STTMs: 12, LLMTTFTMs: 640, TTSTTFBMs: 180, E2EMs: 1450}),
+		"metrics_slow": {model(conversation.Metrics{Turn: 3, EOUMs: 500, STTMs: 12, LLMTTFTMs: 640, TTSTTFBMs: 180, E2EMs: 1450}),
 			func(m Model, w int) string { return m.metrics.view(m.styles, w) }},
 	}
 	meters := model()
@@ -143,15 +143,15 @@ func TestGoldenPanes(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func TestGoldenScreens(t *testing.T) {
-	normal := model(session.State{Agent: "listening", User: "listening"},
-		session.Transcript{Text: "what time is it", Final: true}, session.AgentText{Text: "It is 12:00.", Final: true},
-		session.Metrics{Turn: 1, EOUMs: 500, STTMs: 2, LLMTTFTMs: 1, TTSTTFBMs: 25, E2EMs: 590})
-	exhausted := model(session.State{Agent: "listening", User: "listening"},
-		session.Transcript{Text: "what time is it", Final: true}, llmCredits,
-		session.Fallback{Clip: "quota", Reason: "quota_exhausted", OK: true}, session.Close{Reason: "error"})
-	long := model(session.State{Agent: "listening"}, session.Error{Stage: "tts", Status: 429, Terminal: true, Attempt: 1,
-		Quota: &session.QuotaInfo{Type: "tts", Category: "MaxGatewayCredits", Hint: strings.Repeat("A very long hint. ", 30), RemainingLimit: "0"}},
-		session.Fallback{Clip: "quota", Reason: "quota_exhausted", Error: strings.Repeat("speaker gone ", 20)}, session.Close{Reason: "error"})
+	normal := model(conversation.State{Agent: "listening", User: "listening"},
+		conversation.Transcript{Text: "what time is it", Final: true}, conversation.AgentText{Text: "It is 12:00.", Final: true},
+		conversation.Metrics{Turn: 1, EOUMs: 500, STTMs: 2, LLMTTFTMs: 1, TTSTTFBMs: 25, E2EMs: 590})
+	exhausted := model(conversation.State{Agent: "listening", User: "listening"},
+		conversation.Transcript{Text: "what time is it", Final: true}, llmCredits,
+		conversation.Fallback{Clip: "quota", Reason: "quota_exhausted", OK: true}, conversation.Close{Reason: "error"})
+	long := model(conversation.State{Agent: "listening"}, conversation.Error{Stage: "tts", Status: 429, Terminal: true, Attempt: 1,
+		Quota: &conversation.QuotaInfo{Type: "tts", Category: "MaxGatewayCredits", Hint: strings.Repeat("A very long hint. ", 30), RemainingLimit: "0"}},
+		conversation.Fallback{Clip: "quota", Reason: "quota_exhausted", Error: strings.Repeat("speaker gone ", 20)}, conversation.Close{Reason: "error"})
 	for name, m := range map[string]Model{"screen_normal": normal, "screen_quota_exhausted": exhausted, "screen_long_hint": long} {
 		for _, size := range [][2]int{{60, 20}, {80, 24}} {
 			m = m.resize(size[0], size[1])
@@ -169,8 +169,8 @@ func TestGoldenScreens(t *testing.T) {
 
 // Nothing from the network reaches the terminal as a control sequence.
 func TestHostileTextIsInert(t *testing.T) {
-	m := model(hostile, session.Transcript{Text: "hi\x1b[2J\x1b]52;c;cGF3bmVk\x07\u202eevil", Final: true},
-		session.AgentText{Text: "ok\x1b[?1049h", Final: true})
+	m := model(hostile, conversation.Transcript{Text: "hi\x1b[2J\x1b]52;c;cGF3bmVk\x07\u202eevil", Final: true},
+		conversation.AgentText{Text: "ok\x1b[?1049h", Final: true})
 	m = m.resize(80, 24)
 	v := m.View()
 	for _, bad := range []string{"\x1b[2J", "\x1b]", "\x07", "\x1b[?1049h", "\r", "\u202e"} {
@@ -197,7 +197,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestCloseWithoutErrorEventShowsWhy(t *testing.T) {
-	m := model(session.Close{Reason: "error", Error: &session.Error{Message: "microphone: device stalled", Terminal: false}})
+	m := model(conversation.Close{Reason: "error", Error: &conversation.Error{Message: "microphone: device stalled", Terminal: false}})
 	v := m.status.view(m.styles, 80, 8, m.now())
 	if !strings.Contains(v, "microphone: device stalled") || !strings.Contains(v, "session closed (error)") {
 		t.Fatal(v)

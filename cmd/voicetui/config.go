@@ -180,8 +180,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return c, usageError{fmt.Sprintf("--%s %v: want 20ms to 10s", d.name, d.v)}
 		}
 	}
-	if c.session.MaxUnrecoverable < 0 {
+	switch {
+	case c.session.MaxUnrecoverable < 0:
 		return c, usageError{"--max-unrecoverable-errors: want 0 or more"}
+	case c.session.MaxUnrecoverable == 0:
+		c.session.MaxUnrecoverable = -1 // none tolerated; 0 means "the default" to the session
 	}
 	if c.sttScript != "" {
 		b, err := os.ReadFile(c.sttScript)

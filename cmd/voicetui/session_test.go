@@ -19,9 +19,9 @@ import (
 	"github.com/voicetui/voicetui/pipeline/localgw/speechtest"
 )
 
-// conversation builds a 16 kHz WAV of real synthetic speech (espeak-ng)
+// spokenWAV builds a 16 kHz WAV of real synthetic speech (espeak-ng)
 // and silences: each part is a sentence or a time.Duration of silence.
-func conversation(t *testing.T, parts ...any) string { return speechtest.WAV(t, parts...) }
+func spokenWAV(t *testing.T, parts ...any) string { return speechtest.WAV(t, parts...) }
 
 type event map[string]any
 
@@ -131,7 +131,7 @@ func bundled(t *testing.T, c fallback.Clip) []int16 {
 }
 
 func TestSessionTwoTurns(t *testing.T) {
-	in := conversation(t, time.Second, "What time is it?", 4*time.Second, "Thank you, goodbye.", time.Second)
+	in := spokenWAV(t, time.Second, "What time is it?", 4*time.Second, "Thank you, goodbye.", time.Second)
 	r := runHeadless(t, in, []string{"what time is it", "thank you goodbye"})
 	if r.code != 0 || r.close()["reason"] != "input_ended" || r.close()["error"] != nil {
 		t.Fatalf("exit %d close %v\n%s", r.code, r.close(), r.stderr)
@@ -215,22 +215,22 @@ func terminalQuota(t *testing.T, r sessionRun, stage string) {
 }
 
 func TestSessionLLMCreditsExhausted(t *testing.T) {
-	in := conversation(t, time.Second, "What time is it?", 3*time.Second, "Hello?", 2*time.Second)
+	in := spokenWAV(t, time.Second, "What time is it?", 3*time.Second, "Hello?", 2*time.Second)
 	terminalQuota(t, runHeadless(t, in, []string{"what time is it", "hello"}, "--quota", "llm:credits"), "llm")
 }
 
 func TestSessionTTSCreditsExhausted(t *testing.T) {
-	in := conversation(t, time.Second, "What time is it?", 3*time.Second, "Hello?", 2*time.Second)
+	in := spokenWAV(t, time.Second, "What time is it?", 3*time.Second, "Hello?", 2*time.Second)
 	terminalQuota(t, runHeadless(t, in, []string{"what time is it", "hello"}, "--quota", "tts:credits"), "tts")
 }
 
 func TestSessionSTTCreditsAtHandshake(t *testing.T) {
-	in := conversation(t, time.Second, "What time is it?", time.Second)
+	in := spokenWAV(t, time.Second, "What time is it?", time.Second)
 	terminalQuota(t, runHeadless(t, in, []string{"what time is it"}, "--quota", "stt:credits"), "stt")
 }
 
 func TestSessionRateLimitBurstIsSurvived(t *testing.T) {
-	in := conversation(t, time.Second, "What time is it?", 5*time.Second, "Thank you, goodbye.", 2*time.Second)
+	in := spokenWAV(t, time.Second, "What time is it?", 5*time.Second, "Thank you, goodbye.", 2*time.Second)
 	r := runHeadless(t, in, []string{"what time is it", "thank you goodbye"}, "--quota", "llm:rate:count=2")
 	if r.code != 0 || r.close()["reason"] != "input_ended" {
 		t.Fatalf("exit %d close %v", r.code, r.close())
@@ -251,7 +251,7 @@ func TestSessionRateLimitBurstIsSurvived(t *testing.T) {
 }
 
 func TestSessionPersistentRateLimitCloses(t *testing.T) {
-	in := conversation(t, time.Second, "What time is it?", 6*time.Second, "Hello?", 6*time.Second, "Anyone?", 6*time.Second)
+	in := spokenWAV(t, time.Second, "What time is it?", 6*time.Second, "Hello?", 6*time.Second, "Anyone?", 6*time.Second)
 	r := runHeadless(t, in, []string{"what time is it", "hello", "anyone"}, "--quota", "llm:rate", "--max-unrecoverable-errors", "1")
 	c := r.close()
 	ce, _ := c["error"].(map[string]any)
@@ -273,7 +273,7 @@ func TestSessionPersistentRateLimitCloses(t *testing.T) {
 
 func TestSessionBargeIn(t *testing.T) {
 	// "help" gets a long reply; the user talks over it.
-	in := conversation(t, time.Second, "Help me please.", 1500*time.Millisecond, "What time is it now?", 4*time.Second)
+	in := spokenWAV(t, time.Second, "Help me please.", 1500*time.Millisecond, "What time is it now?", 4*time.Second)
 	r := runHeadless(t, in, []string{"help", "what time is it"})
 	var spoke, interrupted time.Duration
 	for _, e := range r.of("state") {
@@ -306,7 +306,7 @@ func TestSessionBargeIn(t *testing.T) {
 }
 
 func TestSessionNoBargeIn(t *testing.T) {
-	in := conversation(t, time.Second, "Help me please.", 1500*time.Millisecond, "What time is it now?", 7*time.Second)
+	in := spokenWAV(t, time.Second, "Help me please.", 1500*time.Millisecond, "What time is it now?", 7*time.Second)
 	r := runHeadless(t, in, []string{"help", "what time is it"}, "--no-barge-in")
 	for _, e := range r.of("state") {
 		if e["agent"] == "speaking" {
@@ -321,7 +321,7 @@ func TestSessionNoBargeIn(t *testing.T) {
 }
 
 func TestSessionFallbackOptions(t *testing.T) {
-	in := conversation(t, time.Second, "What time is it?", 2*time.Second)
+	in := spokenWAV(t, time.Second, "What time is it?", 2*time.Second)
 	script := []string{"what time is it"}
 	t.Run("no-error-audio", func(t *testing.T) {
 		r := runHeadless(t, in, script, "--quota", "llm:credits", "--no-error-audio")
@@ -451,7 +451,7 @@ func speakIntoMic(t *testing.T, ctx context.Context, sentence string) *headless.
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rec.Stop() })
-	speech, _, err := audio.ReadWAVFile(conversation(t, 500*time.Millisecond, sentence, time.Second))
+	speech, _, err := audio.ReadWAVFile(spokenWAV(t, 500*time.Millisecond, sentence, time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +468,7 @@ func TestRecordFailureIsReported(t *testing.T) {
 	if err := os.Symlink("/dev/full", filepath.Join(dir, "mic.wav")); err != nil {
 		t.Fatal(err)
 	}
-	in := conversation(t, time.Second, "What time is it?", 3*time.Second)
+	in := spokenWAV(t, time.Second, "What time is it?", 3*time.Second)
 	r := runHeadless(t, in, []string{"what time is it"}, "--record", dir)
 	for _, e := range r.of("error") {
 		if msg, _ := e["message"].(string); strings.Contains(msg, "--record stopped: mic.wav") {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline/backend"
+	"github.com/voicetui/voicetui/pipeline/conversation"
 	"github.com/voicetui/voicetui/pipeline/localgw"
 	"github.com/voicetui/voicetui/pipeline/localgw/speechtest"
 	"github.com/voicetui/voicetui/pipeline/provider"
@@ -26,12 +27,16 @@ func speechWAV(t testing.TB, parts ...any) string { return speechtest.WAV(t, par
 
 type recorder struct {
 	mu     sync.Mutex
-	events []Event
+	events []conversation.Event
 }
 
-func (r *recorder) add(e Event) { r.mu.Lock(); r.events = append(r.events, e); r.mu.Unlock() }
+func (r *recorder) add(e conversation.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
 
-func (r *recorder) all() []Event {
+func (r *recorder) all() []conversation.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.events)
@@ -41,13 +46,12 @@ func (r *recorder) all() []Event {
 // goleak see all of it) against the embedded gateway.
 func inProcess(t testing.TB, wav string, local localgw.Options, tune func(*Options)) (*recorder, error) {
 	t.Helper()
-	var sess *Session
+	rec := &recorder{}
+	events := conversation.NewEmitter(rec.add)
+	attempts := NewAttempts(events)
 	b, err := backend.Open(backend.Options{Kind: backend.Embedded, Local: local,
-		Retry: provider.Retry{First: 10 * time.Millisecond, Interval: 10 * time.Millisecond, MaxRetryAfter: 10 * time.Millisecond, OnRetry: func(n int, err error, w time.Duration) {
-			if sess != nil {
-				sess.OnRetry(n, err, w)
-			}
-		}}}, func(string) string { return "" })
+		Retry: provider.Retry{First: 10 * time.Millisecond, Interval: 10 * time.Millisecond, MaxRetryAfter: 10 * time.Millisecond,
+			OnRetry: attempts.OnRetry}}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,12 +66,11 @@ func inProcess(t testing.TB, wav string, local localgw.Options, tune func(*Optio
 		t.Fatal(err)
 	}
 	defer spk.Close()
-	rec := &recorder{}
-	o := Options{LLM: b.LLM, STT: b.STT, TTS: b.TTS, Mic: src, Speaker: spk, Events: NewEmitter(rec.add)}
+	o := Options{LLM: b.LLM, STT: b.STT, TTS: b.TTS, Mic: src, Speaker: spk, Events: events, Attempts: attempts}
 	if tune != nil {
 		tune(&o)
 	}
-	sess, err = New(o)
+	sess, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,14 +86,14 @@ func TestConversationInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	var kinds []string
-	var closing Close
+	var closing conversation.Close
 	replies := 0
 	for _, e := range rec.all() {
 		kinds = append(kinds, e.Type())
-		if c, ok := e.Payload.(Close); ok {
+		if c, ok := e.Payload.(conversation.Close); ok {
 			closing = c
 		}
-		if a, ok := e.Payload.(AgentText); ok && a.Final && !a.Interrupted {
+		if a, ok := e.Payload.(conversation.AgentText); ok && a.Final && !a.Interrupted {
 			replies++
 		}
 	}
@@ -106,9 +109,9 @@ func TestTerminalErrorClosesInProcess(t *testing.T) {
 	if qe, ok := provider.AsQuota(err); !ok || !qe.IsTerminal() {
 		t.Fatalf("Run returned %v", err)
 	}
-	var fb []Fallback
+	var fb []conversation.Fallback
 	for _, e := range rec.all() {
-		if f, ok := e.Payload.(Fallback); ok {
+		if f, ok := e.Payload.(conversation.Fallback); ok {
 			fb = append(fb, f)
 		}
 	}
@@ -136,9 +139,9 @@ func TestCloseIsBoundedWithAHungSpeaker(t *testing.T) {
 	if err == nil {
 		t.Fatal("no error")
 	}
-	var fb Fallback
+	var fb conversation.Fallback
 	for _, e := range rec.all() {
-		if f, ok := e.Payload.(Fallback); ok {
+		if f, ok := e.Payload.(conversation.Fallback); ok {
 			fb = f
 		}
 	}
@@ -192,8 +195,8 @@ func TestSTTDropsAndCannotReopen(t *testing.T) {
 	if !errors.As(err, &se) || se.StatusCode != 503 || se.Stage != provider.StageSTT {
 		t.Fatalf("Run: %v", err)
 	}
-	closes := payloads[Close](rec)
-	fb := payloads[Fallback](rec)
+	closes := payloads[conversation.Close](rec)
+	fb := payloads[conversation.Fallback](rec)
 	if len(closes) != 1 || closes[0].Reason != "error" || len(fb) != 1 || fb[0].Clip != "unavailable" {
 		t.Fatalf("close %+v fallback %+v", closes, fb)
 	}
@@ -210,13 +213,13 @@ func TestOverlappingFinalizes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var finals []string
-	for _, tr := range payloads[Transcript](rec) {
+	for _, tr := range payloads[conversation.Transcript](rec) {
 		if tr.Final {
 			finals = append(finals, tr.Text)
 		}
 	}
 	thinking := 0
-	for _, st := range payloads[State](rec) {
+	for _, st := range payloads[conversation.State](rec) {
 		if st.Agent == "thinking" {
 			thinking++
 		}
@@ -236,7 +239,7 @@ func TestAttemptsAreCountedPerRequest(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	var attempts []int
-	for _, e := range payloads[Error](rec) {
+	for _, e := range payloads[conversation.Error](rec) {
 		attempts = append(attempts, e.Attempt)
 	}
 	if !slices.Equal(attempts, []int{1, 2, 1}) {
@@ -254,10 +257,10 @@ func TestSpeakingResetsTheCount(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run: %v (the count should have been reset by the reply in between)", err)
 	}
-	if c := payloads[Close](rec); len(c) != 1 || c[0].Reason != "input_ended" {
+	if c := payloads[conversation.Close](rec); len(c) != 1 || c[0].Reason != "input_ended" {
 		t.Fatalf("close %+v", c)
 	}
-	if n := len(payloads[Error](rec)); n != 8 {
+	if n := len(payloads[conversation.Error](rec)); n != 8 {
 		t.Fatalf("%d error events, want 2 failed turns x 4 attempts", n)
 	}
 }
@@ -290,12 +293,12 @@ func TestSTTFallingBehindIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	for _, e := range payloads[Error](rec) {
+	for _, e := range payloads[conversation.Error](rec) {
 		if e.Stage == "stt" && strings.Contains(e.Message, "behind") {
 			n++
 		}
 	}
 	if n != 1 {
-		t.Fatalf("%d reports of dropped audio, want 1: %+v", n, payloads[Error](rec))
+		t.Fatalf("%d reports of dropped audio, want 1: %+v", n, payloads[conversation.Error](rec))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline/conversation"
 	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
@@ -26,7 +27,7 @@ type turn struct {
 
 	mu      sync.Mutex
 	text    strings.Builder // the reply as it went to TTS
-	metrics Metrics
+	metrics conversation.Metrics
 
 	playDone chan struct{} // closed when nothing more of it can reach the speaker
 	playOnce sync.Once
@@ -52,7 +53,7 @@ func ms(d time.Duration) int64 { return d.Milliseconds() }
 func (t *turn) run(ctx context.Context, history []provider.Message) error {
 	r := t.r
 	t.mu.Lock()
-	t.metrics = Metrics{Turn: t.n, EOUMs: ms(t.finalized.Sub(t.speechEnd)), STTMs: ms(t.sttDone.Sub(t.finalized))}
+	t.metrics = conversation.Metrics{Turn: t.n, EOUMs: ms(t.finalized.Sub(t.speechEnd)), STTMs: ms(t.sttDone.Sub(t.finalized))}
 	t.mu.Unlock()
 
 	// TTS opens while the LLM thinks.
@@ -96,7 +97,7 @@ func (t *turn) run(ctx context.Context, history []provider.Message) error {
 		return err
 	}
 	defer stream.Close()
-	r.s.resetAttempts(provider.StageLLM)
+	r.o.Attempts.succeeded(provider.StageLLM)
 	t.mu.Lock()
 	t.metrics.LLMTTFTMs = ms(time.Since(llmStart)) // Chat returns at the first text
 	t.mu.Unlock()
@@ -131,7 +132,7 @@ func (t *turn) run(ctx context.Context, history []provider.Message) error {
 		t.mu.Lock()
 		t.text.WriteString(piece + " ")
 		t.mu.Unlock()
-		r.s.ev.Emit(AgentText{Text: piece})
+		r.emit(conversation.AgentText{Text: piece})
 		if pushes == 0 {
 			r.trace("tts_push", time.Now())
 		}
@@ -157,7 +158,7 @@ func (t *turn) run(ctx context.Context, history []provider.Message) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	r.s.ev.Emit(AgentText{Text: reply, Final: true})
+	r.emit(conversation.AgentText{Text: reply, Final: true})
 	if reply == "" {
 		return nil
 	}
@@ -177,12 +178,12 @@ func (t *turn) play(ctx context.Context, u provider.Utterance, firstPush *time.T
 		firstWrite: func() {
 			now := time.Now()
 			r.trace("first_write", now)
-			r.s.resetAttempts(provider.StageTTS)
+			r.o.Attempts.succeeded(provider.StageTTS)
 			t.mu.Lock()
 			t.metrics.TTSTTFBMs = ms(now.Sub(*firstPush))
 			t.metrics.E2EMs = ms(now.Sub(t.speechEnd))
 			t.mu.Unlock()
-			r.send(ctx, turnSpeaking{t})
+			post(ctx, r.replies, replyMsg{t: t})
 		},
 	})
 }
@@ -247,7 +248,7 @@ func playUtterance(ctx context.Context, u provider.Utterance, rate int, spk audi
 }
 
 // snapshot returns the turn's metrics.
-func (t *turn) snapshot() Metrics {
+func (t *turn) snapshot() conversation.Metrics {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.metrics

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/voicetui/voicetui/pipeline/conversation"
+	"github.com/voicetui/voicetui/pipeline/safetext"
+	"github.com/voicetui/voicetui/ui"
+)
+
+// eventOutputs takes a conversation's events where the user asked: to the
+// interface (on a terminal), as JSON lines (--headless) or as plain lines
+// for people; and a copy into --record's events.jsonl.
+type eventOutputs struct {
+	events *conversation.Emitter
+
+	mu      sync.Mutex // one event at a time through every output
+	outputs []func(conversation.Event)
+	program *tea.Program // the interface, once it exists
+	failed  sync.Once
+}
+
+// openEvents builds the outputs c asks for; closers gets the files to
+// close.
+func openEvents(c config, stdout io.Writer, closers *closers) (*eventOutputs, error) {
+	o := &eventOutputs{}
+	switch {
+	case c.tui:
+		o.outputs = append(o.outputs, func(e conversation.Event) {
+			if o.program != nil {
+				o.program.Send(ui.EventMsg(e))
+			}
+		})
+	case c.headless:
+		enc := json.NewEncoder(stdout)
+		o.outputs = append(o.outputs, func(e conversation.Event) { enc.Encode(e) })
+	default:
+		o.outputs = append(o.outputs, func(e conversation.Event) { printEvent(stdout, e) })
+	}
+	if c.record != "" {
+		if err := os.MkdirAll(c.record, 0o755); err != nil {
+			return nil, configError{fmt.Errorf("--record: %w", err)}
+		}
+		f, err := os.Create(filepath.Join(c.record, "events.jsonl"))
+		if err != nil {
+			return nil, configError{fmt.Errorf("--record: %w", err)}
+		}
+		closers.add(f.Close)
+		enc := json.NewEncoder(f)
+		o.outputs = append(o.outputs, func(e conversation.Event) {
+			if err := enc.Encode(e); err != nil {
+				o.recordFailed(fmt.Errorf("events.jsonl: %w", err))
+			}
+		})
+	}
+	o.events = conversation.NewEmitter(func(e conversation.Event) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		for _, out := range o.outputs {
+			out(e)
+		}
+	})
+	return o, nil
+}
+
+// attach sends the events to the interface from now on.
+func (o *eventOutputs) attach(p *tea.Program) {
+	o.mu.Lock()
+	o.program = p
+	o.mu.Unlock()
+}
+
+// recordFailed says once, as an error event, that --record stopped (from
+// its own goroutine: it may be the event log itself that failed,
+// mid-write).
+func (o *eventOutputs) recordFailed(err error) {
+	o.failed.Do(func() {
+		go o.events.Emit(conversation.Error{Message: safetext.Sanitize("--record stopped: "+err.Error(), 300)})
+	})
+}
+
+// printEvent shows an event to a person, one plain line (stdout is not a
+// terminal, and not --headless).
+func printEvent(w io.Writer, e conversation.Event) {
+	switch p := e.Payload.(type) {
+	case conversation.Transcript:
+		if p.Final {
+			fmt.Fprintf(w, "you:   %s\n", safetext.Inert(p.Text))
+		}
+	case conversation.AgentText:
+		if p.Final && p.Text != "" {
+			fmt.Fprintf(w, "agent: %s\n", safetext.Inert(p.Text))
+		}
+	case conversation.Error:
+		fmt.Fprintf(w, "error: %s\n", p.Message)
+		if p.Quota != nil && p.Quota.Hint != "" {
+			fmt.Fprintf(w, "hint:  %s\n", p.Quota.Hint)
+		}
+	case conversation.Fallback:
+		what := p.Clip + " clip"
+		if p.Text != "" {
+			what = fmt.Sprintf("%q", p.Text)
+		}
+		fmt.Fprintf(w, "fallback: %s (%s), played: %v\n", what, p.Reason, p.OK)
+	case conversation.Close:
+		fmt.Fprintf(w, "session closed: %s\n", p.Reason)
+	}
+}
+
+// closers are what a command opened, closed in reverse order.
+type closers []func() error
+
+func (c *closers) add(f ...func() error) { *c = append(*c, f...) }
+
+func (c *closers) closeAll() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
+	*c = nil
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/voicetui/voicetui/pipeline/conversation"
+	"github.com/voicetui/voicetui/ui"
+)
+
+// runInterface shows conv in the terminal interface until the user quits
+// (q, ctrl+c: raw mode makes it a key) or ctx ends (a signal), then ends
+// the conversation and waits for its replays. It returns the interface's
+// failure, else the conversation's closing error. ctl's conversation
+// controls are filled from conv; lv, when set, feeds the meters.
+func runInterface(ctx context.Context, conv conversation.Conversation, info ui.Info, ctl ui.Controller,
+	stdout io.Writer, out *eventOutputs, lv *levels) error {
+	ctl.SetMuted, ctl.Say, ctl.Replay = conv.SetMuted, conv.Say, conv.ReplayFallback
+	prog := tea.NewProgram(ui.New(info, ctl, nil), tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithoutSignalHandler())
+	out.attach(prog)
+	if lv != nil {
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			lv.pump(stop, func(m ui.LevelMsg) { prog.Send(m) })
+		}()
+		defer func() { close(stop); <-done }()
+	}
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	closed := make(chan error, 1)
+	go func() {
+		err := conv.Run(cctx)
+		prog.Send(ui.ClosedMsg{Err: err})
+		closed <- err
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			prog.Quit()
+		case <-cctx.Done():
+		}
+	}()
+	_, perr := prog.Run()
+	stop()
+	err := <-closed
+	conv.Wait()
+	if perr != nil {
+		return perr
+	}
+	return err
+}

@@ -1,0 +1,157 @@
+// Package conversation is the contract between a spoken conversation with
+// an agent and what drives it (the terminal interface, --headless, the
+// --record files): events out (events.go, a public schema), controls in
+// (mute, a typed turn, replaying the fallback, quitting by cancelling
+// Run's context), levels for meters through hooks. The local pipeline
+// (pipeline/session) is one Conversation; a LiveKit room is another.
+//
+// It also holds what every conversation must do the same way, so the
+// never-silent promise cannot drift between them: what the user hears and
+// sees when a conversation ends on an error (FallbackPlayer), and how the
+// end is reported (Ended).
+package conversation
+
+import (
+	"context"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/fallback"
+	"github.com/voicetui/voicetui/pipeline/provider"
+	"github.com/voicetui/voicetui/pipeline/safetext"
+)
+
+// Conversation is a spoken exchange with an agent.
+type Conversation interface {
+	// Run holds the conversation until ctx ends (close reason "user"),
+	// its input ends and the last reply has played ("input_ended"), or an
+	// error closes it ("error": the fallback plays first). It returns the
+	// error that closed it, or nil. It emits a Close event last.
+	Run(ctx context.Context) error
+	// SetMuted mutes the microphone.
+	SetMuted(muted bool)
+	// Say makes text the user's next turn, as if it had been said (text
+	// mode); it is dropped while another typed turn waits.
+	Say(text string)
+	// ReplayFallback plays the fallback sound again (manual QA), also
+	// after the conversation has closed.
+	ReplayFallback()
+	// Wait waits for replays still playing.
+	Wait()
+}
+
+// Ended is the Close event of a conversation that ended because of cause:
+// nil (the user ended it), io.EOF (its input ended) or the error that
+// closed it, whose request failed on attempt.
+func Ended(cause error, attempt int) Close {
+	switch {
+	case cause == nil:
+		return Close{Reason: "user"}
+	case cause == io.EOF:
+		return Close{Reason: "input_ended"}
+	}
+	return Close{Reason: "error", Error: ErrorInfo(cause, max(attempt, 1))}
+}
+
+// FallbackPlayer plays what the user hears when a conversation ends on an
+// error: a pure decision (fallback.Decide), then the bundled clip straight
+// to the speaker, never through the stage that failed, or the configured
+// message spoken through TTS when TTS is healthy (the clip when that
+// fails too). Bounded in time; one Fallback event says what played.
+type FallbackPlayer struct {
+	Speaker audio.Sink
+	Options fallback.Options
+	Events  *Emitter
+	// Speak, when set, says a message through TTS and waits until it has
+	// been heard. Nil: the bundled clips only.
+	Speak func(ctx context.Context, text string) error
+
+	mu      sync.Mutex
+	last    fallback.Clip // what the last close chose
+	replays sync.WaitGroup
+}
+
+// Play decides and plays the fallback for cause and waits until it has
+// been heard (bounded by the clip's length, or fallback.SpeakTimeout for a
+// spoken message). Call it before tearing anything down: the signal must
+// not wait.
+func (p *FallbackPlayer) Play(cause error, st fallback.State) {
+	d := fallback.Decide(cause, st, p.Options)
+	p.mu.Lock()
+	switch {
+	case d.Clip != "":
+		p.last = d.Clip
+	case d.Reason == "quota_exhausted":
+		p.last = fallback.Quota
+	}
+	p.mu.Unlock()
+	ev := Fallback{Clip: string(d.Clip), Text: d.Text, Reason: d.Reason}
+	if d.None() {
+		p.Events.Emit(ev) // sound off by choice; ok stays false
+		return
+	}
+	var problems []string
+	if d.Text != "" {
+		if p.Speak != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), fallback.SpeakTimeout)
+			err := p.Speak(ctx, d.Text)
+			cancel()
+			if err == nil {
+				ev.OK = true
+				p.Events.Emit(ev)
+				return
+			}
+			// TTS let us down after all: the clip.
+			problems = append(problems, "speaking the message: "+safetext.Sanitize(err.Error(), 200))
+			p.Speaker.Flush()
+		}
+		d.Clip = fallback.Unavailable
+		if q, ok := provider.AsQuota(cause); ok && q.IsTerminal() {
+			d.Clip = fallback.Quota
+		}
+		ev.Clip = string(d.Clip)
+	}
+	err := p.playClip(d.Clip)
+	ev.OK = err == nil
+	if err != nil {
+		problems = append(problems, safetext.Sanitize(err.Error(), 200))
+	}
+	ev.Error = strings.Join(problems, "; ")
+	p.Events.Emit(ev)
+}
+
+// Replay plays the last close's clip again (the quota clip when there was
+// none), in the background; its Fallback event has reason "replay".
+func (p *FallbackPlayer) Replay() {
+	p.mu.Lock()
+	clip := p.last
+	p.mu.Unlock()
+	if clip == "" {
+		clip = fallback.Quota
+	}
+	p.replays.Add(1)
+	go func() {
+		defer p.replays.Done()
+		ev := Fallback{Clip: string(clip), Reason: "replay"}
+		err := p.playClip(clip)
+		ev.OK = err == nil
+		if err != nil {
+			ev.Error = safetext.Sanitize(err.Error(), 200)
+		}
+		p.Events.Emit(ev)
+	}()
+}
+
+// Wait waits for replays still playing.
+func (p *FallbackPlayer) Wait() { p.replays.Wait() }
+
+// playClip plays a bundled clip (or the user's own sound) to the speaker.
+func (p *FallbackPlayer) playClip(clip fallback.Clip) error {
+	pcm, err := fallback.Samples(clip, p.Options)
+	if err != nil {
+		return err
+	}
+	return fallback.Play(context.Background(), p.Speaker, pcm) // bounded by the clip's length
+}

@@ -1,0 +1,61 @@
+package session
+
+import (
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/voicetui/voicetui/pipeline/conversation"
+	"github.com/voicetui/voicetui/pipeline/provider"
+)
+
+// Attempts numbers the attempts of each request. Providers retry inside a
+// request and report each failed attempt that will be retried through
+// their Retry.OnRetry hook: wire that to OnRetry. Each becomes an error
+// event (with retry_in_ms), and the request's final failure then carries
+// its attempt number. It is built before the providers and handed to the
+// session, so neither waits for the other to exist.
+type Attempts struct {
+	events *conversation.Emitter
+	mu     sync.Mutex
+	n      map[provider.Stage]int // retries reported in the current request, per stage
+}
+
+// NewAttempts reports retries to events.
+func NewAttempts(events *conversation.Emitter) *Attempts {
+	return &Attempts{events: events, n: map[provider.Stage]int{}}
+}
+
+// OnRetry is a provider.Retry.OnRetry hook.
+func (a *Attempts) OnRetry(attempt int, err error, wait time.Duration) {
+	var c provider.Classified
+	if errors.As(err, &c) {
+		a.mu.Lock()
+		a.n[c.ErrStage()] = attempt
+		a.mu.Unlock()
+	}
+	e := conversation.ErrorInfo(err, attempt)
+	e.RetryInMs = max(wait.Milliseconds(), 1)
+	a.events.Emit(*e)
+}
+
+// succeeded forgets a stage's retries once a request succeeded.
+func (a *Attempts) succeeded(stage provider.Stage) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.n, stage)
+}
+
+// final is the attempt number of a request's last failure, and forgets
+// the stage's retries.
+func (a *Attempts) final(err error) int {
+	var c provider.Classified
+	if !errors.As(err, &c) {
+		return 1
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := a.n[c.ErrStage()] + 1
+	delete(a.n, c.ErrStage())
+	return n
+}

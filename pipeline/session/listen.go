@@ -1,0 +1,152 @@
+package session
+
+import (
+	"context"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline/conversation"
+	"github.com/voicetui/voicetui/pipeline/provider"
+)
+
+// Turn-taking: the microphone's frames go to voice detection; enough voice
+// makes the user speaking, enough silence after it ends the user's turn
+// (and asks STT for its final transcript); voice over the agent's reply
+// interrupts it (barge-in).
+
+const frameDur = 20 * time.Millisecond
+
+// listener is what voice detection knows of the user.
+type listener struct {
+	vad       *audio.VoiceDetector
+	meter     *audio.Meter
+	voicedRun int // frames
+	silentRun int
+	speaking  bool // the user
+	speechEnd time.Time
+}
+
+func newListener() listener {
+	return listener{vad: audio.NewVoiceDetector(audio.PipelineRate), meter: audio.NewMeter(audio.PipelineRate, MeterBands)}
+}
+
+func (r *run) readMic(ctx context.Context) {
+	defer r.bg.Done()
+	buf := make([]int16, audio.PipelineRate/50)
+	for {
+		n, err := r.o.Mic.Read(ctx, buf)
+		if n > 0 {
+			post(ctx, r.mics, micMsg{pcm: slices.Clone(buf[:n])})
+		}
+		if err == io.EOF {
+			post(ctx, r.mics, micMsg{end: true})
+			return
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				post(ctx, r.mics, micMsg{end: true, err: err})
+			}
+			return
+		}
+	}
+}
+
+// onAudio runs voice detection on microphone audio and forwards it to STT.
+func (r *run) onAudio(ctx context.Context, pcm []int16) {
+	if r.s.muted.Load() {
+		pcm = make([]int16, len(pcm))
+	}
+	if r.o.InputLevel != nil {
+		r.o.InputLevel(r.listen.meter.Update(pcm))
+	}
+	r.forwardAudio(pcm)
+	l := &r.listen
+	l.vad.Feed(pcm, func(voiced bool, _ float64) {
+		if voiced {
+			l.voicedRun++
+			l.silentRun = 0
+		} else {
+			l.silentRun++
+			if l.silentRun > 2 { // 40 ms of hangover keeps words together
+				l.voicedRun = 0
+			}
+		}
+		r.onVoiceFrame(ctx)
+	})
+}
+
+func (r *run) onVoiceFrame(ctx context.Context) {
+	l := &r.listen
+	voiced := time.Duration(l.voicedRun) * frameDur
+	if !l.speaking && voiced >= r.o.StartSpeech {
+		if r.turn != nil && r.o.NoBargeIn {
+			return // the agent has the floor
+		}
+		l.speaking = true
+		r.setUser("speaking")
+		// While the agent only thinks, the reply waits: if this speech
+		// yields a transcript, its turn supersedes the reply (userTurn);
+		// a cough does not cost the user the answer.
+	}
+	if l.speaking && r.turn != nil && r.agent == "speaking" && voiced >= r.o.BargeIn && !r.o.NoBargeIn {
+		r.interrupt()
+	}
+	if l.speaking && time.Duration(l.silentRun)*frameDur >= r.o.EndSilence {
+		l.speaking = false
+		r.setUser("listening")
+		l.speechEnd = time.Now().Add(-r.o.EndSilence)
+		r.trace("speech_end", l.speechEnd)
+		r.finalize(ctx)
+	}
+}
+
+// userTurn starts the agent's reply to what the user said.
+func (r *run) userTurn(ctx context.Context, p pendingFinalize) {
+	text := strings.Join(r.stt.finals, " ")
+	r.stt.finals = nil
+	if text == "" {
+		return
+	}
+	if r.turn != nil {
+		if r.o.NoBargeIn {
+			return // spoken over the agent: ignored
+		}
+		r.interrupt()
+	}
+	r.history = append(r.history, provider.Message{Role: "user", Content: text})
+	r.turnCount++
+	t := &turn{r: r, n: r.turnCount, speechEnd: p.speechEnd, finalized: p.sent, sttDone: time.Now(), playDone: make(chan struct{})}
+	var tctx context.Context
+	tctx, t.cancel = context.WithCancelCause(ctx)
+	r.turn = t
+	r.setAgent("thinking")
+	history := slices.Clone(r.history)
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		err := t.run(tctx, history)
+		post(ctx, r.replies, replyMsg{t: t, done: true, err: err})
+	}()
+}
+
+// interrupt cancels the agent's turn and silences the speaker at once.
+func (r *run) interrupt() {
+	t := r.turn
+	if t == nil {
+		return
+	}
+	t.cancel(ErrInterrupted)
+	t.stopped(200 * time.Millisecond) // its last frame must not land after the flush
+	r.o.Speaker.Flush()
+	r.turn = nil
+	r.listen.vad.Boost = 0
+	reply := t.spoken()
+	if reply != "" {
+		r.history = append(r.history, provider.Message{Role: "assistant", Content: reply + " [cut short: the user interrupted]"})
+		r.emit(conversation.AgentText{Text: reply, Final: true, Interrupted: true})
+	}
+	r.setAgent("listening")
+}
