@@ -11,14 +11,14 @@ import (
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/audio/headless"
+	"github.com/voicetui/voicetui/audio/pulsetest"
 )
 
-var server *headless.Server
+var server *pulsetest.Server
 
 // TestMain runs every test against a private PulseAudio with virtual
 // devices; if it cannot start, the tests fail (they never skip).
-func TestMain(m *testing.M) { os.Exit(headless.RunTests(m, &server)) }
+func TestMain(m *testing.M) { os.Exit(pulsetest.RunTests(m, &server)) }
 
 func TestListShowsVirtualDevices(t *testing.T) {
 	release, err := Init()
@@ -146,7 +146,7 @@ func captureWhileFeeding(t *testing.T, opts *CaptureOptions, want []int16) []int
 }
 
 func TestCaptureKnownSignalIsSampleExact(t *testing.T) {
-	want := signal(headless.MicRate) // one second
+	want := signal(pulsetest.MicRate) // one second
 	got := captureWhileFeeding(t, nil, want)
 	for i := range want {
 		if got[i] != want[i] {

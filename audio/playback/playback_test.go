@@ -11,16 +11,16 @@ import (
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/audio/headless"
+	"github.com/voicetui/voicetui/audio/pulsetest"
 )
 
-var server *headless.Server
+var server *pulsetest.Server
 
 // TestMain runs every test against a private PulseAudio with virtual
 // devices; if it cannot start, the tests fail (they never skip).
-func TestMain(m *testing.M) { os.Exit(headless.RunTests(m, &server)) }
+func TestMain(m *testing.M) { os.Exit(pulsetest.RunTests(m, &server)) }
 
-const rate = headless.SpeakerRate
+const rate = pulsetest.SpeakerRate
 
 func tone(freq float64, d time.Duration) []int16 {
 	n := int(d.Seconds() * rate)
@@ -80,7 +80,7 @@ func loudSpan(x []int16, threshold int16) (first, last int) {
 	return first, last
 }
 
-func record(t testing.TB) *headless.Recording {
+func record(t testing.TB) *pulsetest.Recording {
 	t.Helper()
 	rec, err := server.Record("spk", 2000)
 	if err != nil {
@@ -91,7 +91,7 @@ func record(t testing.TB) *headless.Recording {
 
 // settle lets whatever an earlier test left in the sound server play out,
 // and returns the recording's length: analyse only what comes after it.
-func settle(rec *headless.Recording) int {
+func settle(rec *pulsetest.Recording) int {
 	time.Sleep(250 * time.Millisecond)
 	return len(rec.Samples())
 }

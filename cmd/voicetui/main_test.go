@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/audio/headless"
+	"github.com/voicetui/voicetui/audio/pulsetest"
 )
 
 var (
-	server *headless.Server
+	server *pulsetest.Server
 	binary string
 )
 
@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "FAIL: build voicetui: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := headless.RunTests(m, &server)
+	code := pulsetest.RunTests(m, &server)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/audio/headless"
+	"github.com/voicetui/voicetui/audio/pulsetest"
 	"github.com/voicetui/voicetui/fallback"
 	"github.com/voicetui/voicetui/pipeline/localgw/speechtest"
 )
@@ -444,7 +444,7 @@ func TestSessionOnDevicesWithRecord(t *testing.T) {
 
 // speakIntoMic starts recording the virtual speaker, then says sentence
 // into the virtual microphone (real speech, framed by silence).
-func speakIntoMic(t *testing.T, ctx context.Context, sentence string) *headless.Recording {
+func speakIntoMic(t *testing.T, ctx context.Context, sentence string) *pulsetest.Recording {
 	t.Helper()
 	rec, err := server.Record("spk", 2000)
 	if err != nil {

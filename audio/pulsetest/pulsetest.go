@@ -1,4 +1,4 @@
-// Package headless runs a private PulseAudio server with virtual devices so
+// Package pulsetest runs a private PulseAudio server for tests with virtual devices so
 // that real PortAudio capture and oto playback can be exercised on a machine
 // without a sound card: a null sink "mic" whose monitor is the default
 // microphone, and a null sink "spk" that is the default speaker. ALSA's
@@ -8,7 +8,7 @@
 // user's own sound server. Start sets this process's environment
 // (XDG_RUNTIME_DIR, PULSE_SERVER, ALSA_CONFIG_PATH), so it must run before
 // PortAudio is initialised or an oto context is created.
-package headless
+package pulsetest
 
 import (
 	"bufio"

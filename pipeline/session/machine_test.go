@@ -1,0 +1,402 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline/conversation"
+	"github.com/voicetui/voicetui/pipeline/pipelinetest"
+	"github.com/voicetui/voicetui/pipeline/provider"
+)
+
+// The session's state machine with scripted providers and microphone, on
+// testing/synctest's fake clock: every goroutine of a test runs in a
+// bubble whose time advances only when all of them wait, so timeouts of
+// seconds take microseconds and timings are exact. (Go's synctest is the
+// injectable clock: the session keeps using the time package.) The
+// end-to-end tests in this package and in cmd/voicetui stay the proof
+// that the real providers and devices work.
+
+// rig is one session under test.
+type rig struct {
+	llm *pipelinetest.LLM
+	stt *pipelinetest.STT
+	tts *pipelinetest.TTS
+	mic *pipelinetest.Mic
+	rec *recorder
+
+	start time.Time
+	mu    sync.Mutex
+	loud  []time.Duration // when each loud 20 msec left the speaker, since start
+}
+
+func newRig(script ...pipelinetest.Segment) *rig {
+	return &rig{llm: &pipelinetest.LLM{}, stt: &pipelinetest.STT{}, tts: &pipelinetest.TTS{},
+		mic: &pipelinetest.Mic{Script: script}, rec: &recorder{}}
+}
+
+// run runs the session until it closes or ctx ends; call it inside a
+// synctest bubble.
+func (r *rig) run(t *testing.T, ctx context.Context, tune func(*Options)) error {
+	t.Helper()
+	r.start = time.Now()
+	spk, err := audio.NewClockSink(audio.Format{SampleRate: audio.PipelineRate, Channels: 1}, func(p []int16) error {
+		if audio.RMS(p) > -40 {
+			r.mu.Lock()
+			r.loud = append(r.loud, time.Since(r.start))
+			r.mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spk.Close()
+	events := conversation.NewEmitter(r.rec.add)
+	o := Options{LLM: r.llm, STT: r.stt, TTS: r.tts, Mic: r.mic, Speaker: spk, Events: events}
+	if tune != nil {
+		tune(&o)
+	}
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Run(ctx)
+}
+
+// heard returns when sound left the speaker.
+func (r *rig) heard() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.loud)
+}
+
+// at returns when the first event matching ok came, since start.
+func (r *rig) at(ok func(conversation.Event) bool) (time.Duration, bool) {
+	for _, e := range r.rec.all() {
+		if ok(e) {
+			return e.T, true
+		}
+	}
+	return 0, false
+}
+
+func finals(rec *recorder) []string {
+	var out []string
+	for _, tr := range payloads[conversation.Transcript](rec) {
+		if tr.Final {
+			out = append(out, tr.Text)
+		}
+	}
+	return out
+}
+
+func replies(rec *recorder) []conversation.AgentText {
+	var out []conversation.AgentText
+	for _, a := range payloads[conversation.AgentText](rec) {
+		if a.Final {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func closeOf(t *testing.T, rec *recorder) conversation.Close {
+	t.Helper()
+	c := payloads[conversation.Close](rec)
+	if len(c) != 1 {
+		t.Fatalf("%d close events", len(c))
+	}
+	return c[0]
+}
+
+var (
+	sec       = time.Second
+	msec      = time.Millisecond
+	serverErr = func(stage provider.Stage) error {
+		return provider.FromResponse(stage, http.StatusServiceUnavailable, nil, []byte(`{"error":"busy"}`))
+	}
+	creditsErr = func(stage provider.Stage) error {
+		return provider.FromResponse(stage, http.StatusTooManyRequests, nil, []byte(pipelinetest.QuotaBody(stage.String(), "MaxGatewayCredits")))
+	}
+)
+
+func TestMachineTwoTurns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Silence(sec), pipelinetest.Voice(sec), pipelinetest.Silence(3*sec), pipelinetest.Voice(sec), pipelinetest.Silence(3*sec))
+		words := []string{"one", "two"}
+		r.stt.Answer = func(n int) pipelinetest.Finalize { return pipelinetest.Finalize{Text: words[n-1]} }
+		if err := r.run(t, context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		if f := finals(r.rec); !slices.Equal(f, words) {
+			t.Fatalf("finals %q", f)
+		}
+		if got := replies(r.rec); len(got) != 2 || got[0].Text != "Hello there." {
+			t.Fatalf("replies %+v", got)
+		}
+		calls := r.llm.Calls()
+		if len(calls) != 2 || calls[1][len(calls[1])-1].Content != "two" || calls[1][2].Role != "assistant" {
+			t.Fatalf("LLM calls %+v", calls)
+		}
+		// Voice ends at 2 s; the 0.5 s of silence that ends the turn,
+		// then the reply: nothing else takes time on a fake clock.
+		if h := r.heard(); len(h) == 0 || h[0] < 2500*msec || h[0] > 2600*msec {
+			t.Fatalf("first reply sound at %v", h)
+		}
+		// End of speech -> first audio is the end-of-turn silence itself.
+		if m := payloads[conversation.Metrics](r.rec); len(m) != 2 || m[0].E2EMs < 500 || m[0].E2EMs > 520 || m[0].EOUMs != 500 {
+			t.Fatalf("metrics %+v", m)
+		}
+		if c := closeOf(t, r.rec); c.Reason != "input_ended" {
+			t.Fatalf("close %+v", c)
+		}
+	})
+}
+
+// A finalize answered within the wait starts the turn when it comes.
+func TestMachineFinalizeAnsweredLate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(6*sec))
+		r.stt.Answer = func(int) pipelinetest.Finalize { return pipelinetest.Finalize{Text: "slow", Delay: 2 * sec} }
+		if err := r.run(t, context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		thinking, ok := r.at(func(e conversation.Event) bool {
+			s, ok := e.Payload.(conversation.State)
+			return ok && s.Agent == "thinking"
+		})
+		if !ok || thinking < 3450*msec || thinking > 3550*msec {
+			t.Fatalf("thinking at %v (voice ended at 1 s, finalize at 1.5 s, answered 2 s later)", thinking)
+		}
+		if m := payloads[conversation.Metrics](r.rec); len(m) != 1 || m[0].STTMs < 1990 || m[0].STTMs > 2010 {
+			t.Fatalf("metrics %+v", m)
+		}
+	})
+}
+
+// Today's behaviour, which the never-silent issue changes: a finalize that
+// is never answered is given up after finalizeWait, no turn starts, and
+// nothing says so; the session then ends as if all was well.
+func TestMachineFinalizeNeverAnswered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(8*sec))
+		r.stt.Answer = func(int) pipelinetest.Finalize { return pipelinetest.Finalize{Never: true} }
+		if err := r.run(t, context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(r.llm.Calls()); n != 0 {
+			t.Fatalf("%d LLM calls", n)
+		}
+		if e := payloads[conversation.Error](r.rec); len(e) != 0 {
+			t.Fatalf("errors %+v", e)
+		}
+		if c := closeOf(t, r.rec); c.Reason != "input_ended" {
+			t.Fatalf("close %+v", c)
+		}
+	})
+}
+
+// Today's behaviour, which the never-silent issue changes: an answer that
+// comes after finalizeWait is kept and joins the next turn's prompt.
+func TestMachineFinalizeAnsweredAfterTheWait(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(8*sec), pipelinetest.Voice(sec), pipelinetest.Silence(3*sec))
+		r.stt.Answer = func(n int) pipelinetest.Finalize {
+			if n == 1 {
+				return pipelinetest.Finalize{Text: "late", Delay: finalizeWait + 2*sec}
+			}
+			return pipelinetest.Finalize{Text: "second"}
+		}
+		if err := r.run(t, context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		calls := r.llm.Calls()
+		if len(calls) != 1 || calls[0][len(calls[0])-1].Content != "late second" {
+			t.Fatalf("LLM calls %+v", calls)
+		}
+	})
+}
+
+// A dropped STT stream is reported, reopened, and the next turn works.
+func TestMachineSTTReconnects(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Silence(2*sec), pipelinetest.Voice(sec), pipelinetest.Silence(3*sec))
+		drop := &provider.ConnectionError{Stage: provider.StageSTT, Op: "read", Err: errors.New("connection reset")}
+		go func() {
+			time.Sleep(sec)
+			r.stt.Fail(drop)
+		}()
+		if err := r.run(t, context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		errs := payloads[conversation.Error](r.rec)
+		if r.stt.Opened() != 2 || len(errs) != 1 || errs[0].Stage != "stt" || !errs[0].Retryable {
+			t.Fatalf("%d streams, errors %+v", r.stt.Opened(), errs)
+		}
+		if len(replies(r.rec)) != 1 {
+			t.Fatalf("replies %+v", replies(r.rec))
+		}
+	})
+}
+
+// A stream that cannot be reopened closes the session past the tolerance,
+// with the fallback first.
+func TestMachineSTTCannotReopen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Silence(2 * sec))
+		r.mic.Hold = true
+		r.stt.Open = func(n int) error {
+			if n > 1 {
+				return serverErr(provider.StageSTT)
+			}
+			return nil
+		}
+		go func() {
+			time.Sleep(sec)
+			r.stt.Fail(&provider.ConnectionError{Stage: provider.StageSTT, Op: "read", Err: errors.New("reset")})
+		}()
+		err := r.run(t, context.Background(), func(o *Options) { o.MaxUnrecoverable = 2 })
+		var se *provider.StatusError
+		if !errors.As(err, &se) || se.StatusCode != 503 {
+			t.Fatalf("Run: %v", err)
+		}
+		// The drop (1), a refused reopen (2), and a second refusal, the
+		// third error, exceeds the tolerance of 2.
+		if n := len(payloads[conversation.Error](r.rec)); r.stt.Opened() != 3 || n != 3 {
+			t.Fatalf("%d streams asked for, %d errors", r.stt.Opened(), n)
+		}
+		fb := payloads[conversation.Fallback](r.rec)
+		if c := closeOf(t, r.rec); c.Reason != "error" || len(fb) != 1 || fb[0].Clip != "unavailable" || !fb[0].OK {
+			t.Fatalf("close %+v, fallback %+v", c, fb)
+		}
+	})
+}
+
+// Voice over the agent for BargeIn interrupts it: the speaker falls
+// silent at once, the reply is marked, and the user's turn is answered.
+func TestMachineBargeIn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Voice 0-1 s; the reply starts at 1.5 s and would last 6 s; the
+		// user speaks again from 3 s.
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(2*sec), pipelinetest.Voice(sec), pipelinetest.Silence(4*sec))
+		r.llm.Reply = func(n int) pipelinetest.Reply {
+			if n == 1 {
+				return pipelinetest.Reply{Text: "One. Two. Three."}
+			}
+			return pipelinetest.Reply{Text: "Yes?"}
+		}
+		r.tts.Speak = func(int) pipelinetest.Speech { return pipelinetest.Speech{PerSentence: 2 * sec} }
+		if err := r.run(t, context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		// The whole first reply is known before it is spoken; then it is
+		// cut, then the second turn's reply.
+		got := replies(r.rec)
+		if len(got) != 3 || got[0].Interrupted || !got[1].Interrupted || got[2].Text != "Yes?" || got[2].Interrupted {
+			t.Fatalf("replies %+v", got)
+		}
+		cut, _ := r.at(func(e conversation.Event) bool {
+			a, ok := e.Payload.(conversation.AgentText)
+			return ok && a.Interrupted
+		})
+		if cut < 3500*msec || cut > 3520*msec {
+			t.Fatalf("interrupted at %v: want 0.5 s after the voice began at 3 s", cut)
+		}
+		// Nothing of the first reply after the cut (the answer to the
+		// second turn starts at 4.5 s).
+		for _, h := range r.heard() {
+			if h > cut+40*msec && h < 4500*msec {
+				t.Fatalf("sound at %v after the interruption at %v", h, cut)
+			}
+		}
+		if calls := r.llm.Calls(); len(calls) != 2 || !strings.Contains(calls[1][2].Content, "[cut short") {
+			t.Fatalf("history %+v", calls)
+		}
+	})
+}
+
+// Failed turns count per stage; the one past the tolerance closes the
+// session with the generic clip. A reply in between resets the count.
+func TestMachineToleranceClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var script []pipelinetest.Segment
+		for range 6 {
+			script = append(script, pipelinetest.Voice(sec), pipelinetest.Silence(2*sec))
+		}
+		r := newRig(script...)
+		r.llm.Reply = func(n int) pipelinetest.Reply {
+			if n == 2 {
+				return pipelinetest.Reply{Text: "Fine."} // resets the count
+			}
+			return pipelinetest.Reply{Err: serverErr(provider.StageLLM)}
+		}
+		err := r.run(t, context.Background(), nil)
+		if se, ok := provider.AsStatus(err); !ok || se.StatusCode != 503 {
+			t.Fatalf("Run: %v", err)
+		}
+		// fail, reply, fail x4: the 4th failure after the reply exceeds 3.
+		if n := len(r.llm.Calls()); n != 6 {
+			t.Fatalf("%d LLM calls", n)
+		}
+		fb := payloads[conversation.Fallback](r.rec)
+		if c := closeOf(t, r.rec); c.Reason != "error" || c.Error.Stage != "llm" || len(fb) != 1 || fb[0].Clip != "unavailable" {
+			t.Fatalf("close %+v fallback %+v", c, fb)
+		}
+		if h := r.heard(); len(h) == 0 {
+			t.Fatal("the fallback clip was not heard")
+		}
+	})
+}
+
+// A terminal error closes at once, with the quota clip heard.
+func TestMachineTerminalClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(sec))
+		r.mic.Hold = true
+		r.tts.Speak = func(int) pipelinetest.Speech { return pipelinetest.Speech{Err: creditsErr(provider.StageTTS)} }
+		err := r.run(t, context.Background(), nil)
+		if q, ok := provider.AsQuota(err); !ok || !q.IsTerminal() || q.ErrStage() != provider.StageTTS {
+			t.Fatalf("Run: %v", err)
+		}
+		errs := payloads[conversation.Error](r.rec)
+		fb := payloads[conversation.Fallback](r.rec)
+		if len(errs) != 1 || !errs[0].Terminal || errs[0].Attempt != 1 || errs[0].Quota == nil || len(fb) != 1 || fb[0].Clip != "quota" || !fb[0].OK {
+			t.Fatalf("errors %+v fallback %+v", errs, fb)
+		}
+		failed, _ := r.at(func(e conversation.Event) bool { _, ok := e.Payload.(conversation.Error); return ok })
+		if h := r.heard(); len(h) == 0 || h[0]-failed > 40*msec {
+			t.Fatalf("the quota clip was heard at %v, the error at %v", h, failed)
+		}
+	})
+}
+
+// A provider that does not let go cannot hold the close: Run returns
+// within closeWait of the user ending it.
+func TestMachineCloseIsBoundedWhenAProviderHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig()
+		r.mic.Hold = true
+		r.stt.CloseHangs = make(chan struct{})
+		defer close(r.stt.CloseHangs) // let it go at the end, so the bubble empties
+		r.llm.Reply = func(int) pipelinetest.Reply { return pipelinetest.Reply{Stall: true} }
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(2*sec, cancel)
+		start := time.Now()
+		r.run(t, ctx, nil)
+		if took := time.Since(start); took > 2*sec+closeWait+10*msec {
+			t.Fatalf("Run returned %v after the user ended it", took-2*sec)
+		}
+		if c := closeOf(t, r.rec); c.Reason != "user" {
+			t.Fatalf("close %+v", c)
+		}
+	})
+}
