@@ -9,7 +9,7 @@
 // (its ssestream package), but its client is not used: it keeps only the
 // "error" field of a failed response, which on the gateway is a bare
 // string, and it retries on its own schedule. Every failure here is read
-// whole (bounded) and typed by the pipeline package. Chunks are decoded
+// whole (bounded) and typed by the provider package. Chunks are decoded
 // into a small struct of our own that reads only the text and errors.
 package openai
 

@@ -1,5 +1,7 @@
-// Package pipelinetest has what provider tests share: quota bodies in the
-// gateway's exact shape and helpers for in-process servers.
+// Package pipelinetest has what tests of providers and conversations share:
+// quota bodies in the gateway's exact shape, helpers for in-process
+// servers as strict as the real ones (strict.go), and scripted fakes of
+// the providers and of a microphone (fakes.go).
 package pipelinetest
 
 import (
