@@ -122,6 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.errorAudio, "error-audio", "", "a WAV file to play instead of the bundled fallback clips")
 	fs.BoolVar(&so.Fallback.NoErrorAudio, "no-error-audio", false, "play nothing on an unrecoverable close (the error is still shown)")
 	fs.StringVar(&local.Key, "key", localgw.DefaultKey, "gateway: API key its tokens must carry")
+	fs.StringVar(&local.ControlToken, "control-token", "", "gateway: the token its control endpoint requires (default: a random one, printed at start)")
 	fs.StringVar(&local.Secret, "secret", localgw.DefaultSecret, "gateway: API secret its tokens must be signed with (local QA only: a flag shows in ps)")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {

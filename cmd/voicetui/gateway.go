@@ -27,7 +27,9 @@ func serveGateway(ctx context.Context, c config, stderr io.Writer) error {
 		secret = localgw.DefaultSecret
 	}
 	fmt.Fprintf(stderr, "embedded gateway listening on %s (key %s, secret %s)\n", srv.URL(), opts.Key, secret)
-	fmt.Fprintf(stderr, "control endpoint: %s/status, /quota?rule=RULE, /fault?rule=RULE, /reset (loopback only)\n", srv.ControlURL())
+	fmt.Fprintf(stderr, "control endpoint: %s/status, /quota?rule=RULE, /fault?rule=RULE, /reset (loopback only, header %s: %s)\n",
+		srv.ControlURL(), localgw.ControlHeader, srv.ControlToken())
+	fmt.Fprintf(stderr, "  e.g. curl -H '%s: %s' -X POST '%s/quota?rule=llm:credits'\n", localgw.ControlHeader, srv.ControlToken(), srv.ControlURL())
 	fmt.Fprintf(stderr, "try: LIVEKIT_INFERENCE_URL=%s LIVEKIT_API_KEY=%s LIVEKIT_API_SECRET=... voicetui ask hello\n", srv.URL(), opts.Key)
 	<-ctx.Done()
 	shutdown, cancel := context.WithTimeout(context.Background(), 3*time.Second)

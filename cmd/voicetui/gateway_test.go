@@ -31,7 +31,7 @@ func TestGatewayCommandServesOtherClients(t *testing.T) {
 	os.WriteFile(script, []byte("what time is it\n"), 0o644)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "gateway", "--addr", addr, "--key", "qa", "--secret", "qa-secret", "--stt-script", script, "--quota", "tts:credits:after=5")
+	cmd := exec.CommandContext(ctx, binary, "gateway", "--addr", addr, "--key", "qa", "--secret", "qa-secret", "--stt-script", script, "--quota", "tts:credits:after=5", "--control-token", "qa-control")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -39,6 +39,9 @@ func TestGatewayCommandServesOtherClients(t *testing.T) {
 	lines := bufio.NewScanner(stderr)
 	if !lines.Scan() || !strings.Contains(lines.Text(), "embedded gateway listening on http://"+addr+"/v1 (key qa, secret the one given with --secret)") {
 		t.Fatalf("first line %q", lines.Text())
+	}
+	if !lines.Scan() || !strings.Contains(lines.Text(), "X-Voicetui-Control: qa-control") {
+		t.Fatalf("second line %q", lines.Text())
 	}
 	go io.Copy(io.Discard, stderr)
 
@@ -48,7 +51,12 @@ func TestGatewayCommandServesOtherClients(t *testing.T) {
 		t.Fatalf("ask through the standalone gateway: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	// Quota at run time through the control endpoint.
-	resp, err := http.Post("http://"+addr+"/control/quota?rule=llm:credits", "", nil)
+	control := func(method, path string) (*http.Response, error) {
+		req, _ := http.NewRequest(method, "http://"+addr+"/control"+path, nil)
+		req.Header.Set("X-Voicetui-Control", "qa-control")
+		return http.DefaultClient.Do(req)
+	}
+	resp, err := control("POST", "/quota?rule=llm:credits")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("control: %v %v", resp, err)
 	}
@@ -56,7 +64,7 @@ func TestGatewayCommandServesOtherClients(t *testing.T) {
 	if r := voicetui(t, env, "ask", "help"); r.code != exitQuota {
 		t.Fatalf("after llm:credits: exit %d %q", r.code, r.stderr)
 	}
-	status, _ := http.Get("http://" + addr + "/control/status")
+	status, _ := control("GET", "/status")
 	body, _ := io.ReadAll(status.Body)
 	status.Body.Close()
 	if !strings.Contains(string(body), "tts:credits:after=5") || !strings.Contains(string(body), "llm:credits") {

@@ -61,7 +61,7 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	ctl := ui.Controller{}
 	if b.Gateway != nil {
-		gatewayControl(&ctl, b.Gateway.ControlURL())
+		gatewayControl(&ctl, b.Gateway)
 	}
 	return runInterface(ctx, sess, ui.Info{Backend: kindName(b.Kind), Detail: b.Description}, ctl, stdout, out, lv)
 }

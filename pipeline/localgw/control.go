@@ -1,13 +1,17 @@
 package localgw
 
 import (
+	"crypto/subtle"
 	"net"
 	"net/http"
 )
 
+// ControlHeader carries the control token (Server.ControlToken).
+const ControlHeader = "X-Voicetui-Control"
+
 // control serves the run-time rule endpoint:
 //
-//	GET  /control/status            the active rules
+//	GET  /control/status            the active rules and the recent answers
 //	POST /control/quota?rule=RULE   add a quota rule (flag syntax)
 //	POST /control/fault?rule=RULE   add a fault rule
 //	POST /control/reset             remove every rule: quota restored
@@ -15,7 +19,7 @@ func (s *Server) control() http.Handler {
 	mux := http.NewServeMux()
 	status := func(w http.ResponseWriter, code int) {
 		q, f := s.policy.Rules()
-		writeJSON(w, code, map[string]any{"quotas": q, "faults": f})
+		writeJSON(w, code, map[string]any{"quotas": q, "faults": f, "recent": s.journal.recent()})
 	}
 	mux.HandleFunc("GET /control/status", func(w http.ResponseWriter, r *http.Request) { status(w, http.StatusOK) })
 	mux.HandleFunc("POST /control/quota", func(w http.ResponseWriter, r *http.Request) {
@@ -46,13 +50,27 @@ func (s *Server) control() http.Handler {
 	return mux
 }
 
-// loopbackOnly refuses the control endpoint to other machines, even when
-// the gateway listens on every interface.
-func loopbackOnly(next http.Handler) http.Handler {
+// controlGuard lets through only control requests a web page cannot
+// forge: from this machine (even when the gateway listens on every
+// interface), carrying the per-process token in a custom header (which a
+// browser sends cross-origin only after a CORS preflight, which nothing
+// here answers), and without an Origin header (browsers send one; curl
+// and voicetui do not).
+func (s *Server) controlGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "the control endpoint answers loopback clients only"})
+		var why string
+		switch ip := net.ParseIP(host); {
+		case err != nil || ip == nil || !ip.IsLoopback():
+			why = "the control endpoint answers loopback clients only"
+		case r.Header.Get("Origin") != "":
+			why = "the control endpoint does not answer web pages"
+		case subtle.ConstantTimeCompare([]byte(r.Header.Get(ControlHeader)), []byte(s.opts.ControlToken)) != 1:
+			why = "the control endpoint needs the header " + ControlHeader + ": <token printed at start>"
+		}
+		if why != "" {
+			s.journal.note(r, "control", http.StatusForbidden, why)
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": why})
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -51,13 +51,14 @@ const maxChatRequest = 1 << 20
 
 // readChat reads and checks a chat request as the OpenAI API does: a body
 // that is not the documented shape gets 400 with its error body.
-func readChat(w http.ResponseWriter, r *http.Request) (chatRequest, bool) {
+func (s *Server) readChat(w http.ResponseWriter, r *http.Request) (chatRequest, bool) {
 	var req chatRequest
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxChatRequest+1))
 	if err != nil {
 		return req, false // the client went away
 	}
 	if len(body) > maxChatRequest {
+		s.journal.note(r, "llm", http.StatusRequestEntityTooLarge, "bad request: body larger than 1 MiB")
 		writeJSON(w, http.StatusRequestEntityTooLarge, openAIError("request body larger than 1 MiB", ""))
 		return req, false
 	}
@@ -67,6 +68,7 @@ func readChat(w http.ResponseWriter, r *http.Request) (chatRequest, bool) {
 			writeJSON(w, http.StatusInternalServerError, openAIError("embedded gateway: "+err.Error(), ""))
 			return req, false
 		}
+		s.journal.note(r, "llm", http.StatusBadRequest, "bad request: "+we.Message)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		w.Write(we.OpenAIBody())
@@ -77,6 +79,7 @@ func readChat(w http.ResponseWriter, r *http.Request) (chatRequest, bool) {
 		return req, false
 	}
 	if !req.Stream {
+		s.journal.note(r, "llm", http.StatusBadRequest, "bad request: not streamed")
 		writeJSON(w, http.StatusBadRequest, openAIError("the embedded gateway streams only: set \"stream\": true", "stream"))
 		return req, false
 	}
@@ -94,7 +97,7 @@ func openAIError(message, param string) map[string]any {
 
 // chat streams the demo agent's reply as chat-completion chunks.
 func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
-	req, ok := readChat(w, r)
+	req, ok := s.readChat(w, r)
 	if !ok {
 		return
 	}
@@ -106,14 +109,16 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-LiveKit-Inference-TPM-Limit", "1000000")
 	h.Set("X-LiveKit-Inference-TPM-Used", strconv.FormatInt(s.llmTokens.Load(), 10))
 	if refused != nil {
-		s.log.Info("llm refused", "rule", refused.String())
+		s.journal.note(r, "llm", http.StatusTooManyRequests, "quota rule "+refused.String())
 		refuse(w, refused.refusal())
 		return
 	}
-	if _, ok := fault(faults, ServerErr); ok {
+	if f, ok := fault(faults, ServerErr); ok {
+		s.journal.note(r, "llm", http.StatusServiceUnavailable, "fault "+f.String())
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "embedded gateway: injected fault llm:5xx"})
 		return
 	}
+	s.journal.note(r, "llm", http.StatusOK, served(faults))
 	var last string
 	for _, m := range req.Messages {
 		if m.Role == "user" {

@@ -138,7 +138,9 @@ func TestControlEndpointLoopbackOnly(t *testing.T) {
 func TestControlEndpoint(t *testing.T) {
 	s, cfg := start(t, Options{Speech: silentSpeech{}})
 	post := func(path string) (int, map[string]any) {
-		resp, err := http.Post(s.ControlURL()+path, "", nil)
+		req, _ := http.NewRequest("POST", s.ControlURL()+path, nil)
+		req.Header.Set(ControlHeader, s.ControlToken())
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,6 +166,64 @@ func TestControlEndpoint(t *testing.T) {
 	}
 	if _, err := ask(t, cfg, "hi"); err != nil {
 		t.Fatalf("after reset: %v", err)
+	}
+}
+
+// A web page cannot add rules to a running gateway: without the token
+// header, with a wrong one, or with an Origin (what a browser sends), the
+// control endpoint refuses, and says so in its journal.
+func TestControlEndpointRefusesForgeries(t *testing.T) {
+	s, _ := start(t, Options{Speech: silentSpeech{}, ControlToken: "t0ken"})
+	for name, h := range map[string]http.Header{
+		"no token":    {},
+		"wrong token": {ControlHeader: {"guess"}},
+		"from a page": {ControlHeader: {"t0ken"}, "Origin": {"http://evil.example"}},
+	} {
+		req, _ := http.NewRequest("POST", s.ControlURL()+"/quota?rule=llm:credits", nil)
+		req.Header = h
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("%s: %d %v", name, resp.StatusCode, resp.Header)
+		}
+	}
+	if q, _ := s.Policy().Rules(); len(q) != 0 {
+		t.Fatalf("a forged request added %v", q)
+	}
+	var refused int
+	for _, a := range s.journal.recent() {
+		if a.Stage == "control" && a.Status == http.StatusForbidden {
+			refused++
+		}
+	}
+	if refused != 3 {
+		t.Fatalf("journal: %+v", s.journal.recent())
+	}
+}
+
+// /control/status says, per request, what the gateway answered and why.
+func TestStatusShowsWhatWasAnswered(t *testing.T) {
+	s, cfg := start(t, Options{Speech: silentSpeech{}, Quotas: quotas(t, "llm:credits:after=1")})
+	ask(t, cfg, "hi")
+	ask(t, cfg, "hi")
+	req, _ := http.NewRequest("GET", s.ControlURL()+"/status", nil)
+	req.Header.Set(ControlHeader, s.ControlToken())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var status struct {
+		Recent []Answer `json:"recent"`
+	}
+	json.NewDecoder(resp.Body).Decode(&status)
+	if len(status.Recent) != 2 || status.Recent[0].Status != 200 || status.Recent[0].Why != "served" ||
+		status.Recent[1].Status != 429 || status.Recent[1].Why != "quota rule llm:credits:after=1" ||
+		!strings.HasPrefix(status.Recent[1].Client["user-agent"], "voicetui/") {
+		t.Fatalf("recent %+v", status.Recent)
 	}
 }
 

@@ -14,6 +14,7 @@ package localgw
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,20 +45,25 @@ type Options struct {
 	Quotas      []QuotaRule
 	Faults      []FaultRule
 	Log         *slog.Logger // nil: discard
+	// ControlToken is what the control endpoint requires in the
+	// X-Voicetui-Control header; "" makes a random one (ControlToken()).
+	ControlToken string
 	// TTS engine; nil means espeak-ng (New fails when it is missing).
 	Speech Synthesizer
 }
 
 // Server is a running gateway.
 type Server struct {
-	opts   Options
-	policy *Policy
-	speech Synthesizer
-	log    *slog.Logger
-	srv    *http.Server
-	ln     net.Listener
+	opts    Options
+	policy  *Policy
+	speech  Synthesizer
+	log     *slog.Logger
+	journal *journal
+	srv     *http.Server
+	ln      net.Listener
 
 	llmRequests, llmTokens atomic.Int64 // for the usage headers
+	sessionIDs             atomic.Int64
 	base                   context.Context
 	stop                   context.CancelFunc // ends every session (hijacked sockets too)
 	sessions               sync.WaitGroup
@@ -88,7 +94,11 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, policy: &Policy{}, speech: tts, log: log, script: append([]string(nil), opts.STTScript...)}
+	if opts.ControlToken == "" {
+		opts.ControlToken = rand.Text()
+	}
+	s := &Server{opts: opts, policy: &Policy{}, speech: tts, log: log, journal: &journal{log: log},
+		script: append([]string(nil), opts.STTScript...)}
 	for _, r := range opts.Quotas {
 		s.policy.AddQuota(r)
 	}
@@ -109,7 +119,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/models", s.authed(s.serveModels))
 	mux.Handle("GET /v1/stt", s.authed(s.serveSTT))
 	mux.Handle("GET /v1/tts", s.authed(s.serveTTS))
-	mux.Handle("/control/", loopbackOnly(s.control()))
+	mux.Handle("GET /v1/eot", s.authed(s.serveMissingModel("eot", "end-of-turn")))
+	mux.Handle("GET /v1/bargein", s.authed(s.serveMissingModel("bargein", "barge-in")))
+	mux.Handle("/control/", s.controlGuard(s.control()))
 	return mux
 }
 
@@ -133,6 +145,10 @@ func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/v1" 
 
 // ControlURL is the base of the control endpoint.
 func (s *Server) ControlURL() string { return "http://" + s.ln.Addr().String() + "/control" }
+
+// ControlToken is what a control request must carry in its
+// X-Voicetui-Control header.
+func (s *Server) ControlToken() string { return s.opts.ControlToken }
 
 // Close stops serving and ends open sessions, waiting for them within ctx.
 //
@@ -162,10 +178,12 @@ func (s *Server) authed(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
+			s.journal.note(r, stageOf(r.URL.Path), http.StatusUnauthorized, "unauthorized: no bearer token")
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing access token: send Authorization: Bearer <token>"})
 			return
 		}
 		if err := gateway.VerifyToken(tok, s.opts.Key, s.opts.Secret, time.Now()); err != nil {
+			s.journal.note(r, stageOf(r.URL.Path), http.StatusUnauthorized, "unauthorized: "+err.Error())
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid access token: " + err.Error()})
 			return
 		}
@@ -190,6 +208,7 @@ func refuse(w http.ResponseWriter, r Refusal) {
 }
 
 func (s *Server) serveModels(w http.ResponseWriter, r *http.Request) {
+	s.journal.note(r, "models", http.StatusOK, "served")
 	type model struct {
 		ID      string `json:"id"`
 		Object  string `json:"object"`
@@ -206,6 +225,16 @@ const (
 	STTModel = "embedded/energy-stt"
 	TTSModel = "embedded/espeak-ng"
 )
+
+// peekScriptLine returns the next scripted transcript without using it.
+func (s *Server) peekScriptLine() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.script) == 0 {
+		return ""
+	}
+	return s.script[0]
+}
 
 // nextScriptLine returns the next scripted transcript; "" when the
 // script is absent or used up.
@@ -232,5 +261,36 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// stageOf names what a request path asks for, for the journal.
+func stageOf(path string) string {
+	p := strings.TrimPrefix(path, "/v1/")
+	switch p {
+	case "chat/completions":
+		return "llm"
+	case "stt", "tts", "models", "eot", "bargein":
+		return p
+	}
+	return p
+}
+
+// serveMissingModel answers the end-of-turn and barge-in model sockets
+// that LiveKit's cloud gateway serves and this one does not: 404 with a
+// JSON reason, which agents-js 1.9.0 takes as "no remote model" and falls
+// back to its local turn detection. A bargein credits or rate rule is
+// answered here as the real gateway would, with its quota body.
+func (s *Server) serveMissingModel(stage, what string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if stage == "bargein" {
+			if refused, _ := s.policy.Admit(BargeIn); refused != nil {
+				s.journal.note(r, stage, http.StatusTooManyRequests, "quota rule "+refused.String())
+				refuse(w, refused.refusal())
+				return
+			}
+		}
+		s.journal.note(r, stage, http.StatusNotFound, "no "+what+" model in the embedded gateway")
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the embedded gateway has no " + what + " model; clients use their local one"})
 	}
 }

@@ -34,7 +34,7 @@ func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	voice := s.speech.Voice(str(create, "voice"), str(create, "language"))
-	if err := ss.send(map[string]string{"type": "session.created", "voice": voice, "model": TTSModel}); err != nil {
+	if err := ss.send(map[string]any{"type": "session.created", "voice": voice, "model": TTSModel}); err != nil {
 		return
 	}
 	s.log.Debug("tts session", "rate", sampleRate, "voice", voice)
@@ -75,7 +75,8 @@ func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
 						return
 					}
 					faults = f
-					if _, ok := fault(faults, ServerErr); ok {
+					if f, ok := fault(faults, ServerErr); ok {
+						ss.journal.note(ss.req, "tts", http.StatusServiceUnavailable, "fault "+f.String()+", one utterance")
 						// This utterance fails; the socket stays usable.
 						ss.send(map[string]any{"type": "error", "message": "embedded gateway: injected fault tts:5xx", "code": http.StatusServiceUnavailable})
 						skip = true
@@ -134,14 +135,14 @@ func (s *Server) speak(ctx context.Context, ss *session, sampleRate int, voice s
 						return ctx.Err()
 					}
 					if _, ok := fault(u.faults, BadFrame); ok {
-						ss.sendCtx(ctx, map[string]string{"type": "output_audio", "audio": "not base64!"})
+						ss.sendCtx(ctx, map[string]any{"type": "output_audio", "audio": "not base64!"})
 					}
 				}
 				raw = raw[:0]
 				for _, v := range out[:n] {
 					raw = binary.LittleEndian.AppendUint16(raw, uint16(v))
 				}
-				if err := ss.sendCtx(ctx, map[string]string{"type": "output_audio", "audio": base64.StdEncoding.EncodeToString(raw)}); err != nil {
+				if err := ss.sendCtx(ctx, map[string]any{"type": "output_audio", "audio": base64.StdEncoding.EncodeToString(raw)}); err != nil {
 					return err
 				}
 				out = out[n:]
@@ -186,7 +187,7 @@ func (s *Server) speak(ctx context.Context, ss *session, sampleRate int, voice s
 		if err := flush(true); err != nil {
 			return err
 		}
-		if err := ss.sendCtx(ctx, map[string]string{"type": "done"}); err != nil {
+		if err := ss.sendCtx(ctx, map[string]any{"type": "done"}); err != nil {
 			return err
 		}
 	}

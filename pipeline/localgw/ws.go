@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -17,6 +18,11 @@ type session struct {
 	ctx    context.Context
 	conn   *websocket.Conn
 	schema wire.Schema // what the client's messages must match
+	id     string      // session_id, in every message sent
+	// for the journal
+	req     *http.Request
+	journal *journal
+	stage   Stage
 }
 
 // accept admits a WebSocket request of stage: a quota rule refuses it
@@ -25,24 +31,28 @@ type session struct {
 func (s *Server) accept(w http.ResponseWriter, r *http.Request, stage Stage) (*session, []FaultRule, bool) {
 	refused, faults := s.policy.Admit(stage)
 	if refused != nil {
-		s.log.Info("handshake refused", "stage", stage, "rule", refused.String())
+		s.journal.note(r, string(stage), http.StatusTooManyRequests, "quota rule "+refused.String())
 		refuse(w, refused.refusal())
 		return nil, nil, false
 	}
-	if _, ok := fault(faults, ServerErr); ok {
+	if f, ok := fault(faults, ServerErr); ok {
+		s.journal.note(r, string(stage), http.StatusServiceUnavailable, "fault "+f.String())
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "embedded gateway: injected fault " + string(stage) + ":5xx"})
 		return nil, nil, false
 	}
 	conn, err := websocket.Accept(w, r, nil)
 	if err != nil {
+		s.journal.note(r, string(stage), http.StatusBadRequest, "not a WebSocket handshake: "+err.Error())
 		return nil, nil, false // Accept has answered the client
 	}
+	s.journal.note(r, string(stage), http.StatusSwitchingProtocols, served(faults))
 	conn.SetReadLimit(1 << 20)
 	schema := wire.STTClient
 	if stage == TTS {
 		schema = wire.TTSClient
 	}
-	return &session{ctx: r.Context(), conn: conn, schema: schema}, faults, true
+	id := fmt.Sprintf("%s_%d", stage, s.sessionIDs.Add(1))
+	return &session{ctx: r.Context(), conn: conn, schema: schema, id: id, req: r, journal: s.journal, stage: stage}, faults, true
 }
 
 // open accepts a WebSocket request of stage (see accept) and reads its
@@ -67,10 +77,15 @@ func (s *Server) track() func() {
 	return s.sessions.Done
 }
 
-func (ss *session) send(v any) error { return ss.sendCtx(ss.ctx, v) }
+// send sends a message with the session's id: agents-js requires
+// session_id in every TTS message (and accepts it in every STT one).
+func (ss *session) send(m map[string]any) error { return ss.sendCtx(ss.ctx, m) }
 
-func (ss *session) sendCtx(ctx context.Context, v any) error {
-	b, err := json.Marshal(v)
+func (ss *session) sendCtx(ctx context.Context, m map[string]any) error {
+	if _, ok := m["session_id"]; !ok {
+		m["session_id"] = ss.id
+	}
+	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
@@ -88,6 +103,7 @@ func (ss *session) failRead(err error) {
 
 // fail reports a protocol error to the client and closes the socket.
 func (ss *session) fail(message string) {
+	ss.journal.note(ss.req, string(ss.stage), http.StatusBadRequest, "bad message, socket closed: "+message)
 	ss.send(map[string]any{"type": "error", "message": message, "code": http.StatusBadRequest})
 	ss.conn.Close(websocket.StatusPolicyViolation, "")
 }
@@ -95,6 +111,7 @@ func (ss *session) fail(message string) {
 // refuseInStream sends a quota body on an open socket and closes it: a
 // rule that starts while a socket is open applies to it too.
 func (ss *session) refuseInStream(r *QuotaRule) {
+	ss.journal.note(ss.req, string(ss.stage), http.StatusTooManyRequests, "quota rule "+r.String()+", in the open socket")
 	ss.conn.Write(ss.ctx, websocket.MessageText, r.refusal().Body)
 	ss.conn.Close(websocket.StatusPolicyViolation, "quota exceeded")
 }

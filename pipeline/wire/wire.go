@@ -1,5 +1,6 @@
 // Package wire holds the documented shapes of every request voicetui's
-// clients send and its embedded gateway accepts, as JSON Schemas
+// clients send and its embedded gateway accepts (and of the messages that
+// gateway sends back, as the reference client reads them), as JSON Schemas
 // (schemas/*.json), and checks bytes against them strictly: field names
 // are case-sensitive and unknown fields are refused, as the OpenAI API and
 // a validating gateway refuse them.
@@ -48,6 +49,10 @@ const (
 	TTSClient Schema = "livekit_tts_client.json"
 	// AccessToken is the payload of a LiveKit access token.
 	AccessToken Schema = "livekit_access_token.json"
+	// STTServer and TTSServer are what a gateway sends on /stt and /tts,
+	// as the reference client (agents-js) reads them.
+	STTServer Schema = "livekit_stt_server.json"
+	TTSServer Schema = "livekit_tts_server.json"
 )
 
 //go:embed schemas/*.json

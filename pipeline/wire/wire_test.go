@@ -14,7 +14,7 @@ func TestSchemasCompile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []Schema{ChatRequest, SpeechRequest, TranscriptionForm, STTClient, TTSClient, AccessToken} {
+	for _, s := range []Schema{ChatRequest, SpeechRequest, TranscriptionForm, STTClient, TTSClient, AccessToken, STTServer, TTSServer} {
 		if schemas[s] == nil {
 			t.Errorf("schema %s missing", s)
 		}
@@ -44,6 +44,12 @@ func TestAccepts(t *testing.T) {
 		{TTSClient, `{"type":"session.flush"}`},
 		{AccessToken, `{"iss":"devkey","sub":"agent","nbf":1,"exp":2,"inference":{"perform":true}}`},
 		{AccessToken, `{"iss":"devkey","sub":"agent","iat":1,"nbf":1,"exp":2,"video":{"roomJoin":true,"room":"r"},"name":"n"}`},
+		{STTServer, `{"type":"final_transcript","transcript":"hi","start":0.5,"duration":1,"confidence":0.9,"words":[],"session_id":"s"}`},
+		{STTServer, `{"type":"error","message":"x","code":400}`},
+		{STTServer, `{"type":"start_of_speech"}`},
+		{TTSServer, `{"type":"output_audio","audio":"AAA=","session_id":"s"}`},
+		{TTSServer, `{"type":"done","session_id":"s"}`},
+		{TTSServer, `{"type":"session.created","session_id":"s","voice":"v"}`},
 	}
 	for _, tc := range cases {
 		if err := Check(tc.schema, []byte(tc.body)); err != nil {
@@ -90,6 +96,10 @@ func TestRefuses(t *testing.T) {
 		{"tts transcript missing", TTSClient, `{"type":"input_transcript","text":"hi"}`, "transcript", "Missing required"},
 		{"token without issuer", AccessToken, `{"sub":"agent","exp":2}`, "iss", "Missing required"},
 		{"token grant capitalised", AccessToken, `{"iss":"k","exp":2,"inference":{"Perform":true}}`, "inference.Perform", "Unrecognized"},
+		{"stt error code as a string", STTServer, `{"type":"error","message":"x","code":"400"}`, "code", "Invalid type"},
+		{"stt transcript not a string", STTServer, `{"type":"final_transcript","transcript":5}`, "transcript", "Invalid type"},
+		{"tts audio without session", TTSServer, `{"type":"output_audio","audio":"AAA="}`, "session_id", "Missing required"},
+		{"tts done without session", TTSServer, `{"type":"done"}`, "session_id", "Missing required"},
 		{"token claim unknown", AccessToken, `{"iss":"k","exp":2,"Inference":{"perform":true}}`, "Inference", "Unrecognized"},
 	}
 	for _, tc := range cases {
