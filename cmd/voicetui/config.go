@@ -29,6 +29,8 @@ type config struct {
 	provider     backend.Options
 	sttScript    string // file; its lines go to provider.Local.STTScript
 	addr         string // gateway: where to listen
+	upstream     string // gateway: a real gateway behind the embedded one
+	upstreamKind string
 	headless     bool
 	tui          bool // the terminal interface (talk on a terminal, not headless)
 	logFile      string
@@ -107,6 +109,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.sttScript, "stt-script", "", "embedded gateway: a file of transcripts, one per utterance, in order")
 	fs.DurationVar(&local.TokenDelay, "llm-token-delay", 30*time.Millisecond, "embedded gateway: pause between streamed words of the demo agent")
 	fs.StringVar(&c.addr, "addr", localgw.DefaultAddr, "gateway: address to listen on")
+	fs.StringVar(&c.upstream, "upstream", "", "embedded gateway: pass requests its rules let through to this real gateway (base URL ending in /v1; credentials from LIVEKIT_[INFERENCE_]API_KEY/SECRET, or OPENAI_API_KEY)")
+	fs.StringVar(&c.upstreamKind, "upstream-kind", "livekit", "what --upstream speaks: livekit (LLM, STT and TTS pass through) or openai (LLM only)")
 	so := &c.session
 	fs.BoolVar(&c.headless, "headless", false, "no interface: events as JSON lines on stdout")
 	fs.StringVar(&c.logFile, "log-file", "", "write the embedded gateway's log here (nothing else may write to the terminal under the interface)")
@@ -209,6 +213,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, usageError{"--" + err.Error()}
 	}
 	c.provider.Kind = kind
+	if c.upstream != "" {
+		if kind != backend.Auto && kind != backend.Embedded {
+			return c, usageError{"--upstream puts the embedded gateway in front of a real one: it needs --backend embedded"}
+		}
+		c.provider.Kind = backend.Embedded
+		c.provider.Local.Upstream = &localgw.Upstream{URL: c.upstream, Kind: localgw.UpstreamKind(c.upstreamKind)}
+	}
 	if c.seconds <= 0 || c.seconds > 600 {
 		return c, usageError{fmt.Sprintf("--seconds %g: want more than 0 and at most 600", c.seconds)}
 	}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
+	"github.com/voicetui/voicetui/pipeline/backend"
 	"github.com/voicetui/voicetui/pipeline/localgw"
 )
 
@@ -15,6 +17,7 @@ import (
 func serveGateway(ctx context.Context, c config, stderr io.Writer) error {
 	opts := c.provider.Local
 	opts.Log = slog.New(slog.NewTextHandler(stderr, nil))
+	backend.UpstreamCredentials(opts.Upstream, os.Getenv)
 	srv, err := localgw.New(opts)
 	if err != nil {
 		return configError{err}
@@ -27,6 +30,9 @@ func serveGateway(ctx context.Context, c config, stderr io.Writer) error {
 		secret = localgw.DefaultSecret
 	}
 	fmt.Fprintf(stderr, "embedded gateway listening on %s (key %s, secret %s)\n", srv.URL(), opts.Key, secret)
+	if u := opts.Upstream; u != nil {
+		fmt.Fprintf(stderr, "in front of %s (%s): requests its rules let through pass on to it\n", u.URL, u.Kind)
+	}
 	fmt.Fprintf(stderr, "control endpoint: %s/status, /quota?rule=RULE, /fault?rule=RULE, /reset (loopback only, header %s: %s)\n",
 		srv.ControlURL(), localgw.ControlHeader, srv.ControlToken())
 	fmt.Fprintf(stderr, "  e.g. curl -H '%s: %s' -X POST '%s/quota?rule=llm:credits'\n", localgw.ControlHeader, srv.ControlToken(), srv.ControlURL())

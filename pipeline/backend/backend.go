@@ -96,6 +96,7 @@ func Open(o Options, getenv func(string) string) (*Backend, error) {
 	}
 	switch kind {
 	case Embedded:
+		UpstreamCredentials(o.Local.Upstream, getenv)
 		return openEmbedded(o)
 	case LiveKit:
 		return openLiveKit(o, getenv)
@@ -213,4 +214,24 @@ func safeURL(s string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// UpstreamCredentials fills in the credentials of the embedded gateway's
+// upstream (if any) from the environment, as the clients read them:
+// LIVEKIT_INFERENCE_API_KEY/_SECRET falling back to LIVEKIT_API_KEY/_SECRET
+// for LiveKit Inference, OPENAI_API_KEY for an OpenAI-compatible server.
+func UpstreamCredentials(u *localgw.Upstream, getenv func(string) string) {
+	if u == nil {
+		return
+	}
+	if u.Kind == localgw.UpstreamOpenAI {
+		if u.APIKey == "" {
+			u.APIKey = openai.ConfigFromEnv(getenv).APIKey
+		}
+		return
+	}
+	if u.Key == "" && u.Secret == "" {
+		c := gateway.ConfigFromEnv(getenv)
+		u.Key, u.Secret = c.APIKey, c.APISecret
+	}
 }

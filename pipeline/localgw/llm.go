@@ -51,39 +51,38 @@ const maxChatRequest = 1 << 20
 
 // readChat reads and checks a chat request as the OpenAI API does: a body
 // that is not the documented shape gets 400 with its error body.
-func (s *Server) readChat(w http.ResponseWriter, r *http.Request) (chatRequest, bool) {
-	var req chatRequest
+func (s *Server) readChat(w http.ResponseWriter, r *http.Request) (req chatRequest, body []byte, ok bool) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxChatRequest+1))
 	if err != nil {
-		return req, false // the client went away
+		return req, nil, false // the client went away
 	}
 	if len(body) > maxChatRequest {
 		s.journal.note(r, "llm", http.StatusRequestEntityTooLarge, "bad request: body larger than 1 MiB")
 		writeJSON(w, http.StatusRequestEntityTooLarge, openAIError("request body larger than 1 MiB", ""))
-		return req, false
+		return req, nil, false
 	}
 	if err := wire.Check(wire.ChatRequest, body); err != nil {
 		var we *wire.Error
 		if !errors.As(err, &we) {
 			writeJSON(w, http.StatusInternalServerError, openAIError("embedded gateway: "+err.Error(), ""))
-			return req, false
+			return req, nil, false
 		}
 		s.journal.note(r, "llm", http.StatusBadRequest, "bad request: "+we.Message)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusBadRequest)
 		w.Write(we.OpenAIBody())
-		return req, false
+		return req, nil, false
 	}
 	if err := json.Unmarshal(body, &req); err != nil { // cannot fail after the check
 		writeJSON(w, http.StatusBadRequest, openAIError(err.Error(), ""))
-		return req, false
+		return req, nil, false
 	}
 	if !req.Stream {
 		s.journal.note(r, "llm", http.StatusBadRequest, "bad request: not streamed")
 		writeJSON(w, http.StatusBadRequest, openAIError("the embedded gateway streams only: set \"stream\": true", "stream"))
-		return req, false
+		return req, nil, false
 	}
-	return req, true
+	return req, body, true
 }
 
 // openAIError is the OpenAI API's error body for a bad request.
@@ -97,7 +96,7 @@ func openAIError(message, param string) map[string]any {
 
 // chat streams the demo agent's reply as chat-completion chunks.
 func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
-	req, ok := s.readChat(w, r)
+	req, body, ok := s.readChat(w, r)
 	if !ok {
 		return
 	}
@@ -116,6 +115,10 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 	if f, ok := fault(faults, ServerErr); ok {
 		s.journal.note(r, "llm", http.StatusServiceUnavailable, "fault "+f.String())
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "embedded gateway: injected fault llm:5xx"})
+		return
+	}
+	if s.opts.Upstream.passes(LLM) {
+		s.passChat(w, r, body, faults)
 		return
 	}
 	s.journal.note(r, "llm", http.StatusOK, served(faults))
@@ -229,4 +232,26 @@ func hasWord(s string, words ...string) bool {
 		}
 	}
 	return false
+}
+
+// passChat passes a chat request the rules let through to the upstream,
+// with the faults that apply to it on top.
+func (s *Server) passChat(w http.ResponseWriter, r *http.Request, body []byte, faults []FaultRule) {
+	for k := range w.Header() {
+		delete(w.Header(), k) // the upstream's usage headers, not ours
+	}
+	if f, ok := fault(faults, Delay); ok && !sleep(r.Context(), f.Delay) {
+		return
+	}
+	s.passHTTP(w, r, LLM, "/chat/completions", body, func() bool {
+		if _, ok := fault(faults, Disconnect); ok {
+			hangUp(w)
+			return false
+		}
+		if _, ok := fault(faults, Stall); ok {
+			<-r.Context().Done()
+			return false
+		}
+		return true
+	})
 }

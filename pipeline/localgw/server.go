@@ -45,6 +45,9 @@ type Options struct {
 	Quotas      []QuotaRule
 	Faults      []FaultRule
 	Log         *slog.Logger // nil: discard
+	// Upstream, when set, is a real gateway the requests the rules let
+	// through are passed on to (upstream.go).
+	Upstream *Upstream
 	// ControlToken is what the control endpoint requires in the
 	// X-Voicetui-Control header; "" makes a random one (ControlToken()).
 	ControlToken string
@@ -93,6 +96,13 @@ func New(opts Options) (*Server, error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Upstream != nil {
+		u := *opts.Upstream
+		if err := u.check(); err != nil {
+			return nil, err
+		}
+		opts.Upstream = &u
 	}
 	if opts.ControlToken == "" {
 		opts.ControlToken = rand.Text()
@@ -208,6 +218,10 @@ func refuse(w http.ResponseWriter, r Refusal) {
 }
 
 func (s *Server) serveModels(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Upstream != nil {
+		s.passHTTP(w, r, "models", "/models", nil, nil)
+		return
+	}
 	s.journal.note(r, "models", http.StatusOK, "served")
 	type model struct {
 		ID      string `json:"id"`

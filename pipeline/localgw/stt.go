@@ -26,6 +26,12 @@ import (
 // it is open ends it at the next utterance's end.
 func (s *Server) serveSTT(w http.ResponseWriter, r *http.Request) {
 	defer s.track()() // before the hijack: Close waits for this session
+	if s.opts.Upstream.passes(STT) {
+		if faults, ok := s.admit(w, r, STT); ok {
+			s.passSocket(w, r, STT, faults)
+		}
+		return
+	}
 	gen := s.policy.Generation()
 	ss, faults, create, ok := s.open(w, r, STT)
 	if !ok {

@@ -23,6 +23,12 @@ type ttsUtterance struct {
 // admitted at the handshake); sentences are spoken as they arrive.
 func (s *Server) serveTTS(w http.ResponseWriter, r *http.Request) {
 	defer s.track()() // before the hijack: Close waits for this session
+	if s.opts.Upstream.passes(TTS) {
+		if faults, ok := s.admit(w, r, TTS); ok {
+			s.passSocket(w, r, TTS, faults)
+		}
+		return
+	}
 	ss, faults, create, ok := s.open(w, r, TTS)
 	if !ok {
 		return

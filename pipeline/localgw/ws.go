@@ -25,19 +25,29 @@ type session struct {
 	stage   Stage
 }
 
-// accept admits a WebSocket request of stage: a quota rule refuses it
-// before the upgrade with HTTP 429 and the quota body, as the real gateway
-// does, and a 5xx fault with 503. It returns the faults of this request.
-func (s *Server) accept(w http.ResponseWriter, r *http.Request, stage Stage) (*session, []FaultRule, bool) {
+// admit applies the rules to a request of stage: a quota rule refuses it
+// with HTTP 429 and the quota body, as the real gateway does (before the
+// upgrade, for a socket), and a 5xx fault with 503. It returns the faults
+// of this request.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, stage Stage) ([]FaultRule, bool) {
 	refused, faults := s.policy.Admit(stage)
 	if refused != nil {
 		s.journal.note(r, string(stage), http.StatusTooManyRequests, "quota rule "+refused.String())
 		refuse(w, refused.refusal())
-		return nil, nil, false
+		return nil, false
 	}
 	if f, ok := fault(faults, ServerErr); ok {
 		s.journal.note(r, string(stage), http.StatusServiceUnavailable, "fault "+f.String())
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "embedded gateway: injected fault " + string(stage) + ":5xx"})
+		return nil, false
+	}
+	return faults, true
+}
+
+// accept admits a WebSocket request of stage (see admit) and upgrades it.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, stage Stage) (*session, []FaultRule, bool) {
+	faults, ok := s.admit(w, r, stage)
+	if !ok {
 		return nil, nil, false
 	}
 	conn, err := websocket.Accept(w, r, nil)
@@ -47,12 +57,17 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, stage Stage) (*s
 	}
 	s.journal.note(r, string(stage), http.StatusSwitchingProtocols, served(faults))
 	conn.SetReadLimit(1 << 20)
+	return s.newSession(r, conn, stage), faults, true
+}
+
+// newSession is an accepted socket of stage.
+func (s *Server) newSession(r *http.Request, conn *websocket.Conn, stage Stage) *session {
 	schema := wire.STTClient
 	if stage == TTS {
 		schema = wire.TTSClient
 	}
 	id := fmt.Sprintf("%s_%d", stage, s.sessionIDs.Add(1))
-	return &session{ctx: r.Context(), conn: conn, schema: schema, id: id, req: r, journal: s.journal, stage: stage}, faults, true
+	return &session{ctx: r.Context(), conn: conn, schema: schema, id: id, req: r, journal: s.journal, stage: stage}
 }
 
 // open accepts a WebSocket request of stage (see accept) and reads its
@@ -124,6 +139,12 @@ func (ss *session) read() (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ss.check(data)
+}
+
+// check checks a client message against the protocol's schema and
+// decodes it.
+func (ss *session) check(data []byte) (map[string]any, error) {
 	if err := wire.Check(ss.schema, data); err != nil {
 		return nil, err
 	}
