@@ -6,6 +6,25 @@ import (
 	"net/http"
 )
 
+// Status is the rules in force and the recent answers (/control/status).
+type Status struct {
+	Quotas []string `json:"quotas"`
+	Faults []string `json:"faults"`
+	Recent []Answer `json:"recent"`
+}
+
+// Status says what rules are in force and what was answered lately.
+func (s *Server) Status() Status {
+	q, f := s.policy.Rules()
+	if q == nil {
+		q = []string{}
+	}
+	if f == nil {
+		f = []string{}
+	}
+	return Status{Quotas: q, Faults: f, Recent: s.journal.recent()}
+}
+
 // ControlHeader carries the control token (Server.ControlToken).
 const ControlHeader = "X-Voicetui-Control"
 
@@ -17,10 +36,7 @@ const ControlHeader = "X-Voicetui-Control"
 //	POST /control/reset             remove every rule: quota restored
 func (s *Server) control() http.Handler {
 	mux := http.NewServeMux()
-	status := func(w http.ResponseWriter, code int) {
-		q, f := s.policy.Rules()
-		writeJSON(w, code, map[string]any{"quotas": q, "faults": f, "recent": s.journal.recent()})
-	}
+	status := func(w http.ResponseWriter, code int) { writeJSON(w, code, s.Status()) }
 	mux.HandleFunc("GET /control/status", func(w http.ResponseWriter, r *http.Request) { status(w, http.StatusOK) })
 	mux.HandleFunc("POST /control/quota", func(w http.ResponseWriter, r *http.Request) {
 		rule, err := ParseQuota(r.FormValue("rule"))
