@@ -68,7 +68,7 @@ func TestAgentsJSInferenceClients(t *testing.T) {
 	t.Run("tts", func(t *testing.T) {
 		var got struct {
 			Samples, Rate, Peak int
-			Errors            []string
+			Errors              []string
 		}
 		run(t, &got, "tts", "Hello there, this is the embedded gateway.")
 		if got.Samples < got.Rate || got.Rate != 16000 || got.Peak < 1000 || len(got.Errors) != 0 {
