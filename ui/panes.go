@@ -284,6 +284,9 @@ func (p statusPane) view(st styles, w, maxRows int, now time.Time) string {
 			}
 		} else {
 			rows = append(rows, safe(e.Message, 300))
+			if e.Hint != "" {
+				hint = "hint: " + safe(e.Hint, 300)
+			}
 		}
 		if left := p.retryUntil.Sub(now); !p.retryUntil.IsZero() && left > 0 {
 			rows = append(rows, st.warn.Render(fmt.Sprintf("retrying in %ds", int((left+time.Second-1)/time.Second))))

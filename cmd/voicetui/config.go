@@ -14,6 +14,7 @@ import (
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline/backend"
 	"github.com/voicetui/voicetui/pipeline/localgw"
+	"github.com/voicetui/voicetui/pipeline/room"
 	"github.com/voicetui/voicetui/pipeline/session"
 )
 
@@ -39,6 +40,7 @@ type config struct {
 	record       string // directory
 	errorAudio   string // WAV replacing the fallback clips
 	session      session.Options
+	room         room.Options // voicetui room: URL, token, room, identity, agent name, thresholds
 }
 
 type usageError struct{ msg string }
@@ -59,6 +61,8 @@ Usage:
                                  models and quota without audio)
   voicetui gateway [flags]       run the embedded gateway standalone, for
                                  other clients and quota QA
+  voicetui room [flags]          talk to a LiveKit agent in a room
+                                 (LIVEKIT_URL, LIVEKIT_API_KEY/SECRET)
 
 Backend (credentials come from the environment only; with none, the
 embedded gateway runs in-process):
@@ -125,6 +129,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&so.Fallback.ErrorMessage, "error-message", "", "on an unrecoverable close, speak this through TTS (the clip plays when TTS is what failed)")
 	fs.StringVar(&c.errorAudio, "error-audio", "", "a WAV file to play instead of the bundled fallback clips")
 	fs.BoolVar(&so.Fallback.NoErrorAudio, "no-error-audio", false, "play nothing on an unrecoverable close (the error is still shown)")
+	ro := &c.room
+	fs.StringVar(&ro.URL, "url", "", "room: the LiveKit server, ws(s)://host:port (default: $LIVEKIT_URL)")
+	fs.StringVar(&ro.Token, "token", "", "room: a join token (default: one minted from LIVEKIT_API_KEY and LIVEKIT_API_SECRET)")
+	fs.StringVar(&ro.Room, "room", "", "room: the room to join (default: a new one, voicetui-XXXXXX)")
+	fs.StringVar(&ro.Identity, "identity", "voicetui-user", "room: your participant identity")
+	fs.StringVar(&ro.AgentName, "agent-name", "", "room: dispatch this agent explicitly (default: the workers dispatched to every room)")
+	fs.DurationVar(&ro.AgentWait, "agent-wait", room.DefaultAgentWait, "room: how long an agent may take to join before that is an error")
+	fs.DurationVar(&ro.AnswerWait, "answer-wait", room.DefaultAnswerWait, "room: how long the agent may stay silent after your turn before that is an error")
+	fs.DurationVar(&ro.ReconnectWait, "reconnect-wait", room.DefaultReconnectWait, "room: how long a lost connection may take to come back before the conversation ends")
 	fs.StringVar(&local.Key, "key", localgw.DefaultKey, "gateway: API key its tokens must carry")
 	fs.StringVar(&local.ControlToken, "control-token", "", "gateway: the token its control endpoint requires (default: a random one, printed at start)")
 	fs.StringVar(&local.Secret, "secret", localgw.DefaultSecret, "gateway: API secret its tokens must be signed with (local QA only: a flag shows in ps)")
@@ -191,6 +204,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case c.session.MaxUnrecoverable == 0:
 		c.session.MaxUnrecoverable = -1 // none tolerated; 0 means "the default" to the session
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"agent-wait", c.room.AgentWait}, {"answer-wait", c.room.AnswerWait}, {"reconnect-wait", c.room.ReconnectWait}} {
+		if d.v < 100*time.Millisecond || d.v > 10*time.Minute {
+			return c, usageError{fmt.Sprintf("--%s %v: want 100ms to 10m", d.name, d.v)}
+		}
+	}
 	if c.sttScript != "" {
 		b, err := os.ReadFile(c.sttScript)
 		if err != nil {
@@ -243,9 +264,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return ask(ctx, c, stdout, stderr)
 	case "gateway":
 		return serveGateway(ctx, c, stderr)
-	case "talk":
+	case "talk", "room":
 		if f, ok := stdout.(*os.File); ok && !c.headless {
 			c.tui = term.IsTerminal(int(f.Fd()))
+		}
+		if c.command == "room" {
+			return talkInRoom(ctx, c, stdout, stderr)
 		}
 		return talk(ctx, c, stdout, stderr)
 	default:

@@ -66,19 +66,27 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	return runInterface(ctx, sess, ui.Info{Backend: kindName(b.Kind), Detail: b.Description}, ctl, stdout, out, lv)
 }
 
-// gatewayLog sends the embedded gateway's log to --log-file (nothing else
-// may write to the terminal under the interface).
+// gatewayLog sends the embedded gateway's log to --log-file.
 func gatewayLog(c *config, open *closers) error {
+	h, err := logFile(*c, open)
+	if h != nil {
+		c.provider.Local.Log = slog.New(h)
+	}
+	return err
+}
+
+// logFile is --log-file as a log handler, or nil without it: nothing else
+// may write to the terminal under the interface.
+func logFile(c config, open *closers) (slog.Handler, error) {
 	if c.logFile == "" {
-		return nil
+		return nil, nil
 	}
 	f, err := os.OpenFile(c.logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return configError{fmt.Errorf("--log-file: %w", err)}
+		return nil, configError{fmt.Errorf("--log-file: %w", err)}
 	}
 	open.add(f.Close)
-	c.provider.Local.Log = slog.New(slog.NewTextHandler(f, nil))
-	return nil
+	return slog.NewTextHandler(f, nil), nil
 }
 
 func kindName(k backend.Kind) string {

@@ -37,9 +37,10 @@ type AgentText struct {
 	Interrupted bool   `json:"interrupted,omitempty"`
 }
 
-// Error is a provider failure: every failed attempt, retried or not.
+// Error is a failure: every failed attempt of a provider, retried or not,
+// and what a conversation notices itself (a remote agent gone silent).
 type Error struct {
-	Stage     string     `json:"stage"` // stt, llm, tts ("" when unknown)
+	Stage     string     `json:"stage"` // stt, llm, tts, agent, room ("" when unknown)
 	Message   string     `json:"message"`
 	Status    int        `json:"status"` // HTTP status; 0 when none
 	Retryable bool       `json:"retryable"`
@@ -47,6 +48,14 @@ type Error struct {
 	Attempt   int        `json:"attempt"`
 	Quota     *QuotaInfo `json:"quota"`
 	RetryInMs int64      `json:"retry_in_ms,omitempty"` // when it will be retried
+	Hint      string     `json:"hint,omitempty"`        // what the user can do, when the error is not a quota's
+}
+
+// Described is an error that says how it appears in an event: an error
+// of a conversation itself rather than of a provider (a room, an agent).
+type Described interface {
+	error
+	Describe() Error
 }
 
 // QuotaInfo is the gateway's quota body, sanitized.
@@ -150,6 +159,14 @@ func (e *Emitter) Emit(payload any) {
 func ErrorInfo(err error, attempt int) *Error {
 	if err == nil {
 		return nil
+	}
+	var d Described
+	if errors.As(err, &d) {
+		e := d.Describe()
+		e.Message = safetext.Sanitize(e.Message, 500)
+		e.Hint = safetext.Sanitize(e.Hint, 300)
+		e.Attempt = attempt
+		return &e
 	}
 	e := &Error{Message: safetext.Sanitize(err.Error(), 500), Attempt: attempt,
 		Retryable: provider.Retryable(err), Terminal: provider.Terminal(err)}

@@ -1,0 +1,429 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/livekit/server-sdk-go/v2/pkg/media"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/fallback"
+	"github.com/voicetui/voicetui/pipeline/conversation"
+	"github.com/voicetui/voicetui/pipeline/safetext"
+)
+
+// run is the state of one Run; only the loop goroutine touches it.
+type run struct {
+	c  *Conversation
+	o  Options
+	in *inbox
+
+	mics      chan micMsg
+	heard     chan time.Time // agent sound, coalesced
+	room      *lksdk.Room
+	pub       *publisher
+	remote    *media.PCMRemoteTrack
+	speaker   *agentAudio
+	dog       *watchdog
+	bg        sync.WaitGroup
+	bgCancel  context.CancelFunc
+	playing   sync.Mutex // one fallback clip at a time
+	failures  int        // consecutive agent failures
+	agentID   string
+	agent     string // initializing, listening, thinking, speaking
+	user      string // speaking, listening
+	vad       *audio.VoiceDetector
+	meter     *audio.Meter
+	voicedRun int
+	silentRun int
+	voiced    int // frames of voice in the user's current speech
+	speaking  bool
+	speechEnd time.Time // the user's last, while its answer is awaited
+	turns     int
+	reply     strings.Builder // the agent's segment being spoken
+	inputDone bool
+}
+
+func newRun(c *Conversation) *run {
+	return &run{c: c, o: c.o, mics: make(chan micMsg, 64), heard: make(chan time.Time, 1),
+		dog: newWatchdog(thresholds{agentWait: c.o.AgentWait, answerWait: c.o.AnswerWait, heardVoice: heardVoice, reconnectWait: c.o.ReconnectWait}),
+		vad: audio.NewVoiceDetector(audio.PipelineRate), meter: audio.NewMeter(audio.PipelineRate, 14)}
+}
+
+func (r *run) emit(p any) { r.o.Events.Emit(p) }
+
+func (r *run) trace(mark string) {
+	if r.o.Trace != nil {
+		r.o.Trace(mark, time.Now())
+	}
+}
+
+func (r *run) setAgent(s string) {
+	if s == "idle" {
+		s = "listening"
+	}
+	if s != "" && s != r.agent {
+		r.agent = s
+		r.emit(conversation.State{Agent: r.agent, User: r.user})
+	}
+}
+
+func (r *run) setUser(s string) {
+	if s != r.user {
+		r.user = s
+		r.emit(conversation.State{Agent: r.agent, User: r.user})
+	}
+}
+
+func (r *run) loop(ctx context.Context) (err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	bgCtx, bgCancel := context.WithCancel(context.Background())
+	r.bgCancel = bgCancel
+	defer func() {
+		cancel()
+		bgCancel()
+		done := make(chan struct{})
+		go func() { r.bg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(closeWait):
+		}
+	}()
+	r.agent, r.user = "initializing", "listening"
+	r.emit(conversation.State{Agent: r.agent, User: r.user})
+	r.in = newInbox(bgCtx)
+	if err := r.join(); err != nil {
+		return r.close(ctx, err)
+	}
+	r.dog.joined(time.Now())
+	if p, ok := agentIn(r.room); ok {
+		r.onParticipant(p)
+	}
+	r.bg.Add(2)
+	go func() { defer r.bg.Done(); readMic(bgCtx, r.o.Mic, r.mics) }()
+	r.speaker = &agentAudio{pieces: make(chan []int16, 100), heard: func(t time.Time) {
+		select {
+		case r.heard <- t:
+		default:
+		}
+	}}
+	go func() {
+		defer r.bg.Done()
+		play(bgCtx, r.o.Speaker, r.speaker.pieces, r.o.OutputLevel)
+	}()
+
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		timer.Reset(r.untilNext())
+		var a *alarm
+		var err error
+		select {
+		case <-ctx.Done():
+			return r.close(ctx, nil)
+		case m := <-r.mics:
+			err = r.onMic(m)
+		case p := <-r.in.participants:
+			a = r.onParticipant(p)
+		case t := <-r.in.transcripts:
+			r.onTranscript(t)
+		case e := <-r.in.agentErrors:
+			r.onAgentError(e.label)
+		case c := <-r.in.conns:
+			a = r.onConn(c)
+		case track := <-r.in.tracks:
+			r.onTrack(track)
+		case at := <-r.heard:
+			r.onAgentSound(at)
+		case text := <-r.c.typed:
+			err = r.onTyped(text)
+		case <-timer.C:
+			a = r.dog.tick(time.Now())
+		}
+		if a != nil {
+			err = r.onAlarm(a)
+		}
+		if err != nil {
+			return r.close(ctx, err)
+		}
+		if r.inputDone && !r.speaking && r.dog.quiet() && r.agent != "initializing" {
+			return r.close(ctx, io.EOF)
+		}
+	}
+}
+
+// untilNext is how long the loop may wait before the watchdog's next
+// deadline.
+func (r *run) untilNext() time.Duration {
+	next := r.dog.next()
+	if next.IsZero() {
+		return time.Hour
+	}
+	return max(time.Until(next), time.Millisecond)
+}
+
+// join connects and publishes the microphone.
+func (r *run) join() error {
+	tok, err := r.o.token()
+	if err != nil {
+		return &Error{Stage: "room", Message: "cannot make a join token", Err: err, Terminal: true}
+	}
+	room, err := lksdk.ConnectToRoomWithToken(r.o.URL, tok, r.in.callbacks(), lksdk.WithAutoSubscribe(true), lksdk.WithConnectTimeout(10*time.Second))
+	if err != nil {
+		return &Error{Stage: "room", Message: "cannot join " + safetext.Sanitize(r.o.URL, 200), Err: errors.New(safetext.Sanitize(err.Error(), 300)),
+			Hint: hintRoom, Terminal: true}
+	}
+	r.room = room
+	if err := r.in.listen(room, room.LocalParticipant.Identity()); err != nil {
+		return &Error{Stage: "room", Message: "cannot listen to the agent's transcripts", Err: err, Terminal: true}
+	}
+	r.pub, err = newPublisher()
+	if err == nil {
+		_, err = room.LocalParticipant.PublishTrack(r.pub.track, &lksdk.TrackPublicationOptions{Name: "microphone", Source: livekit.TrackSource_MICROPHONE})
+	}
+	if err != nil {
+		return &Error{Stage: "room", Message: "cannot publish the microphone", Err: err, Terminal: true}
+	}
+	return nil
+}
+
+func (r *run) onMic(m micMsg) error {
+	if m.end {
+		if m.err != nil {
+			return m.err // a microphone that failed: the conversation cannot go on
+		}
+		r.inputDone = true
+		return nil
+	}
+	pcm := m.pcm
+	if r.c.muted.Load() {
+		pcm = make([]int16, len(pcm))
+	}
+	if r.o.InputLevel != nil {
+		r.o.InputLevel(r.meter.Update(pcm))
+	}
+	r.vad.Feed(pcm, r.onVoiceFrame)
+	return r.pub.write(pcm)
+}
+
+// onVoiceFrame follows the user's speech with the local voice detector:
+// the user state, and the end of speech the watchdog and the metrics
+// count from.
+func (r *run) onVoiceFrame(voiced bool, _ float64) {
+	if voiced {
+		r.voicedRun++
+		r.silentRun = 0
+	} else {
+		r.silentRun++
+		if r.silentRun > 2 {
+			r.voicedRun = 0
+		}
+	}
+	if r.speaking && voiced {
+		r.voiced++
+	}
+	if !r.speaking && r.voicedRun >= 10 { // 200 ms
+		r.speaking, r.voiced = true, r.voicedRun
+		r.setUser("speaking")
+	}
+	if r.speaking && r.silentRun >= 25 { // 500 ms
+		r.speaking = false
+		r.setUser("listening")
+		end := time.Now().Add(-500 * time.Millisecond)
+		r.speechEnd = end
+		r.trace("speech_end")
+		r.dog.userSpoke(time.Now(), time.Duration(r.voiced)*20*time.Millisecond)
+	}
+}
+
+func (r *run) onParticipant(p participantMsg) *alarm {
+	if !p.agent {
+		return nil
+	}
+	if p.left {
+		if p.identity != r.agentID {
+			return nil
+		}
+		r.agentID = ""
+		return r.dog.agentLeft(reasonText(p.reason))
+	}
+	if r.agentID == "" {
+		r.agentID = p.identity
+		r.dog.agentJoined()
+	}
+	if p.state != "" {
+		a := r.dog.agentStateChanged(time.Now(), p.state)
+		if r.agent == "speaking" && p.state != "speaking" {
+			r.finishReply(false)
+		}
+		r.setAgent(p.state)
+		return a
+	}
+	return nil
+}
+
+func (r *run) onTranscript(t transcriptMsg) {
+	if t.user {
+		if t.text != "" {
+			r.emit(conversation.Transcript{Text: t.text, Final: t.final})
+		}
+		r.dog.userTranscript(time.Now(), t.final && t.text != "")
+		return
+	}
+	if t.text != "" {
+		text := safetext.Inert(t.text)
+		r.reply.WriteString(text)
+		r.emit(conversation.AgentText{Text: text})
+	}
+	if t.done {
+		r.finishReply(false)
+	}
+}
+
+// finishReply emits the agent's segment as said.
+func (r *run) finishReply(interrupted bool) {
+	if text := strings.TrimSpace(r.reply.String()); text != "" {
+		r.emit(conversation.AgentText{Text: text, Final: true, Interrupted: interrupted})
+	}
+	r.reply.Reset()
+}
+
+func (r *run) onAgentError(label string) {
+	r.dog.agentError(label)
+	r.emit(conversation.Error{Stage: "agent", Message: "the agent reported an error in " + orUnknown(label),
+		Retryable: true, Attempt: 1, Hint: "the agent's own log says more"})
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "an unnamed component"
+	}
+	return s
+}
+
+func (r *run) onConn(c connMsg) *alarm {
+	switch {
+	case c.reconnecting:
+		r.dog.reconnecting(time.Now())
+		r.emit(conversation.Error{Stage: "room", Message: "the connection to the room was lost: reconnecting", Retryable: true, Attempt: 1, Hint: hintRoom})
+	case c.reconnected:
+		r.dog.reconnected()
+	case c.disconnected:
+		return r.dog.disconnected(reasonText(c.reason))
+	}
+	return nil
+}
+
+func (r *run) onTrack(track *webrtc.TrackRemote) {
+	if r.remote != nil {
+		r.remote.Close()
+	}
+	remote, err := subscribe(track, r.speaker)
+	if err != nil {
+		r.emit(conversation.Error{Stage: "room", Message: "cannot play the agent's audio: " + safetext.Sanitize(err.Error(), 200), Attempt: 1})
+		return
+	}
+	r.remote = remote
+}
+
+// onAgentSound: the agent was heard. The first sound after the user's
+// turn ends it: the metrics of the turn.
+func (r *run) onAgentSound(at time.Time) {
+	r.dog.agentAudio()
+	r.failures = 0
+	if !r.speechEnd.IsZero() {
+		r.turns++
+		r.trace("first_agent_audio")
+		r.emit(conversation.Metrics{Turn: r.turns, E2EMs: at.Sub(r.speechEnd).Milliseconds()})
+		r.speechEnd = time.Time{}
+	}
+}
+
+func (r *run) onTyped(typed string) error {
+	text := safetext.Sanitize(typed, 2000)
+	if text == "" {
+		return nil
+	}
+	r.room.LocalParticipant.SendText(text, lksdk.StreamTextOptions{Topic: topicChat})
+	r.emit(conversation.Transcript{Text: text, Final: true})
+	r.dog.typedTurn(time.Now())
+	r.speechEnd = time.Now()
+	return nil
+}
+
+// onAlarm tells the user: an error event with the alarm's hint, and a
+// clip played here. A terminal alarm, or one failure too many, ends the
+// conversation (the clip plays in the close).
+func (r *run) onAlarm(a *alarm) error {
+	r.trace("alarm")
+	err := &Error{Stage: a.stage, Message: a.message, Hint: a.hint, Terminal: a.terminal}
+	if a.terminal {
+		return err
+	}
+	r.failures++
+	if r.failures > r.o.MaxUnrecoverable {
+		err.Terminal = true
+		err.Message += fmt.Sprintf(" (%d times in a row)", r.failures)
+		return err
+	}
+	r.emit(*conversation.ErrorInfo(err, r.failures))
+	if r.playing.TryLock() {
+		r.bg.Add(1)
+		go func() {
+			defer r.bg.Done()
+			defer r.playing.Unlock()
+			r.trace("fallback_start")
+			r.c.fallback.Play(err, fallback.State{TTSFailed: true})
+		}()
+	}
+	return nil
+}
+
+// close ends the conversation: on an error the fallback plays first, then
+// the room is left (bounded) and the close event said. cause is nil (the
+// user), io.EOF (the input ended) or the error.
+func (r *run) close(ctx context.Context, cause error) error {
+	r.finishReply(r.agent == "speaking")
+	if cause != nil && cause != io.EOF {
+		r.emit(*conversation.ErrorInfo(cause, max(r.failures, 1)))
+		r.o.Speaker.Flush()
+		r.bgCancel() // no more of the agent's audio
+		r.playing.Lock()
+		r.trace("fallback_start")
+		r.c.fallback.Play(cause, fallback.State{TTSFailed: true})
+		r.playing.Unlock()
+	}
+	r.bgCancel()
+	r.playing.Lock() // a clip still playing is heard to its end first
+	r.playing.Unlock()
+	if r.room != nil {
+		done := make(chan struct{})
+		go func() {
+			if r.remote != nil {
+				r.remote.Close()
+			}
+			r.room.Disconnect()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(closeWait):
+		}
+	}
+	if r.pub != nil {
+		r.pub.close()
+	}
+	r.emit(conversation.Ended(cause, max(r.failures, 1)))
+	if cause == io.EOF {
+		return nil
+	}
+	return cause
+}

@@ -1,0 +1,155 @@
+package room
+
+import (
+	"context"
+	"io"
+	"sync/atomic"
+	"time"
+
+	msdk "github.com/livekit/media-sdk"
+	"github.com/livekit/protocol/logger"
+	"github.com/livekit/server-sdk-go/v2/pkg/media"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/voicetui/voicetui/audio"
+)
+
+// trackRate is the rate of the PCM the SDK's tracks take and give (48 kHz,
+// Opus's own).
+const trackRate = 48000
+
+// frame is one microphone read: 20 ms at the pipeline rate.
+const frame = audio.PipelineRate / 50
+
+// micMsg is 20 ms of microphone audio, or the end of the input (end; err
+// says whether it failed).
+type micMsg struct {
+	pcm []int16
+	end bool
+	err error
+}
+
+// readMic reads the microphone in 20 ms pieces for the loop; after its
+// input ends it goes on with silence at the same pace, because the agent's
+// voice detector needs the silence after the last words to end the turn,
+// and the track would otherwise go quiet.
+func readMic(ctx context.Context, mic audio.Source, out chan<- micMsg) {
+	buf := make([]int16, frame)
+	for {
+		n, err := mic.Read(ctx, buf)
+		if n > 0 {
+			send(ctx, out, micMsg{pcm: append([]int16(nil), buf[:n]...)})
+		}
+		if err == nil {
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != io.EOF {
+			send(ctx, out, micMsg{end: true, err: err})
+			return
+		}
+		send(ctx, out, micMsg{end: true})
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				send(ctx, out, micMsg{pcm: make([]int16, frame)})
+			}
+		}
+	}
+}
+
+// publisher sends the microphone to the room: resampled to 48 kHz and
+// queued on the SDK's PCM track, which encodes Opus and paces 20 ms frames
+// itself.
+type publisher struct {
+	track *media.PCMLocalTrack
+	rs    *audio.Resampler
+	buf   []int16
+}
+
+func newPublisher() (*publisher, error) {
+	track, err := media.NewPCMLocalTrack(trackRate, 1, logger.GetLogger())
+	if err != nil {
+		return nil, err
+	}
+	rs, err := audio.NewResampler(audio.PipelineRate, trackRate)
+	if err != nil {
+		track.Close()
+		return nil, err
+	}
+	return &publisher{track: track, rs: rs}, nil
+}
+
+func (p *publisher) write(pcm []int16) error {
+	p.buf = p.rs.Process(p.buf[:0], pcm)
+	return p.track.WriteSample(msdk.PCM16Sample(p.buf))
+}
+
+func (p *publisher) close() { p.track.Close() }
+
+// agentAudio is the agent's track decoded: each piece goes, never
+// blocking the SDK's goroutine, to the player; the loop hears that sound
+// came (and when) through heard.
+type agentAudio struct {
+	pieces chan []int16
+	heard  func(time.Time) // the piece was not silence
+	drops  atomic.Int64
+}
+
+// WriteSample implements media.PCMRemoteTrackWriter (48 kHz mono).
+func (a *agentAudio) WriteSample(s msdk.PCM16Sample) error {
+	pcm := append([]int16(nil), s...)
+	if audio.RMS(pcm) > audibleDBFS {
+		a.heard(time.Now())
+	}
+	select {
+	case a.pieces <- pcm:
+	default:
+		a.drops.Add(1) // the speaker is 2 s behind: drop rather than stall the track
+	}
+	return nil
+}
+
+func (a *agentAudio) Close() error { return nil }
+
+// audibleDBFS is the level above which the agent's audio is speech, not
+// the silence its track may carry between replies.
+const audibleDBFS = -50
+
+// subscribe decodes the agent's audio track into a.
+func subscribe(track *webrtc.TrackRemote, a *agentAudio) (*media.PCMRemoteTrack, error) {
+	return media.NewPCMRemoteTrack(track, a, media.WithTargetSampleRate(trackRate), media.WithTargetChannels(1))
+}
+
+// play sends the agent's audio to the speaker, resampled, until ctx ends.
+func play(ctx context.Context, spk audio.Sink, pieces <-chan []int16, level func(float64)) {
+	var rs *audio.Resampler
+	if rate := spk.Format().SampleRate; rate != trackRate {
+		rs, _ = audio.NewResampler(trackRate, rate)
+	}
+	var buf []int16
+	for {
+		var pcm []int16
+		select {
+		case <-ctx.Done():
+			return
+		case pcm = <-pieces:
+		}
+		if rs != nil {
+			buf = rs.Process(buf[:0], pcm)
+			pcm = buf
+		}
+		if level != nil {
+			level(audio.RMS(pcm))
+		}
+		if _, err := spk.Write(ctx, pcm); err != nil {
+			return
+		}
+	}
+}
