@@ -16,13 +16,23 @@ debian_packages=(
   sox                 # measuring and converting audio
   espeak-ng           # real synthetic speech (embedded gateway, test input)
   tmux                # the terminal the interface's smoke test drives
+  libopus-dev         # room mode: Opus for the LiveKit SDK's audio tracks (cgo)
+  libopusfile-dev     # room mode: the SDK's Opus package links it (cgo)
+  libsoxr-dev         # room mode: the SDK's resampler (cgo)
 )
-brew_packages=(portaudio pkg-config pulseaudio sox espeak-ng tmux)
+brew_packages=(portaudio pkg-config pulseaudio sox espeak-ng tmux opus opusfile libsoxr)
 
 # Go comes from go.dev or the machine's image, not the package manager
 # (Debian 12 ships 1.19); say so plainly when it is missing or too old.
 if ! command -v go >/dev/null; then
   echo "setup: Go 1.26 or newer is required and 'go' is not on PATH (https://go.dev/dl/)" >&2
+  exit 1
+fi
+
+# Node.js runs the reference LiveKit agent (agents-js) in the tests; it
+# needs 20 or newer, and Debian 12's own nodejs is 18: say so, as for Go.
+if ! node --version 2>/dev/null | grep -Eq '^v(2[0-9]|[3-9][0-9])\.'; then
+  echo "setup: Node.js 20 or newer (with npm) is required for the tests against agents-js (https://nodejs.org)" >&2
   exit 1
 fi
 
