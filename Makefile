@@ -13,12 +13,15 @@ RACE    := -race -gcflags=github.com/gordonklaus/portaudio=-d=checkptr=0
 # fixed in Go 1.27); a count has no deadline to race.
 FUZZTIME ?= 100000x
 
-.PHONY: all setup build run check devices test vet fmt-check fuzz fuzz-long bench clean
+.PHONY: all setup setup-test build run check devices test vet fmt-check fuzz fuzz-long bench clean
 
 all: build
 
 setup:
 	@scripts/setup.sh
+
+setup-test:
+	@scripts/setup.sh --test
 
 build: setup
 	$(GO) build -o $(BIN) ./cmd/voicetui
@@ -43,7 +46,7 @@ fmt-check:
 
 # -p 1: the device tests play and record in real time; running them beside
 # CPU-heavy packages on a 2-core machine starves the sound server.
-test: setup fmt-check vet
+test: setup-test fmt-check vet
 	$(MAKE) --no-print-directory fuzz FUZZTIME=20000x
 	$(GO) test $(RACE) -p 1 -count=1 ./...
 

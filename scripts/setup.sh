@@ -29,9 +29,10 @@ if ! command -v go >/dev/null; then
   exit 1
 fi
 
-# Node.js runs the reference LiveKit agent (agents-js) in the tests; it
-# needs 20 or newer, and Debian 12's own nodejs is 18: say so, as for Go.
-if ! node --version 2>/dev/null | grep -Eq '^v(2[0-9]|[3-9][0-9])\.'; then
+# With --test: Node.js runs the reference LiveKit agent (agents-js) in the
+# tests; it needs 20 or newer, and Debian 12's own nodejs is 18: say so,
+# as for Go. voicetui itself does not need it.
+if [ "${1:-}" = "--test" ] && ! node --version 2>/dev/null | grep -Eq '^v(2[0-9]|[3-9][0-9])\.'; then
   echo "setup: Node.js 20 or newer (with npm) is required for the tests against agents-js (https://nodejs.org)" >&2
   exit 1
 fi
