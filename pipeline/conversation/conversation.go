@@ -106,6 +106,8 @@ func (p *FallbackPlayer) Play(cause error, st fallback.State) {
 			// TTS let us down after all: the clip.
 			problems = append(problems, "speaking the message: "+safetext.Sanitize(err.Error(), 200))
 			p.Speaker.Flush()
+		} else {
+			ev.Text = "" // nothing here can speak it: the clip instead
 		}
 		d.Clip = fallback.Unavailable
 		if q, ok := provider.AsQuota(cause); ok && q.IsTerminal() {

@@ -1,0 +1,137 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/fallback"
+	"github.com/voicetui/voicetui/pipeline/pipelinetest"
+	"github.com/voicetui/voicetui/pipeline/provider"
+)
+
+type events struct {
+	mu  sync.Mutex
+	all []Event
+}
+
+func (e *events) add(ev Event) { e.mu.Lock(); e.all = append(e.all, ev); e.mu.Unlock() }
+
+func (e *events) fallbacks() []Fallback {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Fallback
+	for _, ev := range e.all {
+		if f, ok := ev.Payload.(Fallback); ok {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// sink counts what reaches it and drains at once.
+type sink struct {
+	mu      sync.Mutex
+	samples int
+	failed  error
+}
+
+func (s *sink) Format() audio.Format { return audio.Format{SampleRate: 16000, Channels: 1} }
+func (s *sink) Write(_ context.Context, p []int16) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failed != nil {
+		return 0, s.failed
+	}
+	s.samples += len(p)
+	return len(p), nil
+}
+func (s *sink) Flush()                      {}
+func (s *sink) Drain(context.Context) error { return nil }
+func (s *sink) Close() error                { return nil }
+
+func credits() error {
+	return provider.FromResponse(provider.StageTTS, http.StatusTooManyRequests, nil, []byte(pipelinetest.QuotaBody("tts", "MaxGatewayCredits")))
+}
+
+func TestEnded(t *testing.T) {
+	if c := Ended(nil, 0); c.Reason != "user" || c.Error != nil {
+		t.Fatalf("%+v", c)
+	}
+	if c := Ended(io.EOF, 0); c.Reason != "input_ended" {
+		t.Fatalf("%+v", c)
+	}
+	c := Ended(credits(), 0)
+	if c.Reason != "error" || c.Error == nil || c.Error.Attempt != 1 || !c.Error.Terminal || c.Error.Stage != "tts" || c.Error.Quota == nil {
+		t.Fatalf("%+v", c)
+	}
+}
+
+type described struct{}
+
+func (described) Error() string { return "agent: gone" }
+func (described) Describe() Error {
+	return Error{Stage: "agent", Message: "gone \x1b[31mred", Hint: "check it", Terminal: true}
+}
+
+func TestErrorInfoOfADescribedError(t *testing.T) {
+	e := ErrorInfo(errors.Join(errors.New("wrapped"), described{}), 2)
+	if e.Stage != "agent" || e.Message != "gone red" || e.Hint != "check it" || !e.Terminal || e.Attempt != 2 {
+		t.Fatalf("%+v", e)
+	}
+}
+
+func TestFallbackPlayerPlaysTheClipEvenWhenTTSIsWhatFailed(t *testing.T) {
+	var ev events
+	spk := &sink{}
+	spoke := false
+	p := &FallbackPlayer{Speaker: spk, Events: NewEmitter(ev.add), Options: fallback.Options{ErrorMessage: "Sorry."},
+		Speak: func(context.Context, string) error { spoke = true; return nil }}
+	p.Play(credits(), fallback.State{TTSFailed: true})
+	f := ev.fallbacks()
+	if spoke || len(f) != 1 || f[0].Clip != "quota" || !f[0].OK || spk.samples == 0 {
+		t.Fatalf("spoke %v, fallback %+v, %d samples", spoke, f, spk.samples)
+	}
+	// Replay plays the same clip again.
+	p.Replay()
+	p.Wait()
+	if f := ev.fallbacks(); len(f) != 2 || f[1].Clip != "quota" || f[1].Reason != "replay" {
+		t.Fatalf("%+v", f)
+	}
+}
+
+func TestFallbackPlayerSpeaksWhenTTSIsHealthyAndFallsBackToTheClip(t *testing.T) {
+	var ev events
+	spk := &sink{}
+	p := &FallbackPlayer{Speaker: spk, Events: NewEmitter(ev.add), Options: fallback.Options{ErrorMessage: "Sorry."},
+		Speak: func(context.Context, string) error { return errors.New("tts: down") }}
+	p.Play(errors.New("llm: broken"), fallback.State{})
+	f := ev.fallbacks()
+	if len(f) != 1 || f[0].Clip != "unavailable" || !f[0].OK || f[0].Error == "" || spk.samples == 0 {
+		t.Fatalf("%+v", f)
+	}
+}
+
+// Without a way to speak (a room), a message falls back to the clip.
+func TestFallbackPlayerWithoutSpeech(t *testing.T) {
+	var ev events
+	spk := &sink{}
+	p := &FallbackPlayer{Speaker: spk, Events: NewEmitter(ev.add), Options: fallback.Options{ErrorMessage: "Sorry."}}
+	p.Play(errors.New("agent: gone"), fallback.State{})
+	if f := ev.fallbacks(); len(f) != 1 || f[0].Clip != "unavailable" || !f[0].OK || f[0].Text != "" {
+		t.Fatalf("%+v", f)
+	}
+}
+
+func TestFallbackPlayerReportsAFailedSpeaker(t *testing.T) {
+	var ev events
+	p := &FallbackPlayer{Speaker: &sink{failed: errors.New("device gone")}, Events: NewEmitter(ev.add)}
+	p.Play(credits(), fallback.State{})
+	if f := ev.fallbacks(); len(f) != 1 || f[0].OK || f[0].Error == "" {
+		t.Fatalf("%+v", f)
+	}
+}
