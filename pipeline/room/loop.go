@@ -154,7 +154,9 @@ func (r *run) loop(ctx context.Context) (err error) {
 		if err != nil {
 			return r.close(ctx, err)
 		}
-		if r.inputDone && !r.speaking && r.dog.quiet() && r.agent != "initializing" {
+		// The input is over and the agent has answered all of it (an agent
+		// that never came is the watchdog's to report).
+		if r.inputDone && !r.speaking && r.dog.quiet() && r.agentID != "" && r.agent != "initializing" {
 			return r.close(ctx, io.EOF)
 		}
 	}
