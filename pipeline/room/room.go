@@ -20,8 +20,8 @@ package room
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"time"

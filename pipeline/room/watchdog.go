@@ -19,13 +19,13 @@ import (
 type alarmKind int
 
 const (
-	alarmNoAgent   alarmKind = iota + 1 // no agent joined within AgentWait
-	alarmAgentLeft                      // the agent left the room
-	alarmNoAnswer                       // thinking -> listening without speaking, after the user's turn
-	alarmDeadAir                        // an answer owed for AnswerWait and nothing came
-	alarmNotHeard                       // the user spoke, and no transcript or reaction came for AnswerWait
-	alarmLost                           // the connection was lost for longer than ReconnectWait
-	alarmDisconnected                   // the room ended the connection
+	alarmNoAgent      alarmKind = iota + 1 // no agent joined within AgentWait
+	alarmAgentLeft                         // the agent left the room
+	alarmNoAnswer                          // thinking -> listening without speaking, after the user's turn
+	alarmDeadAir                           // an answer owed for AnswerWait and nothing came
+	alarmNotHeard                          // the user spoke, and no transcript or reaction came for AnswerWait
+	alarmLost                              // the connection was lost for longer than ReconnectWait
+	alarmDisconnected                      // the room ended the connection
 )
 
 // alarm is one sign of silence: what to tell the user, and whether the
