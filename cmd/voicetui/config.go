@@ -111,6 +111,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return err
 	})
 	fs.StringVar(&c.sttScript, "stt-script", "", "embedded gateway: a file of transcripts, one per utterance, in order")
+	fs.Func("stt-engine", "embedded gateway: how its STT finds words without a script: auto (pocketsphinx when installed), pocketsphinx or energy (default auto)", func(v string) error {
+		local.STTEngine = localgw.STTEngine(v)
+		return nil
+	})
 	fs.DurationVar(&local.TokenDelay, "llm-token-delay", 30*time.Millisecond, "embedded gateway: pause between streamed words of the demo agent")
 	fs.StringVar(&c.addr, "addr", localgw.DefaultAddr, "gateway: address to listen on")
 	fs.StringVar(&c.upstream, "upstream", "", "embedded gateway: pass requests its rules let through to this real gateway (base URL ending in /v1; credentials from LIVEKIT_[INFERENCE_]API_KEY/SECRET, or OPENAI_API_KEY)")

@@ -186,7 +186,7 @@ func TestConformanceSTT(t *testing.T) {
 }
 
 func TestSTTWithoutScriptSaysItIsSimulated(t *testing.T) {
-	_, cfg := start(t, Options{})
+	_, cfg := start(t, Options{STTEngine: EngineEnergy})
 	stt, _ := gateway.NewSTT(cfg)
 	s, err := stt.Stream(context.Background())
 	if err != nil {

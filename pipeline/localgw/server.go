@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/voicetui/voicetui/pipeline/gateway"
+	"github.com/voicetui/voicetui/pipeline/localgw/sphinx"
 )
 
 // Default credentials: the embedded gateway is local, these keep the
@@ -42,6 +43,7 @@ type Options struct {
 	Key, Secret string        // for checking tokens (default devkey/secret)
 	TokenDelay  time.Duration // LLM: pause between streamed words (default 30 ms; negative: none)
 	STTScript   []string      // STT: transcripts to return, one per utterance, in order
+	STTEngine   STTEngine     // STT without a script: auto (default), pocketsphinx or energy
 	Quotas      []QuotaRule
 	Faults      []FaultRule
 	Log         *slog.Logger // nil: discard
@@ -62,6 +64,7 @@ type Server struct {
 	speech  Synthesizer
 	log     *slog.Logger
 	journal *journal
+	pool    *sphinx.Pool // pocketsphinx decoders; nil: none (a script, or the energy detector)
 	srv     *http.Server
 	ln      net.Listener
 
@@ -104,11 +107,18 @@ func New(opts Options) (*Server, error) {
 		}
 		opts.Upstream = &u
 	}
+	engine, err := sttEngine(opts)
+	if err != nil {
+		return nil, err
+	}
 	if opts.ControlToken == "" {
 		opts.ControlToken = rand.Text()
 	}
 	s := &Server{opts: opts, policy: &Policy{}, speech: tts, log: log, journal: &journal{log: log},
 		script: append([]string(nil), opts.STTScript...)}
+	if engine == EnginePocketsphinx {
+		s.pool = sphinx.NewPool(sphinx.Config{}, recognizers)
+	}
 	for _, r := range opts.Quotas {
 		s.policy.AddQuota(r)
 	}
@@ -147,6 +157,16 @@ func (s *Server) Start(addr string) error {
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return s.base }}
 	go s.srv.Serve(ln)
+	if s.pool != nil {
+		// The first socket should not wait for a model load.
+		s.sessions.Add(1)
+		go func() {
+			defer s.sessions.Done()
+			if err := s.pool.Warm(s.base); err != nil && s.base.Err() == nil {
+				s.log.Warn("stt: the recogniser did not load", "error", err)
+			}
+		}()
+	}
 	return nil
 }
 
@@ -179,6 +199,9 @@ func (s *Server) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if s.pool != nil {
+		s.pool.Close() // the sessions gave their decoders back
 	}
 	return err
 }
@@ -307,4 +330,35 @@ func (s *Server) serveMissingModel(stage, what string) http.HandlerFunc {
 		s.journal.note(r, stage, http.StatusNotFound, "no "+what+" model in the embedded gateway")
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the embedded gateway has no " + what + " model; clients use their local one"})
 	}
+}
+
+// recognizers bounds the pocketsphinx decoders alive at once (about 95 MB
+// each): one socket, and a reconnect overlapping it.
+const recognizers = 2
+
+// sttEngine is the STT engine opts ask for and this machine has: with a
+// script, none is needed; auto takes pocketsphinx when it is installed.
+func sttEngine(opts Options) (STTEngine, error) {
+	if len(opts.STTScript) > 0 {
+		return EngineEnergy, nil
+	}
+	switch opts.STTEngine {
+	case "", EngineAuto:
+		if err := sphinx.Available(); err != nil {
+			log := opts.Log
+			if log != nil {
+				log.Info("stt: no speech recognition, the energy detector says what it heard", "reason", err)
+			}
+			return EngineEnergy, nil
+		}
+		return EnginePocketsphinx, nil
+	case EnginePocketsphinx:
+		if err := sphinx.Available(); err != nil {
+			return "", fmt.Errorf("embedded gateway: --stt-engine pocketsphinx: %w", err)
+		}
+		return EnginePocketsphinx, nil
+	case EngineEnergy:
+		return EngineEnergy, nil
+	}
+	return "", fmt.Errorf("embedded gateway: --stt-engine %q: want auto, pocketsphinx or energy", opts.STTEngine)
 }

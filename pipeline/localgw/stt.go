@@ -47,7 +47,7 @@ func (s *Server) serveSTT(w http.ResponseWriter, r *http.Request) {
 	if err := ss.send(map[string]any{"type": "session.created"}); err != nil {
 		return
 	}
-	words := s.transcriber(sampleRate)
+	words := s.transcriber(ss.ctx, sampleRate)
 	defer words.close()
 	seg := newSegmenter(sampleRate)
 	var pcm []int16
