@@ -16,6 +16,7 @@ debian_packages=(
   sox                 # measuring and converting audio
   espeak-ng           # real synthetic speech (embedded gateway, test input)
   tmux                # the terminal the interface's smoke test drives
+  iproute2            # room-mode tests: the network namespace they run in (ip)
   libopus-dev         # room mode: Opus for the LiveKit SDK's audio tracks (cgo)
   libopusfile-dev     # room mode: the SDK's Opus package links it (cgo)
   libsoxr-dev         # room mode: the SDK's resampler (cgo)

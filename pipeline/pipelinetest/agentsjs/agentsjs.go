@@ -49,14 +49,15 @@ func CacheDir() string {
 // install fails.
 func Install(t testing.TB) string {
 	t.Helper()
-	dir, err := install()
+	dir, err := InstallDir()
 	if err != nil {
 		t.Fatalf("agents-js: %v", err)
 	}
 	return dir
 }
 
-func install() (string, error) {
+// InstallDir is Install for code that is not a test (a TestMain).
+func InstallDir() (string, error) {
 	if err := checkNode(); err != nil {
 		return "", err
 	}

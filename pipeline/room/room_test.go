@@ -1,0 +1,407 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline/conversation"
+	"github.com/voicetui/voicetui/pipeline/localgw"
+	"github.com/voicetui/voicetui/pipeline/localgw/speechtest"
+	"github.com/voicetui/voicetui/pipeline/room/roomtest"
+)
+
+// Room mode against peers nobody here wrote: a real livekit-server
+// (v1.13.5) and a real agents-js 1.9.0 agent, whose inference backend is
+// the embedded gateway in this process, all inside a network namespace
+// the test binary makes for itself (roomtest: nothing reaches the
+// machine's own network). The watchdog's logic has fast unit tests of its
+// own (watchdog_test.go); these prove it notices the real agent.
+
+func TestMain(m *testing.M) {
+	SDKLog(nil)
+	roomtest.Main(m)
+}
+
+func asRoomError(err error, target **Error) bool { return errors.As(err, target) }
+
+// world is a gateway, a server and an agent, for one test.
+type world struct {
+	gw    *localgw.Server
+	srv   *roomtest.Server
+	agent *roomtest.Agent
+}
+
+func newWorld(t *testing.T, gw localgw.Options, withAgent bool) *world {
+	t.Helper()
+	gw.TokenDelay = -1
+	g, err := localgw.New(gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(roomtest.ServerIP + ":0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		g.Close(ctx)
+	})
+	w := &world{gw: g, srv: roomtest.StartServer(t)}
+	if withAgent {
+		w.agent = roomtest.StartAgent(t, w.srv, roomtest.InferenceEnv(g))
+	}
+	return w
+}
+
+// heard is the speaker: a clock that records what it played, with when.
+type heard struct {
+	mu    sync.Mutex
+	start time.Time
+	loud  []time.Duration // each loud 20 ms, since start
+	pcm   []int16
+}
+
+func (h *heard) record(p []int16) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if audio.RMS(p) > -40 {
+		h.loud = append(h.loud, time.Since(h.start))
+	}
+	h.pcm = append(h.pcm, p...)
+	return nil
+}
+
+// loudAfter counts the loud 20 ms periods after d.
+func (h *heard) loudAfter(d time.Duration) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, l := range h.loud {
+		if l > d {
+			n++
+		}
+	}
+	return n
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	events []conversation.Event
+}
+
+func (r *recorder) add(e conversation.Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+}
+func (r *recorder) all() []conversation.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.events)
+}
+
+func payloads[T any](r *recorder) []T {
+	var out []T
+	for _, e := range r.all() {
+		if p, ok := e.Payload.(T); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// firstAt is when the first event matching ok came.
+func firstAt(r *recorder, ok func(conversation.Event) bool) (time.Duration, bool) {
+	for _, e := range r.all() {
+		if ok(e) {
+			return e.T, true
+		}
+	}
+	return 0, false
+}
+
+// session is one room conversation under test.
+type session struct {
+	conv *Conversation
+	rec  *recorder
+	spk  *heard
+	done chan error
+}
+
+// join runs a room conversation fed with the speech of parts (strings are
+// spoken by espeak-ng, durations are silence); it returns at once.
+func join(t *testing.T, w *world, tune func(*Options), parts ...any) *session {
+	t.Helper()
+	mic, err := audio.NewWAVSource(speechtest.WAV(t, parts...), &audio.WAVSourceOptions{Realtime: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mic.Close() })
+	s := &session{rec: &recorder{}, spk: &heard{}, done: make(chan error, 1)}
+	clock, err := audio.NewClockSink(audio.Format{SampleRate: audio.PipelineRate, Channels: 1}, s.spk.record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { clock.Close() })
+	events := conversation.NewEmitter(s.rec.add)
+	o := Options{URL: w.srv.URL(), APIKey: roomtest.APIKey, APISecret: roomtest.APISecret,
+		Room: strings.ReplaceAll(t.Name(), "/", "-"), Identity: "voicetui-test", Mic: mic, Speaker: clock, Events: events}
+	if tune != nil {
+		tune(&o)
+	}
+	s.conv, err = New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	s.spk.start = time.Now()
+	go func() { s.done <- s.conv.Run(ctx) }()
+	return s
+}
+
+// wait waits for Run to return, at most d.
+func (s *session) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-s.done:
+		s.conv.Wait()
+		return err
+	case <-time.After(d):
+		t.Fatalf("Run still going after %v; events:\n%s", d, dump(s.rec))
+		return nil
+	}
+}
+
+func dump(r *recorder) string {
+	var b strings.Builder
+	for _, e := range r.all() {
+		j, _ := e.MarshalJSON()
+		b.Write(j)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func closeOf(t *testing.T, r *recorder) conversation.Close {
+	t.Helper()
+	c := payloads[conversation.Close](r)
+	if len(c) != 1 {
+		t.Fatalf("%d close events:\n%s", len(c), dump(r))
+	}
+	return c[0]
+}
+
+func TestTwoSpokenTurns(t *testing.T) {
+	w := newWorld(t, localgw.Options{STTScript: []string{"what time is it", "thank you goodbye"}}, true)
+	s := join(t, w, nil, time.Second, "What time is it?", 3*time.Second, "Thank you, goodbye.", 4*time.Second)
+	if err := s.wait(t, time.Minute); err != nil {
+		t.Fatalf("Run: %v\n%s", err, dump(s.rec))
+	}
+	var finals []string
+	for _, tr := range payloads[conversation.Transcript](s.rec) {
+		if tr.Final {
+			finals = append(finals, tr.Text)
+		}
+	}
+	if !slices.Equal(finals, []string{"what time is it", "thank you goodbye"}) {
+		t.Fatalf("user transcripts %q\n%s", finals, dump(s.rec))
+	}
+	var replies []string
+	for _, a := range payloads[conversation.AgentText](s.rec) {
+		if a.Final {
+			replies = append(replies, a.Text)
+		}
+	}
+	if len(replies) != 2 || !strings.HasPrefix(replies[0], "It is ") || replies[1] != "Goodbye!" {
+		t.Fatalf("agent replies %q\n%s", replies, dump(s.rec))
+	}
+	states := map[string]int{}
+	for _, st := range payloads[conversation.State](s.rec) {
+		states[st.Agent]++
+	}
+	if states["thinking"] < 2 || states["speaking"] < 2 {
+		t.Fatalf("agent states %v", states)
+	}
+	if m := payloads[conversation.Metrics](s.rec); len(m) != 2 || m[0].E2EMs <= 0 || m[0].E2EMs > 5000 {
+		t.Fatalf("metrics %+v", m)
+	}
+	if n := s.spk.loudAfter(0); n < 25 { // half a second of the agent's speech, at least
+		t.Fatalf("%d loud periods at the speaker", n)
+	}
+	if c := closeOf(t, s.rec); c.Reason != "input_ended" {
+		t.Fatalf("close %+v", c)
+	}
+	if e := payloads[conversation.Error](s.rec); len(e) != 0 {
+		t.Fatalf("errors %+v", e)
+	}
+}
+
+func TestTypedTurn(t *testing.T) {
+	w := newWorld(t, localgw.Options{}, true)
+	s := join(t, w, func(o *Options) { o.AnswerWait = 8 * time.Second }, 12*time.Second)
+	// Once the agent is there, a typed turn.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, ok := firstAt(s.rec, func(e conversation.Event) bool {
+			st, ok := e.Payload.(conversation.State)
+			return ok && st.Agent == "listening"
+		}); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent did not come:\n%s", dump(s.rec))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.conv.Say("help")
+	if err := s.wait(t, time.Minute); err != nil {
+		t.Fatalf("Run: %v\n%s", err, dump(s.rec))
+	}
+	var replies []string
+	for _, a := range payloads[conversation.AgentText](s.rec) {
+		if a.Final {
+			replies = append(replies, a.Text)
+		}
+	}
+	// The agent may say a reply in several segments (one per sentence).
+	if strings.Join(replies, " ") != localgw.Reply("help", time.Now()) {
+		t.Fatalf("replies %q\n%s", replies, dump(s.rec))
+	}
+	if s.spk.loudAfter(0) < 25 {
+		t.Fatal("the reply was not heard")
+	}
+}
+
+// LLM credits run out: the agent retries, gives up and goes back to
+// listening in silence. voicetui notices, says so, and plays the clip.
+func TestAgentQuotaIsNoticed(t *testing.T) {
+	q, _ := localgw.ParseQuota("llm:credits")
+	w := newWorld(t, localgw.Options{STTScript: []string{"what time is it"}, Quotas: []localgw.QuotaRule{q}}, true)
+	s := join(t, w, nil, time.Second, "What time is it?", 12*time.Second)
+	if err := s.wait(t, time.Minute); err != nil {
+		t.Fatalf("Run: %v\n%s", err, dump(s.rec))
+	}
+	var alarm *conversation.Error
+	for _, e := range payloads[conversation.Error](s.rec) {
+		if e.Stage == "agent" && strings.Contains(e.Message, "did not answer") {
+			alarm = &e
+			break
+		}
+	}
+	if alarm == nil || !strings.Contains(alarm.Message, "inference.LLM") || !strings.Contains(alarm.Hint, "quota may be exhausted") {
+		t.Fatalf("no alarm naming the LLM with the hint:\n%s", dump(s.rec))
+	}
+	said, _ := firstAt(s.rec, func(e conversation.Event) bool { tr, ok := e.Payload.(conversation.Transcript); return ok && tr.Final })
+	at, _ := firstAt(s.rec, func(e conversation.Event) bool {
+		x, ok := e.Payload.(conversation.Error)
+		return ok && strings.Contains(x.Message, "did not answer")
+	})
+	if at-said > DefaultAnswerWait {
+		t.Fatalf("the alarm came %v after the turn, past the watchdog's %v", at-said, DefaultAnswerWait)
+	}
+	fb := payloads[conversation.Fallback](s.rec)
+	if len(fb) == 0 || fb[0].Clip != "unavailable" || !fb[0].OK {
+		t.Fatalf("fallback %+v", fb)
+	}
+	if n := s.spk.loudAfter(at); n < 50 { // the clip: a second and more, while the agent says nothing
+		t.Fatalf("%d loud periods after the alarm", n)
+	}
+}
+
+// The agent's process dies mid-conversation.
+func TestAgentKilledIsNoticed(t *testing.T) {
+	w := newWorld(t, localgw.Options{STTScript: []string{"what time is it", "hello"}}, true)
+	s := join(t, w, func(o *Options) { o.AnswerWait = 4 * time.Second },
+		time.Second, "What time is it?", 5*time.Second, "Hello, are you there?", 40*time.Second)
+	// After the first answer, kill the agent.
+	deadline := time.Now().Add(30 * time.Second)
+	for len(payloads[conversation.Metrics](s.rec)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no first answer:\n%s", dump(s.rec))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	w.agent.Kill()
+	killed := time.Since(s.spk.start)
+	err := s.wait(t, time.Minute)
+	var re *Error
+	if !asRoomError(err, &re) || re.Stage != "agent" {
+		t.Fatalf("Run: %v\n%s", err, dump(s.rec))
+	}
+	// The user speaks after the kill: the silence is noticed within the
+	// answer wait, long before the server drops the agent (~20 s).
+	var first time.Duration
+	for _, e := range s.rec.all() {
+		if x, ok := e.Payload.(conversation.Error); ok && x.Stage == "agent" && e.T > killed {
+			first = e.T
+			break
+		}
+	}
+	if first == 0 || first-killed > 15*time.Second {
+		t.Fatalf("first agent error %v after the kill:\n%s", first-killed, dump(s.rec))
+	}
+	if c := closeOf(t, s.rec); c.Reason != "error" || c.Error == nil || c.Error.Stage != "agent" {
+		t.Fatalf("close %+v", c)
+	}
+	if fb := payloads[conversation.Fallback](s.rec); len(fb) == 0 || !fb[len(fb)-1].OK || s.spk.loudAfter(first) < 50 {
+		t.Fatalf("fallback %+v", fb)
+	}
+}
+
+// The server goes away: the connection is given up after ReconnectWait,
+// the user hears the clip, and the close is bounded.
+func TestServerStoppedIsNoticed(t *testing.T) {
+	w := newWorld(t, localgw.Options{STTScript: []string{"hello"}}, true)
+	s := join(t, w, func(o *Options) { o.ReconnectWait = 2 * time.Second }, 30*time.Second)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, ok := firstAt(s.rec, func(e conversation.Event) bool {
+			st, ok := e.Payload.(conversation.State)
+			return ok && st.Agent == "listening"
+		}); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent did not come:\n%s", dump(s.rec))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	w.srv.Stop()
+	stopped := time.Now()
+	err := s.wait(t, 30*time.Second)
+	var re *Error
+	if !asRoomError(err, &re) || re.Stage != "room" || !re.Terminal {
+		t.Fatalf("Run: %v\n%s", err, dump(s.rec))
+	}
+	// ReconnectWait, the clip (3.9 s) and a bounded leave.
+	if took := time.Since(stopped); took > 2*time.Second+4*time.Second+closeWait+2*time.Second {
+		t.Fatalf("Run returned %v after the server stopped", took)
+	}
+	if fb := payloads[conversation.Fallback](s.rec); len(fb) != 1 || !fb[0].OK {
+		t.Fatalf("fallback %+v", fb)
+	}
+	if c := closeOf(t, s.rec); c.Reason != "error" || c.Error.Stage != "room" || c.Error.Hint == "" {
+		t.Fatalf("close %+v", c)
+	}
+}
+
+// No agent ever comes.
+func TestNoAgentIsNoticed(t *testing.T) {
+	w := newWorld(t, localgw.Options{}, false)
+	s := join(t, w, func(o *Options) { o.AgentWait = 2 * time.Second }, 10*time.Second)
+	err := s.wait(t, 30*time.Second)
+	var re *Error
+	if !asRoomError(err, &re) || re.Stage != "agent" || !strings.Contains(re.Message, "no agent joined") {
+		t.Fatalf("Run: %v\n%s", err, dump(s.rec))
+	}
+	if fb := payloads[conversation.Fallback](s.rec); len(fb) != 1 || !fb[0].OK || s.spk.loudAfter(0) < 50 {
+		t.Fatalf("fallback %+v", fb)
+	}
+}
