@@ -1,8 +1,13 @@
 package room
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -403,5 +408,69 @@ func TestNoAgentIsNoticed(t *testing.T) {
 	}
 	if fb := payloads[conversation.Fallback](s.rec); len(fb) != 1 || !fb[0].OK || s.spk.loudAfter(0) < 50 {
 		t.Fatalf("fallback %+v", fb)
+	}
+}
+
+// voicetui room as scripts and QA drive it: --headless, --input, --output.
+func TestBinaryScripted(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "voicetui")
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", bin, "./cmd/voicetui")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	w := newWorld(t, localgw.Options{STTScript: []string{"what time is it"}}, true)
+	in := speechtest.WAV(t, time.Second, "What time is it?", 5*time.Second)
+	out := filepath.Join(t.TempDir(), "out.wav")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "room", "--headless", "--input", in, "--output", out, "--url", w.srv.URL(), "--room", "scripted")
+	cmd.Env = append(os.Environ(), "LIVEKIT_API_KEY="+roomtest.APIKey, "LIVEKIT_API_SECRET="+roomtest.APISecret)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("voicetui room: %v\n%s\n%s", err, stdout, stderr.String())
+	}
+	var kinds []string
+	final := ""
+	for _, line := range strings.Split(strings.TrimSpace(string(stdout)), "\n") {
+		var e struct {
+			Type, Text, Reason string
+			Final              bool
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("not a JSON event: %q", line)
+		}
+		kinds = append(kinds, e.Type)
+		if e.Type == "transcript" && e.Final {
+			final = e.Text
+		}
+		if e.Type == "close" && e.Reason != "input_ended" {
+			t.Fatalf("close %s", line)
+		}
+	}
+	if final != "what time is it" || !slices.Contains(kinds, "agent_text") || kinds[len(kinds)-1] != "close" {
+		t.Fatalf("events %v, final %q\n%s", kinds, final, stdout)
+	}
+	pcm, f, err := audio.ReadWAVFile(out)
+	if err != nil || f.SampleRate != audio.PipelineRate {
+		t.Fatalf("%s: %v %v", out, f, err)
+	}
+	loud := 0
+	for i := 0; i+320 <= len(pcm); i += 320 {
+		if audio.RMS(pcm[i:i+320]) > -40 {
+			loud++
+		}
+	}
+	if loud < 25 {
+		t.Fatalf("%d loud periods in --output", loud)
+	}
+	if strings.Contains(stderr.String(), "pion") {
+		t.Fatalf("the SDK wrote to stderr:\n%s", stderr.String())
 	}
 }
