@@ -60,9 +60,9 @@ func newRun(c *Conversation) *run {
 
 func (r *run) emit(p any) { r.o.Events.Emit(p) }
 
-func (r *run) trace(mark string) {
+func (r *run) trace(mark string, at time.Time) {
 	if r.o.Trace != nil {
-		r.o.Trace(mark, time.Now())
+		r.o.Trace(mark, at)
 	}
 }
 
@@ -239,9 +239,8 @@ func (r *run) onVoiceFrame(voiced bool, _ float64) {
 	if r.speaking && r.silentRun >= 25 { // 500 ms
 		r.speaking = false
 		r.setUser("listening")
-		end := time.Now().Add(-500 * time.Millisecond)
-		r.speechEnd = end
-		r.trace("speech_end")
+		r.speechEnd = time.Now().Add(-500 * time.Millisecond) // the voice ended before the silence that says so
+		r.trace("speech_end", r.speechEnd)
 		r.dog.userSpoke(time.Now(), time.Duration(r.voiced)*20*time.Millisecond)
 	}
 }
@@ -343,7 +342,7 @@ func (r *run) onAgentSound(at time.Time) {
 	r.failures = 0
 	if !r.speechEnd.IsZero() {
 		r.turns++
-		r.trace("first_agent_audio")
+		r.trace("first_agent_audio", at)
 		r.emit(conversation.Metrics{Turn: r.turns, E2EMs: at.Sub(r.speechEnd).Milliseconds()})
 		r.speechEnd = time.Time{}
 	}
@@ -365,7 +364,7 @@ func (r *run) onTyped(typed string) error {
 // clip played here. A terminal alarm, or one failure too many, ends the
 // conversation (the clip plays in the close).
 func (r *run) onAlarm(a *alarm) error {
-	r.trace("alarm")
+	r.trace("alarm", time.Now())
 	err := &Error{Stage: a.stage, Message: a.message, Hint: a.hint, Terminal: a.terminal}
 	if a.terminal {
 		return err
@@ -382,7 +381,7 @@ func (r *run) onAlarm(a *alarm) error {
 		go func() {
 			defer r.bg.Done()
 			defer r.playing.Unlock()
-			r.trace("fallback_start")
+			r.trace("fallback_start", time.Now())
 			r.c.fallback.Play(err, fallback.State{TTSFailed: true})
 		}()
 	}
@@ -399,7 +398,7 @@ func (r *run) close(ctx context.Context, cause error) error {
 		r.o.Speaker.Flush()
 		r.bgCancel() // no more of the agent's audio
 		r.playing.Lock()
-		r.trace("fallback_start")
+		r.trace("fallback_start", time.Now())
 		r.c.fallback.Play(cause, fallback.State{TTSFailed: true})
 		r.playing.Unlock()
 	}

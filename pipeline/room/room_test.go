@@ -42,7 +42,7 @@ type world struct {
 	agent *roomtest.Agent
 }
 
-func newWorld(t *testing.T, gw localgw.Options, withAgent bool) *world {
+func newWorld(t testing.TB, gw localgw.Options, withAgent bool) *world {
 	t.Helper()
 	gw.TokenDelay = -1
 	g, err := localgw.New(gw)
@@ -141,7 +141,7 @@ type session struct {
 
 // join runs a room conversation fed with the speech of parts (strings are
 // spoken by espeak-ng, durations are silence); it returns at once.
-func join(t *testing.T, w *world, tune func(*Options), parts ...any) *session {
+func join(t testing.TB, w *world, tune func(*Options), parts ...any) *session {
 	t.Helper()
 	mic, err := audio.NewWAVSource(speechtest.WAV(t, parts...), &audio.WAVSourceOptions{Realtime: true})
 	if err != nil {
@@ -172,7 +172,7 @@ func join(t *testing.T, w *world, tune func(*Options), parts ...any) *session {
 }
 
 // wait waits for Run to return, at most d.
-func (s *session) wait(t *testing.T, d time.Duration) error {
+func (s *session) wait(t testing.TB, d time.Duration) error {
 	t.Helper()
 	select {
 	case err := <-s.done:
