@@ -22,7 +22,15 @@ type Clip string
 const (
 	Quota       Clip = "quota"       // "The assistant is out of credits: its quota is used up."
 	Unavailable Clip = "unavailable" // "The assistant is unavailable. Please try again later."
+	Microphone  Clip = "microphone"  // "The microphone stopped working. Check it, then start again."
+
+	// Earcons: short tones for a failure the session goes on after.
+	EarconFailed Clip = "earcon_failed" // a turn failed: "that didn't work, go on"
+	EarconDevice Clip = "earcon_device" // a device stopped (the microphone)
 )
+
+// IsEarcon reports whether c is a short tone rather than a spoken clip.
+func (c Clip) IsEarcon() bool { return c == EarconFailed || c == EarconDevice }
 
 // SpeakTimeout bounds speaking ErrorMessage through TTS.
 const SpeakTimeout = 6 * time.Second
@@ -48,7 +56,7 @@ type State struct {
 type Decision struct {
 	Clip   Clip   // play this clip ("" when Text or nothing)
 	Text   string // or speak this through TTS
-	Reason string // quota_exhausted, credentials, unavailable
+	Reason string // quota_exhausted, credentials, unavailable, microphone, speaker
 }
 
 // None reports a decision to stay silent.
@@ -58,7 +66,15 @@ func (d Decision) None() bool { return d.Clip == "" && d.Text == "" }
 // the options.
 func Decide(err error, st State, opts Options) Decision {
 	d := Decision{Clip: Unavailable, Reason: "unavailable"}
-	if q, ok := provider.AsQuota(err); ok && q.IsTerminal() {
+	var dev *audio.DeviceError
+	if errors.As(err, &dev) {
+		// A device, not the assistant: say so (a dead speaker will not
+		// play it, and the attempt's failure is reported).
+		d = Decision{Clip: Microphone, Reason: "microphone"}
+		if dev.Direction == "output" {
+			d = Decision{Clip: Unavailable, Reason: "speaker"}
+		}
+	} else if q, ok := provider.AsQuota(err); ok && q.IsTerminal() {
 		d = Decision{Clip: Quota, Reason: "quota_exhausted"}
 	} else if provider.Terminal(err) {
 		d.Reason = "credentials"
@@ -74,10 +90,11 @@ func Decide(err error, st State, opts Options) Decision {
 	return d
 }
 
-// Samples returns the audio of clip (16 kHz mono): opts.ErrorAudio when
-// set, else the bundled recording.
+// Samples returns the audio of clip (16 kHz mono): for a spoken clip,
+// opts.ErrorAudio when set, else the bundled recording; earcons are
+// always the bundled tones.
 func Samples(clip Clip, opts Options) ([]int16, error) {
-	if len(opts.ErrorAudio) > 0 {
+	if len(opts.ErrorAudio) > 0 && !clip.IsEarcon() {
 		return opts.ErrorAudio, nil
 	}
 	var wav []byte
@@ -86,6 +103,12 @@ func Samples(clip Clip, opts Options) ([]int16, error) {
 		wav = assets.QuotaWAV
 	case Unavailable:
 		wav = assets.UnavailableWAV
+	case Microphone:
+		wav = assets.MicrophoneWAV
+	case EarconFailed:
+		wav = assets.EarconFailedWAV
+	case EarconDevice:
+		wav = assets.EarconDeviceWAV
 	default:
 		return nil, fmt.Errorf("fallback: no clip %q", clip)
 	}

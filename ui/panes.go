@@ -294,10 +294,17 @@ func (p statusPane) view(st styles, w, maxRows int, now time.Time) string {
 	}
 	if f := p.fallback; f != nil {
 		what := "clip " + f.Clip
-		if f.Text != "" && f.Clip == "" {
+		switch {
+		case f.Text != "" && f.Clip == "":
 			what = "message"
+		case f.Clip == "earcon_failed":
+			what = "earcon (that turn failed, go on)"
+		case f.Clip == "earcon_device":
+			what = "earcon (a device stopped)"
 		}
 		switch {
+		case f.OK && strings.HasPrefix(f.Clip, "earcon"):
+			rows = append(rows, st.dim.Render(what+" played"))
 		case f.OK:
 			rows = append(rows, st.good.Render("fallback "+what+" played"))
 		case f.Error != "":

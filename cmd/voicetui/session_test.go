@@ -262,12 +262,18 @@ func TestSessionPersistentRateLimitCloses(t *testing.T) {
 	if n := len(r.of("error")); n != 8 {
 		t.Fatalf("%d error events, want 2 turns x 4 attempts", n)
 	}
+	// The first failed turn: the earcon, the session goes on; the second
+	// closes it: the clip.
 	fb := r.of("fallback")
-	if len(fb) != 1 || fb[0]["clip"] != "unavailable" || fb[0]["ok"] != true {
+	if len(fb) != 2 || fb[0]["clip"] != "earcon_failed" || fb[0]["reason"] != "turn_failed" || fb[0]["ok"] != true ||
+		fb[1]["clip"] != "unavailable" || fb[1]["ok"] != true {
 		t.Fatalf("fallback %v", fb)
 	}
 	if _, ok := r.clipAt(t, bundled(t, fallback.Unavailable)); !ok {
 		t.Fatal("the generic clip is not in the output")
+	}
+	if _, ok := r.clipAt(t, bundled(t, fallback.EarconFailed)); !ok {
+		t.Fatal("the earcon is not in the output")
 	}
 }
 

@@ -71,6 +71,7 @@ type FallbackPlayer struct {
 	mu      sync.Mutex
 	last    fallback.Clip // what the last close chose
 	replays sync.WaitGroup
+	earcon  sync.Mutex // held while an earcon plays
 }
 
 // Play decides and plays the fallback for cause and waits until it has
@@ -146,8 +147,30 @@ func (p *FallbackPlayer) Replay() {
 	}()
 }
 
-// Wait waits for replays still playing.
+// Wait waits for replays and earcons still playing.
 func (p *FallbackPlayer) Wait() { p.replays.Wait() }
+
+// Earcon plays a short tone for a failure the conversation goes on after
+// (fallback.EarconFailed, fallback.EarconDevice), in the background, and
+// says so in a Fallback event with reason. It is silent with
+// --no-error-audio, and skipped while another earcon still plays (two
+// failures at once are one signal).
+func (p *FallbackPlayer) Earcon(clip fallback.Clip, reason string) {
+	if p.Options.NoErrorAudio || !p.earcon.TryLock() {
+		return
+	}
+	p.replays.Add(1)
+	go func() {
+		defer p.replays.Done()
+		defer p.earcon.Unlock()
+		err := p.playClip(clip)
+		ev := Fallback{Clip: string(clip), Reason: reason, OK: err == nil}
+		if err != nil {
+			ev.Error = safetext.Sanitize(err.Error(), 200)
+		}
+		p.Events.Emit(ev)
+	}()
+}
 
 // playClip plays a bundled clip (or the user's own sound) to the speaker.
 func (p *FallbackPlayer) playClip(clip fallback.Clip) error {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline/provider"
 	"github.com/voicetui/voicetui/pipeline/safetext"
 )
@@ -40,7 +41,7 @@ type AgentText struct {
 // Error is a failure: every failed attempt of a provider, retried or not,
 // and what a conversation notices itself (a remote agent gone silent).
 type Error struct {
-	Stage     string     `json:"stage"` // stt, llm, tts, agent, room ("" when unknown)
+	Stage     string     `json:"stage"` // stt, llm, tts, device, agent, room ("" when unknown)
 	Message   string     `json:"message"`
 	Status    int        `json:"status"` // HTTP status; 0 when none
 	Retryable bool       `json:"retryable"`
@@ -159,6 +160,17 @@ func (e *Emitter) Emit(payload any) {
 func ErrorInfo(err error, attempt int) *Error {
 	if err == nil {
 		return nil
+	}
+	var dev *audio.DeviceError
+	if errors.As(err, &dev) {
+		// A speaker that fails ends the session (nobody would hear the
+		// rest); a microphone is reopened.
+		what, hint := "microphone", "check the microphone (is it plugged in, not muted?); `voicetui devices` lists them, --input-device picks one; typing (ctrl+t) still works"
+		if dev.Direction == "output" {
+			what, hint = "speaker", "check the speaker or headphones; `voicetui devices` lists them, --output-device picks one"
+		}
+		return &Error{Stage: "device", Message: safetext.Sanitize(what+": "+err.Error(), 500), Terminal: dev.Direction == "output",
+			Attempt: attempt, Hint: hint}
 	}
 	var d Described
 	if errors.As(err, &d) {

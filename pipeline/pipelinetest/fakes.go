@@ -271,6 +271,7 @@ type Speech struct {
 	RecvErr     error         // Recv fails with it after FailAfter pieces of audio
 	FailAfter   int
 	Stall       bool // no audio ever comes
+	StallAfter  int  // no audio comes after this many pieces (0: none)
 }
 
 func (t *TTS) SampleRate() int {
@@ -363,6 +364,10 @@ func (u *utterance) Recv() ([]int16, error) {
 	}
 	if u.sp.RecvErr != nil && u.pieces >= u.sp.FailAfter {
 		return nil, u.sp.RecvErr
+	}
+	if u.sp.StallAfter > 0 && u.pieces >= u.sp.StallAfter {
+		<-u.ctx.Done()
+		return nil, context.Cause(u.ctx)
 	}
 	piece := u.t.SampleRate() / 50
 	out := u.buf[:min(piece, len(u.buf))]

@@ -77,6 +77,7 @@ func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
 	if provider.Terminal(err) || r.policy.exceeds(stage, r.o.MaxUnrecoverable) {
 		return err
 	}
+	r.s.fallback.Earcon(fallback.EarconFailed, "turn_failed") // the turn failed; the session goes on
 	return nil
 }
 

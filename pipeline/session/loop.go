@@ -139,7 +139,7 @@ func (r *run) loop(ctx context.Context) error {
 		case m := <-r.replies:
 			err = r.onReply(ctx, m)
 		case id := <-r.timeouts:
-			r.onFinalizeTimeout(ctx, id)
+			err = r.onFinalizeTimeout(ctx, id)
 		case text := <-r.s.typed:
 			r.onTyped(ctx, text)
 		}

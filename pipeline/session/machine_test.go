@@ -183,9 +183,34 @@ func TestMachineFinalizeAnsweredLate(t *testing.T) {
 	})
 }
 
-// Today's behaviour, which the never-silent issue changes: a finalize that
-// is never answered is given up after finalizeWait, no turn starts, and
-// nothing says so; the session then ends as if all was well.
+// earconAfter reports whether the turn-failed earcon was played (its
+// event) and heard (sound at the speaker) after at.
+func earconAfter(r *rig, at time.Duration) bool {
+	played := false
+	for _, f := range payloads[conversation.Fallback](r.rec) {
+		played = played || f.Clip == "earcon_failed" && f.OK
+	}
+	for _, h := range r.heard() {
+		if played && h >= at {
+			return true
+		}
+	}
+	return false
+}
+
+// errorOf is the first error event of stage, and when it came.
+func errorOf(r *rig, stage string) (conversation.Error, time.Duration, bool) {
+	for _, e := range r.rec.all() {
+		if x, ok := e.Payload.(conversation.Error); ok && x.Stage == stage {
+			return x, e.T, true
+		}
+	}
+	return conversation.Error{}, 0, false
+}
+
+// A finalize never answered is a failed STT request after FinalizeWait:
+// an error event, counted, the earcon, and a new stream; the session goes
+// on.
 func TestMachineFinalizeNeverAnswered(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(8*sec))
@@ -193,11 +218,16 @@ func TestMachineFinalizeNeverAnswered(t *testing.T) {
 		if err := r.run(t, context.Background(), nil); err != nil {
 			t.Fatal(err)
 		}
-		if n := len(r.llm.Calls()); n != 0 {
-			t.Fatalf("%d LLM calls", n)
+		e, at, ok := errorOf(r, "stt")
+		// Voice ends at 1 s, the turn at 1.5 s, the finalize's wait ends 3 s later.
+		if !ok || !e.Retryable || e.Terminal || !strings.Contains(e.Message, "no answer within 3s") || at < 4400*msec || at > 4600*msec {
+			t.Fatalf("error %+v at %v\n", e, at)
 		}
-		if e := payloads[conversation.Error](r.rec); len(e) != 0 {
-			t.Fatalf("errors %+v", e)
+		if !earconAfter(r, at) {
+			t.Fatal("the earcon was not heard")
+		}
+		if r.stt.Opened() != 2 || len(r.llm.Calls()) != 0 {
+			t.Fatalf("%d streams, %d LLM calls", r.stt.Opened(), len(r.llm.Calls()))
 		}
 		if c := closeOf(t, r.rec); c.Reason != "input_ended" {
 			t.Fatalf("close %+v", c)
@@ -205,14 +235,14 @@ func TestMachineFinalizeNeverAnswered(t *testing.T) {
 	})
 }
 
-// Today's behaviour, which the never-silent issue changes: an answer that
-// comes after finalizeWait is kept and joins the next turn's prompt.
+// An answer that comes after the finalize's wait is on a stream already
+// given up: it never joins the next turn's prompt.
 func TestMachineFinalizeAnsweredAfterTheWait(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(8*sec), pipelinetest.Voice(sec), pipelinetest.Silence(3*sec))
 		r.stt.Answer = func(n int) pipelinetest.Finalize {
 			if n == 1 {
-				return pipelinetest.Finalize{Text: "late", Delay: finalizeWait + 2*sec}
+				return pipelinetest.Finalize{Text: "late", Delay: DefaultFinalizeWait + 2*sec}
 			}
 			return pipelinetest.Finalize{Text: "second"}
 		}
@@ -220,8 +250,67 @@ func TestMachineFinalizeAnsweredAfterTheWait(t *testing.T) {
 			t.Fatal(err)
 		}
 		calls := r.llm.Calls()
-		if len(calls) != 1 || calls[0][len(calls[0])-1].Content != "late second" {
+		if len(calls) != 1 || calls[0][len(calls[0])-1].Content != "second" {
 			t.Fatalf("LLM calls %+v", calls)
+		}
+		if slices.Contains(finals(r.rec), "late") {
+			t.Fatalf("the late transcript was shown: %q", finals(r.rec))
+		}
+	})
+}
+
+// The LLM's stream stays open and says nothing (keepalives only): after
+// AnswerWait the turn fails, is counted, and the earcon is heard.
+func TestMachineLLMSaysNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(14*sec))
+		r.llm.Reply = func(int) pipelinetest.Reply { return pipelinetest.Reply{Stall: true} }
+		if err := r.run(t, context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		e, at, ok := errorOf(r, "llm")
+		if !ok || !strings.Contains(e.Message, "no answer within 10s") || at < 11400*msec || at > 11600*msec {
+			t.Fatalf("error %+v at %v", e, at)
+		}
+		if !earconAfter(r, at) {
+			t.Fatal("the earcon was not heard")
+		}
+	})
+}
+
+// The TTS socket stays open and sends no audio (keepalives only).
+func TestMachineTTSSaysNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(14*sec))
+		r.tts.Speak = func(int) pipelinetest.Speech { return pipelinetest.Speech{Stall: true} }
+		if err := r.run(t, context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		e, at, ok := errorOf(r, "tts")
+		if !ok || !strings.Contains(e.Message, "no answer within 10s") || at < 11400*msec || at > 11700*msec {
+			t.Fatalf("error %+v at %v", e, at)
+		}
+		if !earconAfter(r, at) {
+			t.Fatal("the earcon was not heard")
+		}
+	})
+}
+
+// Audio stops mid-utterance: the rest is owed, the watchdog fires.
+func TestMachineAudioStopsMidUtterance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(14*sec))
+		r.tts.Speak = func(int) pipelinetest.Speech { return pipelinetest.Speech{StallAfter: 5} }
+		if err := r.run(t, context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		e, at, ok := errorOf(r, "tts")
+		if !ok || !strings.Contains(e.Message, "no answer within 10s") {
+			t.Fatalf("error %+v at %v", e, at)
+		}
+		// The first 100 ms were heard at 1.5 s; nothing for 10 s after.
+		if at < 11400*msec || at > 11800*msec || !earconAfter(r, at) {
+			t.Fatalf("error at %v; heard %v", at, r.heard())
 		}
 	})
 }
@@ -347,8 +436,16 @@ func TestMachineToleranceClose(t *testing.T) {
 		if n := len(r.llm.Calls()); n != 6 {
 			t.Fatalf("%d LLM calls", n)
 		}
+		// Each failed turn the session went on after: the earcon; the one
+		// that closed it: the clip.
 		fb := payloads[conversation.Fallback](r.rec)
-		if c := closeOf(t, r.rec); c.Reason != "error" || c.Error.Stage != "llm" || len(fb) != 1 || fb[0].Clip != "unavailable" {
+		earcons := 0
+		for _, f := range fb[:len(fb)-1] {
+			if f.Clip == "earcon_failed" && f.Reason == "turn_failed" && f.OK {
+				earcons++
+			}
+		}
+		if c := closeOf(t, r.rec); c.Reason != "error" || c.Error.Stage != "llm" || earcons != 4 || fb[len(fb)-1].Clip != "unavailable" {
 			t.Fatalf("close %+v fallback %+v", c, fb)
 		}
 		if h := r.heard(); len(h) == 0 {

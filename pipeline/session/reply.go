@@ -31,6 +31,7 @@ type turn struct {
 
 	playDone chan struct{} // closed when nothing more of it can reach the speaker
 	playOnce sync.Once
+	audio    *audioOwed // set by answer before playback starts
 }
 
 // stopped waits, at most d, until the turn can write no more audio.
@@ -50,7 +51,19 @@ func (t *turn) spoken() string {
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 
+// run answers the user: the turn's error, or, when one of the turn's
+// watchdogs (owed.go) cancelled it, the watchdog's TimeoutError.
 func (t *turn) run(ctx context.Context, history []provider.Message) error {
+	err := t.answer(ctx, history)
+	if err != nil && ctx.Err() != nil {
+		if cause := context.Cause(ctx); cause != errTurnOver {
+			return cause
+		}
+	}
+	return err
+}
+
+func (t *turn) answer(ctx context.Context, history []provider.Message) error {
 	r := t.r
 	t.mu.Lock()
 	t.metrics = conversation.Metrics{Turn: t.n, EOUMs: ms(t.finalized.Sub(t.speechEnd)), STTMs: ms(t.sttDone.Sub(t.finalized))}
@@ -89,6 +102,19 @@ func (t *turn) run(ctx context.Context, history []provider.Message) error {
 			t.playOnce.Do(func() { close(t.playDone) })
 		}
 	}()
+
+	// The LLM owes its first text within AnswerWait, whatever keeps its
+	// connection alive meanwhile (SSE comments, a slow proxy).
+	llmOwed := time.AfterFunc(r.o.AnswerWait, func() {
+		t.cancel(&provider.TimeoutError{Stage: provider.StageLLM, After: r.o.AnswerWait})
+	})
+	defer llmOwed.Stop()
+	// TTS owes audio while text waits to be spoken (owed.go).
+	audioOwed := newAudioOwed(r.o.AudioWait, func() {
+		t.cancel(&provider.TimeoutError{Stage: provider.StageTTS, After: r.o.AudioWait})
+	})
+	defer audioOwed.stop()
+	t.audio = audioOwed
 
 	llmStart := time.Now()
 	r.trace("llm_request", llmStart)
@@ -137,9 +163,16 @@ func (t *turn) run(ctx context.Context, history []provider.Message) error {
 			r.trace("tts_push", time.Now())
 		}
 		pushes++
-		return u.Push(piece)
+		if err := u.Push(piece); err != nil {
+			return err
+		}
+		audioOwed.pushed()
+		return nil
 	}
-	for stream.Next() {
+	for first := true; stream.Next(); first = false {
+		if first {
+			llmOwed.Stop()
+		}
 		for _, piece := range c.add(stream.Current()) {
 			if err := push(piece); err != nil {
 				return err
@@ -165,6 +198,7 @@ func (t *turn) run(ctx context.Context, history []provider.Message) error {
 	if err := u.Flush(); err != nil {
 		return err
 	}
+	audioOwed.flushed()
 	return <-played
 }
 
@@ -174,6 +208,9 @@ func (t *turn) play(ctx context.Context, u provider.Utterance, firstPush *time.T
 	r := t.r
 	return playUtterance(ctx, u, r.o.TTS.SampleRate(), r.o.Speaker, playHooks{
 		level:      r.o.OutputLevel,
+		recvStart:  t.audio.recvStart,
+		recvEnd:    t.audio.recvEnd,
+		ended:      t.audio.stop,
 		firstAudio: func() { r.trace("first_audio", time.Now()) },
 		firstWrite: func() {
 			now := time.Now()
@@ -191,6 +228,9 @@ func (t *turn) play(ctx context.Context, u provider.Utterance, firstPush *time.T
 // playHooks are optional observers of playUtterance.
 type playHooks struct {
 	level      func(dbfs float64) // each write's level
+	recvStart  func()             // a wait for TTS begins
+	recvEnd    func(audio bool)   // and ends, with audio or not
+	ended      func()             // the utterance's audio has all come
 	firstAudio func()             // the first audio came from TTS
 	firstWrite func()             // and reached the speaker
 }
@@ -214,7 +254,13 @@ func playUtterance(ctx context.Context, u provider.Utterance, rate int, spk audi
 	}
 	var buf []int16
 	for first := true; ; first = false {
+		if h.recvStart != nil {
+			h.recvStart()
+		}
 		pcm, err := u.Recv()
+		if h.recvEnd != nil {
+			h.recvEnd(err == nil && len(pcm) > 0)
+		}
 		if err == io.EOF {
 			break
 		}
@@ -240,6 +286,9 @@ func playUtterance(ctx context.Context, u provider.Utterance, rate int, spk audi
 		if first && h.firstWrite != nil {
 			h.firstWrite()
 		}
+	}
+	if h.ended != nil {
+		h.ended() // all of it came: the rest is the speaker's to play
 	}
 	if err := spk.Drain(ctx); err != nil {
 		return stopped(err)

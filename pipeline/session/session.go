@@ -47,6 +47,14 @@ type Options struct {
 	// negative: not raised).
 	HalfDuplex float64
 
+	// Watchdogs on the answers providers owe (owed.go): a final
+	// transcript after the user's turn (default 3 s: the user waits in
+	// silence), the LLM's first text (default 10 s, the reference SDK's
+	// request timeout), TTS audio for text pushed (default 10 s).
+	FinalizeWait time.Duration
+	AnswerWait   time.Duration
+	AudioWait    time.Duration
+
 	// MaxUnrecoverable closes the session when one stage has more
 	// unrecoverable errors than this (default 3; negative: none is
 	// tolerated, the first closes it). A terminal error closes at once.
@@ -81,9 +89,10 @@ const (
 	DefaultBargeIn          = 500 * time.Millisecond
 	DefaultHalfDuplex       = 10.0
 	DefaultMaxUnrecoverable = 3
+	DefaultFinalizeWait     = 3 * time.Second
+	DefaultAnswerWait       = 10 * time.Second
+	DefaultAudioWait        = 10 * time.Second
 	DefaultSystemPrompt     = "You are a helpful voice assistant. Answer in one to three short sentences."
-	// finalizeWait bounds the wait for session.finalized.
-	finalizeWait = 5 * time.Second
 	// closeWait bounds the teardown of providers.
 	closeWait = 3 * time.Second
 )
@@ -97,6 +106,15 @@ func (o *Options) defaults() {
 	}
 	if o.BargeIn <= 0 {
 		o.BargeIn = DefaultBargeIn
+	}
+	if o.FinalizeWait <= 0 {
+		o.FinalizeWait = DefaultFinalizeWait
+	}
+	if o.AnswerWait <= 0 {
+		o.AnswerWait = DefaultAnswerWait
+	}
+	if o.AudioWait <= 0 {
+		o.AudioWait = DefaultAudioWait
 	}
 	switch {
 	case o.HalfDuplex == 0:

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/voicetui/voicetui/fallback"
 	"github.com/voicetui/voicetui/pipeline/conversation"
 	"github.com/voicetui/voicetui/pipeline/provider"
 )
@@ -122,6 +123,7 @@ func (r *run) onSTTFailure(ctx context.Context, err error) error {
 			return err
 		}
 		if err = r.openSTT(ctx); err == nil {
+			r.s.fallback.Earcon(fallback.EarconFailed, "stt_failed")
 			return nil
 		}
 	}
@@ -174,15 +176,18 @@ func (r *run) finalize(ctx context.Context) {
 	r.stt.finalSeq++
 	id := r.stt.finalSeq
 	r.stt.pending = append(r.stt.pending, pendingFinalize{id: id, sent: now, speechEnd: r.listen.speechEnd,
-		timer: time.AfterFunc(finalizeWait, func() { post(ctx, r.timeouts, id) })})
+		timer: time.AfterFunc(r.o.FinalizeWait, func() { post(ctx, r.timeouts, id) })})
 }
 
-// onFinalizeTimeout goes on without session.finalized when the oldest
-// finalize was not answered in time: with what came.
-func (r *run) onFinalizeTimeout(ctx context.Context, id int) {
-	if len(r.stt.pending) > 0 && r.stt.pending[0].id == id {
-		r.finalized(ctx)
+// onFinalizeTimeout: the oldest finalize was not answered within
+// FinalizeWait. That is a failed STT request: reported, counted, heard
+// (the earcon), and the stream is replaced, so that the late answer, when
+// it comes, is on a stream already given up and never joins a later turn.
+func (r *run) onFinalizeTimeout(ctx context.Context, id int) error {
+	if len(r.stt.pending) == 0 || r.stt.pending[0].id != id {
+		return nil
 	}
+	return r.onSTTFailure(ctx, &provider.TimeoutError{Stage: provider.StageSTT, After: r.o.FinalizeWait})
 }
 
 // finalized answers the oldest pending finalize: its turn begins.
