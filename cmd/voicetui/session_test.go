@@ -483,3 +483,60 @@ func TestRecordFailureIsReported(t *testing.T) {
 	}
 	t.Fatalf("no error event about the recording: %v", r.of("error"))
 }
+
+// A provider that owes an answer and does not give it (the watchdogs of
+// pipeline/session/owed.go), through the real binary and the embedded
+// gateway's faults: an error event of the stage, the turn-failed earcon in
+// the output within a second of the error, and the session goes on.
+func TestSessionWatchdogs(t *testing.T) {
+	cases := []struct {
+		name, fault, stage, within string
+	}{
+		{"finalize never answered", "stt:delay=8s:count=1", "stt", "3s"},
+		{"LLM stream of keepalives only", "llm:keepalive:count=1", "llm", "10s"},
+		{"TTS socket of keepalives only", "tts:keepalive:count=1", "tts", "10s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in := spokenWAV(t, time.Second, "What time is it?", 13*time.Second, "Hello.", 4*time.Second)
+			r := runHeadless(t, in, []string{"what time is it", "hello"}, "--fault", tc.fault)
+			var failed event
+			for _, e := range r.of("error") {
+				if e["stage"] == tc.stage && strings.Contains(e["message"].(string), "no answer within "+tc.within) {
+					failed = e
+					break
+				}
+			}
+			if failed == nil {
+				t.Fatalf("no %s error saying 'no answer within %s':\n%s", tc.stage, tc.within, r.stdout)
+			}
+			var earcon event
+			for _, f := range r.of("fallback") {
+				if f["clip"] == "earcon_failed" && f["ok"] == true {
+					earcon = f
+				}
+			}
+			at, ok := r.clipAt(t, bundled(t, fallback.EarconFailed))
+			if earcon == nil || !ok || at < failed.at()-100*time.Millisecond || at > failed.at()+time.Second {
+				t.Fatalf("earcon event %v, heard at %v (%v), error at %v", earcon, at, ok, failed.at())
+			}
+			// The session went on: the next turn was answered, with its own
+			// words only.
+			var replies []string
+			for _, a := range r.of("agent_text") {
+				if a["final"] == true {
+					replies = append(replies, a["text"].(string))
+				}
+			}
+			if len(replies) == 0 || r.close()["reason"] != "input_ended" || r.code != 0 {
+				t.Fatalf("replies %q, close %v, exit %d", replies, r.close(), r.code)
+			}
+			for _, tr := range r.of("transcript") {
+				if tr["final"] == true && strings.Count(tr["text"].(string), " ") > 3 {
+					t.Fatalf("a transcript joined two turns: %v", tr)
+				}
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package localgw
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -156,9 +157,12 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 	if f, ok := fault(faults, Delay); ok && !sleep(ctx, f.Delay) {
 		return
 	}
-	if f, ok := fault(faults, BadFrame); ok {
-		_ = f
+	if _, ok := fault(faults, BadFrame); ok {
 		send(`{"choices":[{"delta":{"content":`) // cut short: not JSON
+		return
+	}
+	if _, ok := fault(faults, KeepAlive); ok {
+		keepAlive(ctx, w, flusher)
 		return
 	}
 	if !send(chunk(map[string]string{"role": "assistant"}, nil)) {
@@ -254,4 +258,24 @@ func (s *Server) passChat(w http.ResponseWriter, r *http.Request, body []byte, f
 		}
 		return true
 	})
+}
+
+// keepAlive keeps an SSE stream busy without an answer: a comment every
+// half second, which resets a client's idle timer, until the client goes.
+func keepAlive(ctx context.Context, w http.ResponseWriter, flusher http.Flusher) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if _, err := fmt.Fprint(w, ": ping\n\n"); err != nil {
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

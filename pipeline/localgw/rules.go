@@ -40,6 +40,7 @@ const (
 	Disconnect FaultKind = "disconnect" // the connection drops after the first content
 	Stall      FaultKind = "stall"      // the stream stops after the first content, open
 	BadFrame   FaultKind = "malformed"  // a malformed SSE event or WebSocket message
+	KeepAlive  FaultKind = "keepalive"  // the stream stays busy without an answer: SSE comments, TTS messages without audio
 )
 
 // window is the part of a rule that says which requests it hits: those
@@ -113,7 +114,7 @@ func ParseQuota(s string) (QuotaRule, error) {
 }
 
 // ParseFault reads STAGE:KIND[:after=N][:count=K] where KIND is
-// delay=DURATION, 5xx, disconnect, stall or malformed; e.g.
+// delay=DURATION, 5xx, disconnect, stall, keepalive or malformed; e.g.
 // "llm:delay=800ms", "tts:stall", "llm:5xx:count=1".
 func ParseFault(s string) (FaultRule, error) {
 	parts := strings.Split(strings.TrimSpace(s), ":")
@@ -135,15 +136,15 @@ func ParseFault(s string) (FaultRule, error) {
 			return r, fmt.Errorf("fault rule %q: want delay=DURATION between 0 and 1m, e.g. delay=500ms", s)
 		}
 		r.Delay = d
-	case ServerErr, Disconnect, Stall, BadFrame:
+	case ServerErr, Disconnect, Stall, BadFrame, KeepAlive:
 		if hasValue {
 			return r, fmt.Errorf("fault rule %q: %s takes no value", s, kind)
 		}
 	default:
-		return r, fmt.Errorf("fault rule %q: kind %q is not delay=DURATION, 5xx, disconnect, stall or malformed", s, kind)
+		return r, fmt.Errorf("fault rule %q: kind %q is not delay=DURATION, 5xx, disconnect, stall, keepalive or malformed", s, kind)
 	}
-	if r.Stage == STT && r.Kind == Stall {
-		return r, fmt.Errorf("fault rule %q: an STT stream has no timeout to stall (silence is normal); try stt:delay or stt:disconnect", s)
+	if r.Stage == STT && (r.Kind == Stall || r.Kind == KeepAlive) {
+		return r, fmt.Errorf("fault rule %q: an STT stream has no timeout to stall or keep alive (silence is normal); try stt:delay or stt:disconnect", s)
 	}
 	w, err := parseWindow(s, parts[2:])
 	r.window = w

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -131,6 +132,27 @@ func (s *Server) speak(ctx context.Context, ss *session, sampleRate int, voice s
 		case u = <-utterances:
 		case <-ctx.Done():
 			return nil
+		}
+		if _, ok := fault(u.faults, KeepAlive); ok {
+			// Busy, never speaking: messages a client does not wait for,
+			// every half second, until the socket ends.
+			t := time.NewTicker(500 * time.Millisecond)
+			for i := 0; ; i++ {
+				kind := "session.created"
+				if i%2 == 1 {
+					kind = "keepalive"
+				}
+				if ss.sendCtx(ctx, map[string]any{"type": kind}) != nil {
+					t.Stop()
+					return ctx.Err()
+				}
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				case <-t.C:
+				}
+			}
 		}
 		sent := 0 // frames of this utterance
 		flush := func(all bool) error {
