@@ -24,6 +24,8 @@ import (
 type Info struct {
 	Backend string // "embedded gateway", "LiveKit Inference", "OpenAI-compatible"
 	Detail  string // where and which models
+	// TextMode starts with the input open: there is no microphone.
+	TextMode bool
 }
 
 // Controller is what the keys act on. Nil functions disable their keys.
@@ -102,6 +104,10 @@ func New(info Info, ctl Controller, renderer *lipgloss.Renderer) Model {
 		styles: newStyles(renderer), now: time.Now, agent: "initializing", input: in,
 		header: headerPane{info: info, agent: "initializing"}, meters: metersPane{out: audio.Silence},
 		transcript: newTranscript()}
+	if info.TextMode {
+		m.typing = true
+		m.input.Focus()
+	}
 	return m.resize(80, 24)
 }
 

@@ -225,12 +225,13 @@ type statusPane struct {
 	retryUntil time.Time
 	fallback   *conversation.Fallback
 	closed     *conversation.Close
+	back       string // a device that came back, said until the next error
 }
 
 func (p *statusPane) event(e any, now time.Time) {
 	switch v := e.(type) {
 	case conversation.Error:
-		p.err = &v
+		p.err, p.back = &v, ""
 		p.retryUntil = time.Time{}
 		if v.RetryInMs > 0 {
 			p.retryUntil = now.Add(time.Duration(v.RetryInMs) * time.Millisecond)
@@ -243,6 +244,11 @@ func (p *statusPane) event(e any, now time.Time) {
 	case conversation.Metrics:
 		if p.closed == nil {
 			p.err, p.fallback = nil, nil // a reply played: all good again
+		}
+	case conversation.Device:
+		if v.OK && p.closed == nil && p.err != nil && p.err.Stage == "device" {
+			p.err, p.fallback = nil, nil // the device is back
+			p.back = v.Device
 		}
 	case conversation.Close:
 		p.closed = &v
@@ -261,6 +267,8 @@ func (p statusPane) view(st styles, w, maxRows int, now time.Time) string {
 	e := p.err
 	hint := ""
 	switch {
+	case e == nil && p.closed == nil && p.back != "":
+		rows = append(rows, st.good.Render("✓ the "+safe(p.back, 20)+" works again"))
 	case e == nil && p.closed == nil:
 		rows = append(rows, st.good.Render("✓ all good")+st.dim.Render(" · no errors"))
 	case e != nil:

@@ -16,7 +16,7 @@ import (
 // failure, else the conversation's closing error. ctl's conversation
 // controls are filled from conv; lv, when set, feeds the meters.
 func runInterface(ctx context.Context, conv conversation.Conversation, info ui.Info, ctl ui.Controller,
-	stdout io.Writer, out *eventOutputs, lv *levels) error {
+	stdout io.Writer, out *eventOutputs, lv *levels, notes ...conversation.Error) error {
 	ctl.SetMuted, ctl.Say, ctl.Replay = conv.SetMuted, conv.Say, conv.ReplayFallback
 	prog := tea.NewProgram(ui.New(info, ctl, nil), tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithoutSignalHandler())
 	out.attach(prog)
@@ -27,6 +27,9 @@ func runInterface(ctx context.Context, conv conversation.Conversation, info ui.I
 			lv.pump(stop, func(m ui.LevelMsg) { prog.Send(m) })
 		}()
 		defer func() { close(stop); <-done }()
+	}
+	for _, n := range notes { // shown once the program runs (Send waits for it)
+		go out.events.Emit(n)
 	}
 	cctx, stop := context.WithCancel(ctx)
 	defer stop()

@@ -8,72 +8,116 @@ import (
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/audio/device"
+	"github.com/voicetui/voicetui/pipeline/conversation"
+	"github.com/voicetui/voicetui/pipeline/safetext"
 )
+
+// audioIO is what a conversation hears and speaks through.
+type audioIO struct {
+	mic audio.Source
+	spk audio.Sink
+	// reopenMic opens the microphone again (a device, not --input).
+	reopenMic func(context.Context) (audio.Source, error)
+	// Under the interface a missing device does not stop voicetui: typed
+	// turns work without a microphone, replies show as text without a
+	// speaker. These say which is missing, for the status pane.
+	noMic, noSpeaker error
+}
 
 // openAudio opens the microphone (or --input) and the speaker (or
 // --output), with --record taps that report a failed recording to
 // recordFailed.
-func openAudio(c config, closers *closers, recordFailed func(error)) (audio.Source, audio.Sink, error) {
-	var mic audio.Source
-	var spk audio.Sink
-	switch {
-	case c.input == "" && c.output == "":
-		m, s, err := openDevices(c)
-		if err != nil {
-			return nil, nil, err
+func openAudio(c config, closers *closers, recordFailed func(error)) (audioIO, error) {
+	var io audioIO
+	openMic := func() (audio.Source, error) { return device.OpenCapture(&device.CaptureOptions{Device: c.inputDevice}) }
+	// The microphone opens before the speaker: opening a non-default
+	// speaker first would redirect ALSA's default for the microphone too.
+	if c.input == "" {
+		m, err := openMic()
+		switch {
+		case err == nil:
+			closers.add(m.Close)
+			io.mic = m
+			io.reopenMic = func(context.Context) (audio.Source, error) { return openMic() }
+		case c.tui:
+			io.noMic, io.mic = err, silentSource{}
+		default:
+			return io, err
 		}
-		closers.add(m.Close, s.Close)
-		mic, spk = m, s
-	case c.input == "":
-		m, err := device.OpenCapture(&device.CaptureOptions{Device: c.inputDevice})
-		if err != nil {
-			return nil, nil, err
-		}
-		closers.add(m.Close)
-		mic = m
-	case c.output == "":
+	}
+	if c.output == "" {
 		s, err := openSpeaker(c)
-		if err != nil {
-			return nil, nil, err
+		switch {
+		case err == nil:
+			closers.add(s.Close)
+			io.spk = s
+		case c.tui:
+			// A clock in place of the device: the session keeps its
+			// timing, the replies show as text.
+			clock, cerr := audio.NewClockSink(audio.Format{SampleRate: outputRate, Channels: 1}, nil)
+			if cerr != nil {
+				return io, cerr
+			}
+			closers.add(clock.Close)
+			io.noSpeaker, io.spk = err, clock
+		default:
+			return io, err
 		}
-		closers.add(s.Close)
-		spk = s
 	}
 	if c.input != "" {
 		src, err := audio.NewWAVSource(c.input, &audio.WAVSourceOptions{Realtime: true})
 		if err != nil {
-			return nil, nil, configError{err}
+			return io, configError{err}
 		}
 		closers.add(src.Close)
-		if mic, err = audio.Resampled(src, audio.PipelineRate); err != nil {
-			return nil, nil, configError{fmt.Errorf("--input %s: %w", c.input, err)}
+		if io.mic, err = audio.Resampled(src, audio.PipelineRate); err != nil {
+			return io, configError{fmt.Errorf("--input %s: %w", c.input, err)}
 		}
 	}
 	if c.output != "" {
 		s, err := clockSinkToWAV(c.output, closers)
 		if err != nil {
-			return nil, nil, err
+			return io, err
 		}
-		spk = s
+		io.spk = s
 	}
 	if c.record != "" {
 		rec, err := clockSinkToWAV(filepath.Join(c.record, "speaker.wav"), closers)
 		if err != nil {
-			return nil, nil, err
+			return io, err
 		}
-		ts := &teeSink{Sink: spk, rec: rec, failed: recordFailed}
-		if rate := spk.Format().SampleRate; rate != outputRate {
+		ts := &teeSink{Sink: io.spk, rec: rec, failed: recordFailed}
+		if rate := io.spk.Format().SampleRate; rate != outputRate {
 			ts.rs, _ = audio.NewResampler(rate, outputRate)
 		}
-		spk = ts
+		io.spk = ts
 		w, err := audio.CreateWAV(filepath.Join(c.record, "mic.wav"), audio.Pipeline)
 		if err != nil {
-			return nil, nil, configError{err}
+			return io, configError{err}
 		}
 		closers.add(w.Close)
-		mic = teeSource{mic, w, recordFailed}
+		io.mic = teeSource{io.mic, w, recordFailed}
+		if reopen := io.reopenMic; reopen != nil {
+			io.reopenMic = func(ctx context.Context) (audio.Source, error) {
+				m, err := reopen(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return teeSource{m, w, recordFailed}, nil
+			}
+		}
 	}
-	return mic, spk, nil
+	return io, nil
+}
+
+// silentSource is a microphone that is not there: it waits, silent.
+type silentSource struct{}
+
+func (silentSource) Format() audio.Format { return audio.Pipeline }
+func (silentSource) Close() error         { return nil }
+func (silentSource) Read(ctx context.Context, _ []int16) (int, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
 }
 
 // outputRate is the rate of --output and of recordings of the speaker.
@@ -140,4 +184,20 @@ func (t teeSource) Read(ctx context.Context, p []int16) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// notes are the status pane's words for the devices that are missing.
+func (io audioIO) notes() []conversation.Error {
+	var out []conversation.Error
+	if io.noMic != nil {
+		out = append(out, conversation.Error{Stage: "device", Attempt: 1,
+			Message: safetext.Sanitize("no microphone: "+io.noMic.Error(), 400),
+			Hint:    "type your turns (enter sends); to talk, pick a microphone from `voicetui devices` with --input-device"})
+	}
+	if io.noSpeaker != nil {
+		out = append(out, conversation.Error{Stage: "device", Attempt: 1,
+			Message: safetext.Sanitize("no speaker, audio is off: "+io.noSpeaker.Error(), 400),
+			Hint:    "replies are shown as text; pick a speaker from `voicetui devices` with --output-device"})
+	}
+	return out
 }

@@ -43,11 +43,11 @@ func talkInRoom(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mic, spk, err := openAudio(c, &open, out.recordFailed)
+	aio, err := openAudio(c, &open, out.recordFailed)
 	if err != nil {
 		return err
 	}
-	ro.Mic, ro.Speaker, ro.Events = mic, spk, out.events
+	ro.Mic, ro.Speaker, ro.Events = aio.mic, aio.spk, out.events
 	var lv *levels
 	if c.tui {
 		lv = newLevels()
@@ -64,5 +64,6 @@ func talkInRoom(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if !c.tui {
 		return conv.Run(ctx)
 	}
-	return runInterface(ctx, conv, ui.Info{Backend: "LiveKit room", Detail: where}, ui.Controller{}, stdout, out, lv)
+	return runInterface(ctx, conv, ui.Info{Backend: "LiveKit room", Detail: where, TextMode: aio.noMic != nil}, ui.Controller{}, stdout, out, lv,
+		aio.notes()...)
 }

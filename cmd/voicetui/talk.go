@@ -26,7 +26,7 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mic, spk, err := openAudio(c, &open, out.recordFailed)
+	aio, err := openAudio(c, &open, out.recordFailed)
 	if err != nil {
 		return err
 	}
@@ -46,7 +46,8 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 
 	so := c.session
 	so.LLM, so.STT, so.TTS = b.LLM, b.STT, b.TTS
-	so.Mic, so.Speaker, so.Events, so.Attempts = mic, spk, out.events, attempts
+	so.Mic, so.Speaker, so.Events, so.Attempts = aio.mic, aio.spk, out.events, attempts
+	so.ReopenMic = aio.reopenMic
 	var lv *levels
 	if c.tui {
 		lv = newLevels()
@@ -63,7 +64,8 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if b.Gateway != nil {
 		gatewayControl(&ctl, b.Gateway)
 	}
-	return runInterface(ctx, sess, ui.Info{Backend: kindName(b.Kind), Detail: b.Description}, ctl, stdout, out, lv)
+	return runInterface(ctx, sess, ui.Info{Backend: kindName(b.Kind), Detail: b.Description, TextMode: aio.noMic != nil}, ctl, stdout, out, lv,
+		aio.notes()...)
 }
 
 // gatewayLog sends the embedded gateway's log to --log-file.

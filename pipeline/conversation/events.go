@@ -89,6 +89,14 @@ type Metrics struct {
 	E2EMs     int64 `json:"e2e_ms"`
 }
 
+// Device is a device that stopped or came back (the microphone, reopened
+// while the session goes on).
+type Device struct {
+	Device  string `json:"device"` // "microphone"
+	OK      bool   `json:"ok"`     // it works (again)
+	Message string `json:"message"`
+}
+
 // Close ends the stream: reason error, user or input_ended.
 type Close struct {
 	Reason string `json:"reason"`
@@ -116,6 +124,8 @@ func (e Event) Type() string {
 		return "fallback"
 	case Metrics:
 		return "metrics"
+	case Device:
+		return "device"
 	case Close:
 		return "close"
 	}

@@ -387,6 +387,9 @@ func (u *utterance) Close() error {
 type Mic struct {
 	Script []Segment
 	Hold   bool
+	// Fail, when set, is what Read returns once the script has played (a
+	// device that stopped), instead of ending or holding.
+	Fail error
 
 	mu  sync.Mutex
 	pcm []int16 // what is left to deliver
@@ -421,6 +424,9 @@ func (m *Mic) Read(ctx context.Context, p []int16) (int, error) {
 	}
 	if len(m.pcm) == 0 {
 		m.mu.Unlock()
+		if m.Fail != nil {
+			return 0, m.Fail
+		}
 		if m.Hold {
 			if err := sleep(ctx, 20*time.Millisecond); err != nil {
 				return 0, err

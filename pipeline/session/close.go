@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/fallback"
 	"github.com/voicetui/voicetui/pipeline/conversation"
 	"github.com/voicetui/voicetui/pipeline/provider"
@@ -73,6 +74,10 @@ func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
 	}
 	if stage == provider.StageTTS {
 		r.policy.ttsFailed = true
+	}
+	var dev *audio.DeviceError
+	if errors.As(err, &dev) && dev.Direction == "output" {
+		return err // nobody hears the rest: nothing more goes to paid providers
 	}
 	if provider.Terminal(err) || r.policy.exceeds(stage, r.o.MaxUnrecoverable) {
 		return err

@@ -2,12 +2,15 @@ package session
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/fallback"
 	"github.com/voicetui/voicetui/pipeline/conversation"
 	"github.com/voicetui/voicetui/pipeline/provider"
 )
@@ -33,11 +36,11 @@ func newListener() listener {
 	return listener{vad: audio.NewVoiceDetector(audio.PipelineRate), meter: audio.NewMeter(audio.PipelineRate, MeterBands)}
 }
 
-func (r *run) readMic(ctx context.Context) {
+func (r *run) readMic(ctx context.Context, mic audio.Source) {
 	defer r.bg.Done()
 	buf := make([]int16, audio.PipelineRate/50)
 	for {
-		n, err := r.o.Mic.Read(ctx, buf)
+		n, err := mic.Read(ctx, buf)
 		if n > 0 {
 			post(ctx, r.mics, micMsg{pcm: slices.Clone(buf[:n])})
 		}
@@ -149,4 +152,90 @@ func (r *run) interrupt() {
 		r.emit(conversation.AgentText{Text: reply, Final: true, Interrupted: true})
 	}
 	r.setAgent("listening")
+}
+
+// A microphone that fails is a device problem, not the assistant's: the
+// user is told at once (an error event of stage device with a hint, the
+// device earcon), the session goes on (typed turns work), and the
+// microphone is reopened with a growing pause; only when that has failed
+// for MicRetryFor does the session close, with the clip that says the
+// microphone stopped.
+
+func micError(err error) *audio.DeviceError {
+	var dev *audio.DeviceError
+	if errors.As(err, &dev) {
+		return dev
+	}
+	return &audio.DeviceError{Direction: "input", Device: "microphone", Op: "read", Err: err}
+}
+
+func (r *run) onMicFailure(ctx context.Context, err error) error {
+	dev := micError(err)
+	if r.o.ReopenMic == nil {
+		return dev
+	}
+	r.emit(*conversation.ErrorInfo(dev, 1))
+	r.s.fallback.Earcon(fallback.EarconDevice, "microphone_lost")
+	r.mic.Close()
+	r.mic = nil
+	if r.listen.speaking { // the turn ends with what was heard
+		r.listen.speaking = false
+		r.setUser("listening")
+		r.listen.speechEnd = time.Now()
+		r.finalize(ctx)
+	}
+	r.listen.voicedRun, r.listen.silentRun = 0, 0
+	r.bg.Add(1)
+	go r.reopenMic(ctx, dev)
+	return nil
+}
+
+// reopenMic tries to open the microphone again until one delivers audio,
+// or MicRetryFor has passed.
+func (r *run) reopenMic(ctx context.Context, failed error) {
+	defer r.bg.Done()
+	deadline := time.Now().Add(r.o.MicRetryFor)
+	pause := 250 * time.Millisecond
+	last := failed
+	buf := make([]int16, audio.PipelineRate/50)
+	for {
+		src, err := r.o.ReopenMic(ctx)
+		if err == nil {
+			// Open is not enough: it must deliver (a stalled device
+			// opens, then says nothing).
+			n, rerr := src.Read(ctx, buf)
+			if n > 0 {
+				post(ctx, r.mics, micMsg{back: src, pcm: slices.Clone(buf[:n])})
+				return
+			}
+			src.Close()
+			err = rerr
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			last = err
+		}
+		if time.Now().After(deadline) {
+			post(ctx, r.mics, micMsg{gaveUp: true, err: micError(fmt.Errorf("not back after %s: %w", r.o.MicRetryFor, last))})
+			return
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		pause = min(2*pause, 4*time.Second)
+	}
+}
+
+func (r *run) onMicBack(ctx context.Context, src audio.Source, first []int16) {
+	r.mic = src
+	r.emit(conversation.Device{Device: "microphone", OK: true, Message: "the microphone works again"})
+	r.bg.Add(1)
+	go r.readMic(ctx, src)
+	r.onAudio(ctx, first)
 }

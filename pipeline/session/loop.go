@@ -17,12 +17,16 @@ import (
 // happened through a channel of its own, so each source's messages keep
 // their order.
 
-// micMsg is microphone audio, or the end of the input (err nil: the input
-// ended; else it failed).
+// micMsg is microphone audio, the end of the input (err nil: the input
+// ended; else the microphone failed), or news from the reopening of a
+// failed microphone: back (working again; pcm is its first audio) or
+// gaveUp (err says why).
 type micMsg struct {
-	pcm []int16
-	end bool
-	err error
+	pcm    []int16
+	end    bool
+	err    error
+	back   audio.Source
+	gaveUp bool
 }
 
 // sttMsg is an STT event, or the failure of the stream (err set).
@@ -58,6 +62,7 @@ type run struct {
 	history   []provider.Message
 	policy    errorPolicy
 	inputDone bool
+	mic       audio.Source // the microphone being read; nil while it is down
 	bg        sync.WaitGroup
 }
 
@@ -123,8 +128,14 @@ func (r *run) loop(ctx context.Context) error {
 			return r.close(ctx, err)
 		}
 	}
+	r.mic = r.o.Mic
+	defer func() {
+		if r.mic != nil && r.mic != r.o.Mic {
+			r.mic.Close() // one the session opened
+		}
+	}()
 	r.bg.Add(1)
-	go r.readMic(ctx)
+	go r.readMic(ctx, r.mic)
 	r.setAgent("listening")
 
 	for {
@@ -153,12 +164,17 @@ func (r *run) loop(ctx context.Context) error {
 }
 
 func (r *run) onMic(ctx context.Context, m micMsg) error {
-	if !m.end {
+	switch {
+	case m.back != nil:
+		r.onMicBack(ctx, m.back, m.pcm)
+		return nil
+	case m.gaveUp:
+		return m.err
+	case !m.end:
 		r.onAudio(ctx, m.pcm)
 		return nil
-	}
-	if m.err != nil {
-		return m.err
+	case m.err != nil:
+		return r.onMicFailure(ctx, m.err)
 	}
 	// The input is over: what follows is silence, so the current turn
 	// ends as it would in a quiet room.

@@ -497,3 +497,96 @@ func TestMachineCloseIsBoundedWhenAProviderHangs(t *testing.T) {
 		}
 	})
 }
+
+var stalled = &audio.DeviceError{Direction: "input", Device: "virtual_mic", Op: "read", Err: errors.New("no audio for 2s")}
+
+// The microphone stops mid-session: said at once (a device error, the
+// earcon), reopened with a growing pause, and back; typed turns work
+// meanwhile.
+func TestMachineMicrophoneLostAndBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Silence(2 * sec))
+		r.mic.Fail = stalled
+		tries := 0
+		reopen := func(ctx context.Context) (audio.Source, error) {
+			tries++
+			if tries < 3 {
+				return nil, errors.New("no such device")
+			}
+			return &pipelinetest.Mic{Script: []pipelinetest.Segment{pipelinetest.Voice(sec), pipelinetest.Silence(2 * sec)}, Hold: true}, nil
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(7*sec, func() { cancel() }) // the user ends it
+		r.run(t, ctx, func(o *Options) { o.ReopenMic = reopen })
+		e, at, ok := errorOf(r, "device")
+		if !ok || e.Terminal || !strings.Contains(e.Message, "microphone") || !strings.Contains(e.Hint, "--input-device") || at != 2*sec {
+			t.Fatalf("error %+v at %v", e, at)
+		}
+		var device bool
+		for _, f := range payloads[conversation.Fallback](r.rec) {
+			device = device || f.Clip == "earcon_device" && f.OK
+		}
+		back := payloads[conversation.Device](r.rec)
+		if !device || len(back) != 1 || !back[0].OK || tries != 3 {
+			t.Fatalf("earcon %v, device events %+v, %d tries", device, back, tries)
+		}
+		// Its first words after it came back were heard and answered.
+		if len(r.llm.Calls()) != 1 {
+			t.Fatalf("%d LLM calls", len(r.llm.Calls()))
+		}
+		if c := closeOf(t, r.rec); c.Reason != "user" {
+			t.Fatalf("close %+v", c)
+		}
+	})
+}
+
+// A microphone that does not come back within MicRetryFor closes the
+// session with the clip that says so.
+func TestMachineMicrophoneGone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Silence(sec))
+		r.mic.Fail = stalled
+		err := r.run(t, context.Background(), func(o *Options) {
+			o.ReopenMic = func(context.Context) (audio.Source, error) { return nil, errors.New("no such device") }
+		})
+		var dev *audio.DeviceError
+		if !errors.As(err, &dev) || dev.Direction != "input" {
+			t.Fatalf("Run: %v", err)
+		}
+		c := closeOf(t, r.rec)
+		fb := payloads[conversation.Fallback](r.rec)
+		last := fb[len(fb)-1]
+		if c.Reason != "error" || c.Error.Stage != "device" || last.Clip != "microphone" || last.Reason != "microphone" || !last.OK {
+			t.Fatalf("close %+v, fallback %+v", c, fb)
+		}
+		if _, at, _ := errorOf(r, "device"); c.Error == nil || at != sec {
+			t.Fatalf("first device error at %v", at)
+		}
+	})
+}
+
+// A speaker that fails is terminal: nobody would hear the rest, so nothing
+// more goes to paid providers.
+func TestMachineSpeakerFailureIsTerminal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(2*sec), pipelinetest.Voice(sec), pipelinetest.Silence(2*sec))
+		err := r.run(t, context.Background(), func(o *Options) { o.Speaker = deadSpeaker{o.Speaker} })
+		var dev *audio.DeviceError
+		if !errors.As(err, &dev) || dev.Direction != "output" {
+			t.Fatalf("Run: %v", err)
+		}
+		if c := closeOf(t, r.rec); c.Error == nil || c.Error.Stage != "device" || !c.Error.Terminal {
+			t.Fatalf("close %+v", c)
+		}
+		if n := len(r.llm.Calls()); n != 1 {
+			t.Fatalf("%d LLM calls after the speaker died", n)
+		}
+	})
+}
+
+// deadSpeaker fails every write, as a speaker whose device is gone.
+type deadSpeaker struct{ audio.Sink }
+
+func (d deadSpeaker) Write(context.Context, []int16) (int, error) {
+	return 0, &audio.DeviceError{Direction: "output", Device: "virtual_speaker", Op: "play", Err: errors.New("device gone")}
+}

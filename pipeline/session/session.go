@@ -35,6 +35,14 @@ type Options struct {
 
 	Mic     audio.Source // audio.Pipeline format
 	Speaker audio.Sink   // mono, any rate
+	// ReopenMic, when set, opens the microphone again after it failed
+	// (unplugged, stalled, its server gone). The session tries with a
+	// growing pause for MicRetryFor (default 30 s) and goes on meanwhile
+	// (typed turns work); then it closes. Nil: a failed microphone closes
+	// the session at once. The session closes a microphone it replaced
+	// and the one it opened last.
+	ReopenMic   func(ctx context.Context) (audio.Source, error)
+	MicRetryFor time.Duration
 
 	SystemPrompt string
 
@@ -92,6 +100,7 @@ const (
 	DefaultFinalizeWait     = 3 * time.Second
 	DefaultAnswerWait       = 10 * time.Second
 	DefaultAudioWait        = 10 * time.Second
+	DefaultMicRetryFor      = 30 * time.Second
 	DefaultSystemPrompt     = "You are a helpful voice assistant. Answer in one to three short sentences."
 	// closeWait bounds the teardown of providers.
 	closeWait = 3 * time.Second
@@ -115,6 +124,9 @@ func (o *Options) defaults() {
 	}
 	if o.AudioWait <= 0 {
 		o.AudioWait = DefaultAudioWait
+	}
+	if o.MicRetryFor <= 0 {
+		o.MicRetryFor = DefaultMicRetryFor
 	}
 	switch {
 	case o.HalfDuplex == 0:
