@@ -58,7 +58,10 @@ func (p headerPane) view(st styles, w int) string {
 		s = st.dim
 	}
 	mic := st.good.Render("mic on")
-	if p.muted {
+	switch {
+	case p.info.TextMode:
+		mic = st.bad.Render("NO MIC") + st.dim.Render(" (typing)")
+	case p.muted:
 		mic = st.bad.Render("MIC MUTED")
 	}
 	first := fmt.Sprintf("%s · %s · agent %s · %s", st.title.Render("voicetui"), p.info.Backend, s.Render(state), mic)

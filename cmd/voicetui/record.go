@@ -39,7 +39,9 @@ func openAudio(c config, closers *closers, recordFailed func(error)) (audioIO, e
 			closers.add(m.Close)
 			io.mic = m
 			io.reopenMic = func(context.Context) (audio.Source, error) { return openMic() }
-		case c.tui:
+		case c.tui && c.inputDevice == "":
+			// No default microphone (a device the user named and is not
+			// there stays an error: exit 2 with what to try).
 			io.noMic, io.mic = err, silentSource{}
 		default:
 			return io, err
@@ -51,7 +53,7 @@ func openAudio(c config, closers *closers, recordFailed func(error)) (audioIO, e
 		case err == nil:
 			closers.add(s.Close)
 			io.spk = s
-		case c.tui:
+		case c.tui && c.outputDevice == "":
 			// A clock in place of the device: the session keeps its
 			// timing, the replies show as text.
 			clock, cerr := audio.NewClockSink(audio.Format{SampleRate: outputRate, Channels: 1}, nil)

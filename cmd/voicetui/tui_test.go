@@ -21,6 +21,12 @@ type tmuxSession struct {
 
 func startTmux(t testing.TB, cols, rows int, args ...string) *tmuxSession {
 	t.Helper()
+	return startTmuxEnv(t, cols, rows, nil, args...)
+}
+
+// startTmuxEnv is startTmux with env added to the binary's environment.
+func startTmuxEnv(t testing.TB, cols, rows int, env []string, args ...string) *tmuxSession {
+	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is not installed: the interface's smoke test needs it (make setup installs it)")
 	}
@@ -31,7 +37,7 @@ func startTmux(t testing.TB, cols, rows int, args ...string) *tmuxSession {
 	}
 	cmd := exec.Command("tmux", "-S", s.sock, "new-session", "-d", "-s", "vt", "-x", itoa(cols), "-y", itoa(rows),
 		cmdline+"; echo EXITED $?; sleep 30")
-	cmd.Env = append(os.Environ(), append(noCredentials, "TERM=xterm-256color")...)
+	cmd.Env = append(os.Environ(), append(append(noCredentials, "TERM=xterm-256color"), env...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}

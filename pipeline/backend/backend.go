@@ -136,7 +136,7 @@ func openEmbedded(o Options) (*Backend, error) {
 		return nil, err
 	}
 	b.Kind, b.Gateway = Embedded, srv
-	b.Description = fmt.Sprintf("embedded gateway at %s: demo agent, energy STT, espeak-ng", srv.URL())
+	b.Description = fmt.Sprintf("embedded gateway at %s: demo agent, %s STT, espeak-ng", srv.URL(), srv.STTEngine())
 	return b, nil
 }
 

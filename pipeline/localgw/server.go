@@ -176,6 +176,18 @@ func (s *Server) URL() string { return "http://" + s.ln.Addr().String() + "/v1" 
 // ControlURL is the base of the control endpoint.
 func (s *Server) ControlURL() string { return "http://" + s.ln.Addr().String() + "/control" }
 
+// STTEngine names where the STT's words come from: "scripted",
+// "pocketsphinx" or "energy".
+func (s *Server) STTEngine() string {
+	switch {
+	case len(s.opts.STTScript) > 0:
+		return "scripted"
+	case s.pool != nil:
+		return string(EnginePocketsphinx)
+	}
+	return string(EngineEnergy)
+}
+
 // ControlToken is what a control request must carry in its
 // X-Voicetui-Control header.
 func (s *Server) ControlToken() string { return s.opts.ControlToken }
