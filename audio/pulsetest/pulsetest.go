@@ -35,6 +35,7 @@ const (
 )
 
 const serverConfig = `load-module module-native-protocol-unix auth-anonymous=1
+load-module module-cli-protocol-unix
 load-module module-null-sink sink_name=spk rate=48000 channels=1 format=s16le norewinds=1 sink_properties=device.description=VirtualSpeaker
 load-module module-null-sink sink_name=mic rate=16000 channels=1 format=s16le norewinds=1 sink_properties=device.description=VirtualMicFeed
 load-module module-null-sink sink_name=other rate=48000 channels=1 format=s16le norewinds=1 sink_properties=device.description=OtherSpeaker
@@ -345,6 +346,35 @@ func pcmBytes(samples []int16) []byte {
 		binary.LittleEndian.PutUint16(b[2*i:], uint16(v))
 	}
 	return b
+}
+
+// KillPlayback ends the playback streams of process pid from the server
+// side, as when the device under them is pulled out. (Unloading a sink is
+// not the same: PulseAudio moves its streams to another sink.) pactl has
+// no kill command; pacmd talks to the server's CLI socket.
+func (s *Server) KillPlayback(pid int) error {
+	want := fmt.Sprintf("application.process.id = \"%d\"", pid)
+	out, err := s.pactl("list", "sink-inputs")
+	if err != nil {
+		return fmt.Errorf("headless audio: list playback streams: %v: %s", err, out)
+	}
+	killed := 0
+	for _, block := range strings.Split(out, "Sink Input #")[1:] {
+		if !strings.Contains(block, want) {
+			continue
+		}
+		index, _, _ := strings.Cut(block, "\n")
+		cmd := exec.Command("pacmd", "kill-sink-input", strings.TrimSpace(index))
+		cmd.Env = os.Environ()
+		if out, err := cmd.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+			return fmt.Errorf("headless audio: kill playback stream %s: %v: %s", strings.TrimSpace(index), err, out)
+		}
+		killed++
+	}
+	if killed == 0 {
+		return fmt.Errorf("headless audio: process %d has no playback stream", pid)
+	}
+	return nil
 }
 
 // SuspendMic stops (true) or resumes (false) the virtual microphone, as a

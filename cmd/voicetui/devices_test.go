@@ -126,3 +126,30 @@ ctl.default { type pulse }
 	s.keys("C-c")
 	s.waitScreen(10*time.Second, "EXITED 0")
 }
+
+// The speaker goes away under the client: its playback stream is killed
+// by the sound server, as when a USB headset is pulled. (Unloading the sink
+// is no test: PulseAudio moves its streams to another sink, and playback
+// goes on.) Terminal, said with the device stage, exit non-zero, and
+// noticed while idle, not at the next reply.
+func TestSpeakerGoneIsTerminal(t *testing.T) {
+	r := startLive(t)
+	r.wait(t, 20*time.Second, "listening", func(e event) bool { return e.typ() == "state" && e["agent"] == "listening" })
+	if err := server.KillPlayback(r.cmd.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is playing: the session notices at once, not at the next reply.
+	c := r.wait(t, 30*time.Second, "the close", func(e event) bool { return e.typ() == "close" })
+	ce, _ := c["error"].(map[string]any)
+	if c["reason"] != "error" || ce == nil || ce["stage"] != "device" || ce["terminal"] != true {
+		t.Fatalf("close %v", c)
+	}
+	if hint, _ := ce["hint"].(string); !strings.Contains(hint, "--output-device") {
+		t.Fatalf("the hint does not say how to pick another speaker: %v", c)
+	}
+	<-r.done
+	r.cmd.Wait()
+	if r.cmd.ProcessState.ExitCode() == 0 {
+		t.Fatal("exit 0 after the speaker died")
+	}
+}

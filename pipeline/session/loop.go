@@ -52,9 +52,10 @@ type run struct {
 	mics      chan micMsg
 	stts      chan sttMsg
 	replies   chan replyMsg
-	timeouts  chan int // finalizes that were not answered in time, by id
-	agent     string   // initializing, listening, thinking, speaking
-	user      string   // speaking, listening
+	timeouts  chan int   // finalizes that were not answered in time, by id
+	speaker   chan error // the speaker failed while nothing was playing
+	agent     string     // initializing, listening, thinking, speaking
+	user      string     // speaking, listening
 	listen    listener
 	stt       sttState
 	turn      *turn // the agent's reply in progress
@@ -69,6 +70,7 @@ type run struct {
 func newRun(s *Session) *run {
 	return &run{s: s, o: s.o,
 		mics: make(chan micMsg, 64), stts: make(chan sttMsg, 64), replies: make(chan replyMsg, 8), timeouts: make(chan int, 8),
+		speaker: make(chan error, 1),
 		history: []provider.Message{{Role: "system", Content: s.o.SystemPrompt}},
 		policy:  errorPolicy{counts: map[provider.Stage]int{}},
 	}
@@ -136,6 +138,10 @@ func (r *run) loop(ctx context.Context) error {
 	}()
 	r.bg.Add(1)
 	go r.readMic(ctx, r.mic)
+	if w, ok := r.o.Speaker.(interface{ Err() error }); ok {
+		r.bg.Add(1)
+		go r.watchSpeaker(ctx, w)
+	}
 	r.setAgent("listening")
 
 	for {
@@ -153,12 +159,34 @@ func (r *run) loop(ctx context.Context) error {
 			err = r.onFinalizeTimeout(ctx, id)
 		case text := <-r.s.typed:
 			r.onTyped(ctx, text)
+		case err = <-r.speaker:
+			// A dead speaker ends the session: nobody would hear the rest.
 		}
 		if err != nil {
 			return r.close(ctx, err)
 		}
 		if r.inputDone && !r.listen.speaking && len(r.stt.pending) == 0 && r.turn == nil {
 			return r.close(ctx, io.EOF)
+		}
+	}
+}
+
+// watchSpeaker notices a speaker that fails while it is idle (a headset
+// pulled out between turns) at once, rather than at the next reply. A
+// speaker that can fail says so through Err.
+func (r *run) watchSpeaker(ctx context.Context, w interface{ Err() error }) {
+	defer r.bg.Done()
+	tick := time.NewTicker(speakerPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := w.Err(); err != nil {
+				post(ctx, r.speaker, err)
+				return
+			}
 		}
 	}
 }

@@ -584,6 +584,54 @@ func TestMachineSpeakerFailureIsTerminal(t *testing.T) {
 	})
 }
 
+// A speaker that fails while nothing plays (a headset pulled out between
+// turns) is noticed at once, not at the next reply.
+func TestMachineIdleSpeakerFailure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Silence(5*sec), pipelinetest.Voice(sec), pipelinetest.Silence(2*sec))
+		var spk *dyingSpeaker
+		err := r.run(t, context.Background(), func(o *Options) {
+			spk = &dyingSpeaker{Sink: o.Speaker, at: time.Now().Add(1500 * time.Millisecond)}
+			o.Speaker = spk
+		})
+		var dev *audio.DeviceError
+		if !errors.As(err, &dev) || dev.Direction != "output" {
+			t.Fatalf("Run: %v", err)
+		}
+		c := closeOf(t, r.rec)
+		if c.Error == nil || c.Error.Stage != "device" || !c.Error.Terminal {
+			t.Fatalf("close %+v", c)
+		}
+		at, _ := r.at(func(e conversation.Event) bool { _, ok := e.Payload.(conversation.Close); return ok })
+		if at < 1500*time.Millisecond || at > 2*sec {
+			t.Fatalf("closed at %v; the speaker died at 1.5 s", at)
+		}
+		if n := len(r.llm.Calls()); n != 0 {
+			t.Fatalf("%d LLM calls after the speaker died", n)
+		}
+	})
+}
+
+// dyingSpeaker works until at, then fails, as Speaker.Err says.
+type dyingSpeaker struct {
+	audio.Sink
+	at time.Time
+}
+
+func (d *dyingSpeaker) Err() error {
+	if time.Now().Before(d.at) {
+		return nil
+	}
+	return &audio.DeviceError{Direction: "output", Device: "virtual_speaker", Op: "play", Err: errors.New("device gone")}
+}
+
+func (d *dyingSpeaker) Write(ctx context.Context, p []int16) (int, error) {
+	if err := d.Err(); err != nil {
+		return 0, err
+	}
+	return d.Sink.Write(ctx, p)
+}
+
 // deadSpeaker fails every write, as a speaker whose device is gone.
 type deadSpeaker struct{ audio.Sink }
 
