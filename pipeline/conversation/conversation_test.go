@@ -2,9 +2,11 @@ package conversation
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -68,6 +70,25 @@ func TestEnded(t *testing.T) {
 	c := Ended(credits(), 0)
 	if c.Reason != "error" || c.Error == nil || c.Error.Attempt != 1 || !c.Error.Terminal || c.Error.Stage != "tts" || c.Error.Quota == nil {
 		t.Fatalf("%+v", c)
+	}
+}
+
+// An event carries only what the gateway sent: a quota body with no hint
+// and no category gives an event without those fields.
+func TestQuotaFieldsTheBodyLackedAreAbsent(t *testing.T) {
+	err := provider.FromResponse(provider.StageLLM, http.StatusTooManyRequests, nil,
+		[]byte(`{"type":"inference_quota_exceeded","quota_type":"llm","remaining_limit":"0"}`))
+	b, jerr := json.Marshal(ErrorInfo(err, 1))
+	if jerr != nil {
+		t.Fatal(jerr)
+	}
+	var got struct{ Quota map[string]any }
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"type": "llm", "remaining_limit": "0"}
+	if !reflect.DeepEqual(got.Quota, want) {
+		t.Fatalf("quota %v, want %v (from %s)", got.Quota, want, b)
 	}
 }
 

@@ -60,11 +60,12 @@ type Described interface {
 }
 
 // QuotaInfo is the gateway's quota body, sanitized.
+// A field the gateway's body did not carry is absent, never "".
 type QuotaInfo struct {
-	Type           string `json:"type"`
-	Category       string `json:"category"`
-	Hint           string `json:"hint"`
-	RemainingLimit string `json:"remaining_limit"`
+	Type           string `json:"type,omitempty"`
+	Category       string `json:"category,omitempty"`
+	Hint           string `json:"hint,omitempty"`
+	RemainingLimit string `json:"remaining_limit,omitempty"`
 }
 
 // Fallback is what the user heard when the session ended on an error,
