@@ -64,6 +64,7 @@ type run struct {
 	policy    errorPolicy
 	inputDone bool
 	mic       audio.Source // the microphone being read; nil while it is down
+	micOpened bool         // mic was opened by the session (ReopenMic), not given
 	bg        sync.WaitGroup
 }
 
@@ -132,7 +133,8 @@ func (r *run) loop(ctx context.Context) error {
 	}
 	r.mic = r.o.Mic
 	defer func() {
-		if r.mic != nil && r.mic != r.o.Mic {
+		// (Sources are not compared: one may hold an uncomparable value.)
+		if r.mic != nil && r.micOpened {
 			r.mic.Close() // one the session opened
 		}
 	}()

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -610,6 +611,26 @@ func TestMachineIdleSpeakerFailure(t *testing.T) {
 			t.Fatalf("%d LLM calls after the speaker died", n)
 		}
 	})
+}
+
+// A microphone may be any Source, one of an uncomparable type included
+// (a struct holding a func, as the binary's --record tap): the session
+// never compares them.
+func TestMachineUncomparableMicrophone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(2*sec))
+		if err := r.run(t, context.Background(), func(o *Options) { o.Mic = tapped{o.Mic, func() {}} }); err != io.EOF && err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if len(replies(r.rec)) != 1 {
+			t.Fatalf("replies %v", replies(r.rec))
+		}
+	})
+}
+
+type tapped struct {
+	audio.Source
+	tap func()
 }
 
 // dyingSpeaker works until at, then fails, as Speaker.Err says.
