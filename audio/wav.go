@@ -288,13 +288,19 @@ type WAVWriter struct {
 }
 
 // CreateWAV creates (or truncates) path for writing samples in format f.
+// What it records is someone's voice: the file is readable by its owner
+// only (0600), an existing one included.
 func CreateWAV(path string, f Format) (*WAVWriter, error) {
 	if err := f.Validate(); err != nil {
 		return nil, &WAVError{File: path, Problem: err.Error()}
 	}
-	file, err := os.Create(path)
+	file, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, &WAVError{File: path, Problem: "cannot create", Err: unwrapPath(err)}
+	}
+	if err := makePrivate(file); err != nil {
+		file.Close()
+		return nil, &WAVError{File: path, Problem: "cannot make it private (chmod 600)", Err: unwrapPath(err)}
 	}
 	w := &WAVWriter{name: path, f: file, bw: bufio.NewWriterSize(file, 64<<10), format: f}
 	if _, err := w.bw.Write(wavHeader(f, 0)); err != nil {
@@ -376,4 +382,15 @@ func (w *WAVWriter) Close() error {
 		w.err = &WAVError{File: w.name, Problem: "finish file", Err: err}
 	}
 	return w.err
+}
+
+// makePrivate takes group and other permissions away from a regular file
+// that has them (one created earlier, or under a loose umask). Devices
+// such as /dev/null are left alone.
+func makePrivate(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o077 == 0 {
+		return err
+	}
+	return f.Chmod(st.Mode().Perm() &^ 0o077)
 }

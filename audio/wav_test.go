@@ -272,3 +272,25 @@ func TestWAVStreamingSizeRunsToEOF(t *testing.T) {
 		}
 	}
 }
+
+// A recording is someone's voice: owner only, an existing file included.
+func TestCreateWAVIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.wav")
+	if err := os.WriteFile(path, []byte("older"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := CreateWAV(path, Pipeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("%v %v", st.Mode(), err)
+	}
+	// A device is not chmodded (nor could it be).
+	w, err = CreateWAV(os.DevNull, Pipeline)
+	if err != nil {
+		t.Fatalf("/dev/null: %v", err)
+	}
+	w.Close()
+}

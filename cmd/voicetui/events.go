@@ -45,10 +45,10 @@ func openEvents(c config, stdout io.Writer, closers *closers) (*eventOutputs, er
 		o.outputs = append(o.outputs, func(e conversation.Event) { printEvent(stdout, e) })
 	}
 	if c.record != "" {
-		if err := os.MkdirAll(c.record, 0o755); err != nil {
+		if err := os.MkdirAll(c.record, 0o700); err != nil {
 			return nil, configError{fmt.Errorf("--record: %w", err)}
 		}
-		f, err := os.Create(filepath.Join(c.record, "events.jsonl"))
+		f, err := createPrivate(filepath.Join(c.record, "events.jsonl"), os.O_TRUNC)
 		if err != nil {
 			return nil, configError{fmt.Errorf("--record: %w", err)}
 		}

@@ -390,7 +390,10 @@ func TestSessionOnDevicesWithRecord(t *testing.T) {
 	os.WriteFile(script, []byte("what time is it\n"), 0o644)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, "--headless", "--record", filepath.Join(dir, "rec"), "--stt-script", script)
+	// Files voicetui writes hold someone's voice and words: owner only,
+	// even one that was there before with looser permissions.
+	os.WriteFile(filepath.Join(dir, "log.txt"), []byte("an older log\n"), 0o644)
+	cmd := exec.CommandContext(ctx, binary, "--headless", "--record", filepath.Join(dir, "rec"), "--stt-script", script, "--log-file", filepath.Join(dir, "log.txt"))
 	cmd.Env = append(os.Environ(), noCredentials...)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
@@ -445,6 +448,11 @@ func TestSessionOnDevicesWithRecord(t *testing.T) {
 	log, err := os.ReadFile(filepath.Join(dir, "rec", "events.jsonl"))
 	if err != nil || !strings.Contains(string(log), `"type":"close","reason":"user"`) {
 		t.Fatalf("events.jsonl: %v %s", err, log)
+	}
+	for f, want := range map[string]os.FileMode{"rec": 0o700 | os.ModeDir, "rec/mic.wav": 0o600, "rec/speaker.wav": 0o600, "rec/events.jsonl": 0o600, "log.txt": 0o600} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Mode() != want {
+			t.Errorf("%s: %v %v, want %v", f, st.Mode(), err, want)
+		}
 	}
 }
 

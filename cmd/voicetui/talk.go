@@ -83,7 +83,7 @@ func logFile(c config, open *closers) (slog.Handler, error) {
 	if c.logFile == "" {
 		return nil, nil
 	}
-	f, err := os.OpenFile(c.logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := createPrivate(c.logFile, os.O_APPEND)
 	if err != nil {
 		return nil, configError{fmt.Errorf("--log-file: %w", err)}
 	}
@@ -101,4 +101,22 @@ func kindName(k backend.Kind) string {
 		return "OpenAI-compatible"
 	}
 	return string(k)
+}
+
+// createPrivate opens path for writing (flag: os.O_APPEND or os.O_TRUNC),
+// readable by its owner only: logs and events hold what was said. An
+// existing file loses its group and other permissions; a device such as
+// /dev/null is left alone.
+func createPrivate(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|flag, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(st.Mode().Perm() &^ 0o077); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("make %s private (chmod 600): %w", path, err)
+		}
+	}
+	return f, nil
 }
