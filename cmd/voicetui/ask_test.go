@@ -119,3 +119,13 @@ func TestAskDefaultsToTheEmbeddedGateway(t *testing.T) {
 		t.Fatalf("exit %d\nstderr %q", r.code, r.stderr)
 	}
 }
+
+// A key over plain http to another machine is refused before any request,
+// with the flag that allows it named; nothing is sent anywhere.
+func TestPlainHTTPToAnotherMachineIsRefused(t *testing.T) {
+	env := append(append([]string{}, noCredentials...), "OPENAI_API_KEY=sk-test-0123456789abcdef")
+	r := voicetui(t, env, "ask", "--openai-url", "http://192.0.2.7:11434/v1", "hello")
+	if r.code != 2 || !strings.Contains(r.stderr, "--allow-insecure-http") || strings.Contains(r.stderr, "sk-test") {
+		t.Fatalf("exit %d\nstderr %s", r.code, r.stderr)
+	}
+}

@@ -99,6 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&p.Voice, "voice", "", "TTS voice (default: the backend's)")
 	fs.StringVar(&p.Language, "language", "", "language code for STT and TTS (default: en on LiveKit, auto-detect on OpenAI)")
 	fs.StringVar(&p.Priority, "priority", "", "LiveKit Inference request priority: priority, standard or low")
+	fs.BoolVar(&p.AllowInsecureHTTP, "allow-insecure-http", false, "send credentials over plain http:// to a host other than this machine (refused by default: anyone on the network could read them)")
 	local := &p.Local
 	fs.Func("quota", "embedded gateway: a quota rule STAGE:KIND[:after=N][:count=K] (repeatable), e.g. llm:credits, tts:credits:after=3, llm:rate:count=2", func(v string) error {
 		r, err := localgw.ParseQuota(v)
@@ -243,7 +244,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return c, usageError{"--upstream puts the embedded gateway in front of a real one: it needs --backend embedded"}
 		}
 		c.provider.Kind = backend.Embedded
-		c.provider.Local.Upstream = &localgw.Upstream{URL: c.upstream, Kind: localgw.UpstreamKind(c.upstreamKind)}
+		c.provider.Local.Upstream = &localgw.Upstream{URL: c.upstream, Kind: localgw.UpstreamKind(c.upstreamKind), AllowInsecureHTTP: p.AllowInsecureHTTP}
 	}
 	if c.seconds <= 0 || c.seconds > 600 {
 		return c, usageError{fmt.Sprintf("--seconds %g: want more than 0 and at most 600", c.seconds)}

@@ -40,8 +40,11 @@ type Options struct {
 	Voice      string
 	Language   string
 	Priority   string // LiveKit only: priority, standard or low
-	Retry      provider.Retry
-	Local      localgw.Options // the embedded gateway's rules and script
+	// AllowInsecureHTTP lets credentials go over plain http to another
+	// machine (loopback needs no permission).
+	AllowInsecureHTTP bool
+	Retry             provider.Retry
+	Local             localgw.Options // the embedded gateway's rules and script
 }
 
 // Backend is a ready set of providers.
@@ -156,6 +159,7 @@ func openLiveKit(o Options, getenv func(string) string) (*Backend, error) {
 	set(&c.Language, o.Language)
 	c.Priority = o.Priority
 	c.Retry = o.Retry
+	c.AllowInsecureHTTP = o.AllowInsecureHTTP
 	llm, err := gateway.NewLLM(c)
 	if err != nil {
 		return nil, err
@@ -184,6 +188,7 @@ func openOpenAI(o Options, getenv func(string) string) (*Backend, error) {
 	set(&c.Voice, o.Voice)
 	set(&c.Language, o.Language)
 	c.Retry = o.Retry
+	c.AllowInsecureHTTP = o.AllowInsecureHTTP
 	llm, err := openai.NewChat(c)
 	if err != nil {
 		return nil, err

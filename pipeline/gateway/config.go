@@ -43,6 +43,9 @@ type Config struct {
 	Provider  string // X-LiveKit-Inference-Provider; "" omits it
 	Client    *http.Client
 	Retry     provider.Retry
+	// AllowInsecureHTTP lets tokens go over plain http to another
+	// machine (--allow-insecure-http); loopback needs no permission.
+	AllowInsecureHTTP bool
 
 	redact provider.Redactor // set by prepare
 }
@@ -92,6 +95,9 @@ func (c Config) Validate() error {
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("gateway: URL %q is not an http(s) URL (set LIVEKIT_INFERENCE_URL or --gateway-url)", c.URL)
+	}
+	if err := provider.CheckCredentialTransport("gateway", u, c.AllowInsecureHTTP); err != nil {
+		return err
 	}
 	if c.TTSRate < 8000 || c.TTSRate > 48000 {
 		return fmt.Errorf("gateway: TTS sample rate %d Hz is outside 8000-48000", c.TTSRate)

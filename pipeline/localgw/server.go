@@ -193,11 +193,18 @@ func (s *Server) STTEngine() string {
 func (s *Server) ControlToken() string { return s.opts.ControlToken }
 
 // Close stops serving and ends open sessions, waiting for them within ctx.
+// A server that was never started may be closed too.
 //
 // Every handler watches the base context that stop cancels, so a short
 // grace suffices; after it the rest is closed: net/http's Shutdown would
 // otherwise wait 5 s for a connection a client dialled but never used.
 func (s *Server) Close(ctx context.Context) error {
+	if s.srv == nil { // never started: only the recogniser pool to free
+		if s.pool != nil {
+			s.pool.Close()
+		}
+		return nil
+	}
 	s.stop()
 	grace, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()

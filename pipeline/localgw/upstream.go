@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -44,11 +45,19 @@ type Upstream struct {
 	Key, Secret string
 	APIKey      string
 	Client      *http.Client // nil: a client with no overall timeout (streams are long)
+	// AllowInsecureHTTP lets the credentials go over plain http to
+	// another machine; loopback needs no permission.
+	AllowInsecureHTTP bool
 }
 
 func (u *Upstream) check() error {
 	if u.URL == "" || !strings.HasPrefix(u.URL, "http://") && !strings.HasPrefix(u.URL, "https://") {
 		return fmt.Errorf("embedded gateway: --upstream %q is not an http(s) URL", u.URL)
+	}
+	if parsed, err := url.Parse(u.URL); err != nil || parsed.Host == "" {
+		return fmt.Errorf("embedded gateway: --upstream %q is not an http(s) URL", u.URL)
+	} else if err := provider.CheckCredentialTransport("embedded gateway: --upstream", parsed, u.AllowInsecureHTTP); err != nil {
+		return err
 	}
 	switch u.Kind {
 	case "", UpstreamLiveKit:

@@ -101,3 +101,19 @@ func TestUpstreamNeedsCredentials(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Credentials go to an upstream on another machine over https only,
+// unless allowed.
+func TestUpstreamRefusesPlainHTTPToAnotherMachine(t *testing.T) {
+	u := &Upstream{URL: "http://10.0.0.5:7890/v1", Key: "key", Secret: "a-long-enough-secret"}
+	_, err := New(Options{Speech: silentSpeech{}, Upstream: u})
+	if err == nil || !strings.Contains(err.Error(), "--allow-insecure-http") {
+		t.Fatalf("got %v", err)
+	}
+	u.AllowInsecureHTTP = true
+	s, err := New(Options{Speech: silentSpeech{}, Upstream: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close(t.Context())
+}

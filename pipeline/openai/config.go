@@ -34,6 +34,9 @@ type Config struct {
 	Language  string // ISO-639-1 hint for transcription; "" auto-detects
 	Client    *http.Client
 	Retry     provider.Retry
+	// AllowInsecureHTTP lets the key go over plain http to another
+	// machine (--allow-insecure-http); loopback needs no permission.
+	AllowInsecureHTTP bool
 
 	redact provider.Redactor // set by prepare
 }
@@ -62,6 +65,11 @@ func (c Config) Validate() error {
 	}
 	if c.APIKey == "" && u.Host == "api.openai.com" {
 		return fmt.Errorf("openai: OPENAI_API_KEY is not set")
+	}
+	if c.APIKey != "" {
+		if err := provider.CheckCredentialTransport("openai", u, c.AllowInsecureHTTP); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -294,6 +294,23 @@ func TestConfigValidation(t *testing.T) {
 	if err := cfg.Validate(); err == nil {
 		t.Fatal("a URL without a scheme was accepted")
 	}
+	// A key over plain http to another machine is refused unless allowed;
+	// no key, nothing to protect.
+	cfg.BaseURL = "http://192.168.1.20:11434/v1"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("no key: %v", err)
+	}
+	cfg.APIKey = "sk-local-0123456789"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--allow-insecure-http") {
+		t.Fatalf("a key over plain http: %v", err)
+	}
+	if _, err := NewChat(cfg); err == nil {
+		t.Fatal("a client was built anyway")
+	}
+	cfg.AllowInsecureHTTP = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // chatEvents decodes data as a chat SSE stream, the way a response is.
