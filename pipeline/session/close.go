@@ -105,9 +105,9 @@ func (r *run) close(ctx context.Context, cause error) error {
 		ttsFailed := r.policy.ttsFailed || errors.As(cause, &c) && c.ErrStage() == provider.StageTTS
 		r.s.fallback.Play(cause, fallback.State{TTSFailed: ttsFailed}) // first: the signal must not wait for teardown
 	}
-	if r.stt.link != nil {
+	if l := r.stt.link; l != nil {
 		done := make(chan struct{})
-		go func() { r.stt.link.stream.Close(); close(done) }()
+		go func() { l.close(); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(closeWait):

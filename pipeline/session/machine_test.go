@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -321,12 +322,19 @@ func TestMachineSTTReconnects(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(pipelinetest.Silence(2*sec), pipelinetest.Voice(sec), pipelinetest.Silence(3*sec))
 		drop := &provider.ConnectionError{Stage: provider.StageSTT, Op: "read", Err: errors.New("connection reset")}
+		writers := make(chan int, 1)
 		go func() {
 			time.Sleep(sec)
 			r.stt.Fail(drop)
+			time.Sleep(sec / 2)
+			synctest.Wait()
+			writers <- goroutinesIn("session.(*run).writeSTT")
 		}()
 		if err := r.run(t, context.Background(), nil); err != nil {
 			t.Fatal(err)
+		}
+		if n := <-writers; n != 1 {
+			t.Fatalf("%d STT writers after the reconnect; the old stream's must end with it", n)
 		}
 		errs := payloads[conversation.Error](r.rec)
 		if r.stt.Opened() != 2 || len(errs) != 1 || errs[0].Stage != "stt" || !errs[0].Retryable {
@@ -631,6 +639,19 @@ func TestMachineUncomparableMicrophone(t *testing.T) {
 type tapped struct {
 	audio.Source
 	tap func()
+}
+
+// goroutinesIn counts the goroutines running fn.
+func goroutinesIn(fn string) int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	n := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, fn+"(") {
+			n++
+		}
+	}
+	return n
 }
 
 // dyingSpeaker works until at, then fails, as Speaker.Err says.

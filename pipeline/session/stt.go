@@ -18,11 +18,20 @@ import (
 
 // sttLink is an open STT stream with its writer (audio and finalizes, in
 // order, so that the loop never waits on the network) and its reader.
+// Its goroutines live as long as the link, not the session: a stream given
+// up takes them with it.
 type sttLink struct {
 	stream provider.STTStream
 	in     chan sttWrite // to the writer: 2 s of audio
 	done   chan struct{} // closed when the writer stops
-	behind bool          // audio was dropped for this stream (said once)
+	cancel context.CancelFunc
+	behind bool // audio was dropped for this stream (said once)
+}
+
+// close gives the link up: its stream and its goroutines end.
+func (l *sttLink) close() {
+	l.cancel()
+	l.stream.Close()
 }
 
 // sttWrite is audio to send, or a finalize.
@@ -53,45 +62,53 @@ func (r *run) openSTT(ctx context.Context) error {
 		return err
 	}
 	r.o.Attempts.succeeded(provider.StageSTT)
-	l := &sttLink{stream: st, in: make(chan sttWrite, 100), done: make(chan struct{})}
+	lctx, cancel := context.WithCancel(ctx)
+	l := &sttLink{stream: st, in: make(chan sttWrite, 100), done: make(chan struct{}), cancel: cancel}
 	r.stt.link = l
 	r.bg.Add(2)
-	go func() { // writer
-		defer r.bg.Done()
-		defer close(l.done)
-		for {
-			var w sttWrite
-			select {
-			case w = <-l.in:
-			case <-ctx.Done():
-				return
-			}
-			var err error
-			if w.finalize {
-				err = st.Finalize()
-			} else {
-				err = st.Write(w.pcm)
-			}
-			if err != nil {
-				post(ctx, r.stts, sttMsg{link: l, err: err})
-				return
-			}
-		}
-	}()
-	go func() { // reader
-		defer r.bg.Done()
-		for {
-			ev, err := st.Recv()
-			if err != nil {
-				if err != io.EOF {
-					post(ctx, r.stts, sttMsg{link: l, err: err})
-				}
-				return
-			}
-			post(ctx, r.stts, sttMsg{link: l, ev: ev})
-		}
-	}()
+	go r.writeSTT(lctx, l)
+	go r.readSTT(lctx, l)
 	return nil
+}
+
+// writeSTT sends the link's audio and finalizes until the link ends or a
+// write fails.
+func (r *run) writeSTT(ctx context.Context, l *sttLink) {
+	defer r.bg.Done()
+	defer close(l.done)
+	for {
+		var w sttWrite
+		select {
+		case w = <-l.in:
+		case <-ctx.Done():
+			return
+		}
+		var err error
+		if w.finalize {
+			err = l.stream.Finalize()
+		} else {
+			err = l.stream.Write(w.pcm)
+		}
+		if err != nil {
+			post(ctx, r.stts, sttMsg{link: l, err: err})
+			return
+		}
+	}
+}
+
+// readSTT hands the link's events to the loop until the stream ends.
+func (r *run) readSTT(ctx context.Context, l *sttLink) {
+	defer r.bg.Done()
+	for {
+		ev, err := l.stream.Recv()
+		if err != nil {
+			if err != io.EOF {
+				post(ctx, r.stts, sttMsg{link: l, err: err})
+			}
+			return
+		}
+		post(ctx, r.stts, sttMsg{link: l, ev: ev})
+	}
 }
 
 func (r *run) onSTTMsg(ctx context.Context, m sttMsg) error {
@@ -112,7 +129,7 @@ func (r *run) onSTTFailure(ctx context.Context, err error) error {
 	for {
 		r.reportFinal(err)
 		if r.stt.link != nil {
-			r.stt.link.stream.Close()
+			r.stt.link.close()
 			r.stt.link = nil
 		}
 		r.dropPending()
