@@ -47,6 +47,7 @@ func runInterface(ctx context.Context, conv conversation.Conversation, info ui.I
 		}
 	}()
 	_, perr := prog.Run()
+	quitAsked.Store(true) // the interface is gone: the next Ctrl+C (a signal now) forces the exit
 	stop()
 	err := <-closed
 	conv.Wait()

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/voicetui/voicetui/audio"
@@ -24,12 +25,33 @@ const (
 	exitQuota  = 3 // a terminal provider error: credits used up, bad credentials
 )
 
+// exitForced is the status of an exit forced by a second interrupt
+// (128 + SIGINT, as a shell reports it).
+const exitForced = 130
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		for range sigs {
+			if quitAsked.Swap(true) {
+				fmt.Fprintln(os.Stderr, "voicetui: interrupted again: exiting now")
+				os.Exit(exitForced)
+			}
+			cancel()
+		}
+	}()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
+	cancel()
 	os.Exit(exitCode(err, os.Stderr))
 }
+
+// quitAsked is set by the user's first request to stop: a signal, or q or
+// Ctrl+C in the interface (a key there, not a signal). That one closes
+// gracefully: a fallback clip that is playing plays to its end. The next
+// signal exits at once.
+var quitAsked atomic.Bool
 
 // exitCode prints err as one line and maps it to the exit status.
 func exitCode(err error, stderr io.Writer) int {

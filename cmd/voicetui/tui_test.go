@@ -119,3 +119,19 @@ func TestInterfaceInTmux(t *testing.T) {
 	s.keys("q")
 	s.waitScreen(10*time.Second, "EXITED 3") // a session closed by credits: exit 3
 }
+
+// Under the interface q is a key, not a signal: it quits the interface
+// and lets the fallback clip finish; a Ctrl+C after it (a signal, the
+// terminal is no longer raw) forces the exit.
+func TestInterfaceQuitThenCtrlCForcesTheExit(t *testing.T) {
+	s := startTmux(t, 100, 30, "--quota", "llm:credits", "--log-file", filepath.Join(t.TempDir(), "log.txt"))
+	s.waitScreen(20*time.Second, "agent listening")
+	s.keys("C-t")
+	s.keys("-l", "what time is it")
+	s.keys("Enter")
+	s.waitScreen(15*time.Second, "You're out of credits") // said before the 3.9 s clip plays
+	s.keys("q")
+	time.Sleep(300 * time.Millisecond)
+	s.keys("C-c")
+	s.waitScreen(5*time.Second, "interrupted again", "EXITED 130")
+}
