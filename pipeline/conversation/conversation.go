@@ -16,6 +16,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/fallback"
@@ -179,4 +180,32 @@ func (p *FallbackPlayer) playClip(clip fallback.Clip) error {
 		return err
 	}
 	return fallback.Play(context.Background(), p.Speaker, pcm) // bounded by the clip's length
+}
+
+// SpeakerPoll is how often WatchSpeaker asks an idle speaker whether it
+// still works.
+const SpeakerPoll = 250 * time.Millisecond
+
+// WatchSpeaker calls failed once, with the speaker's error, when spk says
+// it has failed (a headset pulled out between replies), and returns; it
+// returns when ctx ends. A failure is then noticed at once, not at the next
+// reply. A speaker that cannot fail (no Err method) is not watched.
+func WatchSpeaker(ctx context.Context, spk audio.Sink, failed func(error)) {
+	w, ok := spk.(interface{ Err() error })
+	if !ok {
+		return
+	}
+	tick := time.NewTicker(SpeakerPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if err := w.Err(); err != nil {
+				failed(err)
+				return
+			}
+		}
+	}
 }

@@ -28,6 +28,7 @@ type run struct {
 
 	mics      chan micMsg
 	heard     chan time.Time // agent sound, coalesced
+	spkFailed chan error     // the speaker failed: nobody hears the agent
 	room      *lksdk.Room
 	pub       *publisher
 	remote    *media.PCMRemoteTrack
@@ -53,7 +54,7 @@ type run struct {
 }
 
 func newRun(c *Conversation) *run {
-	return &run{c: c, o: c.o, mics: make(chan micMsg, 64), heard: make(chan time.Time, 1),
+	return &run{c: c, o: c.o, mics: make(chan micMsg, 64), heard: make(chan time.Time, 1), spkFailed: make(chan error, 1),
 		dog: newWatchdog(thresholds{agentWait: c.o.AgentWait, answerWait: c.o.AnswerWait, heardVoice: heardVoice, reconnectWait: c.o.ReconnectWait}),
 		vad: audio.NewVoiceDetector(audio.PipelineRate), meter: audio.NewMeter(audio.PipelineRate, 14)}
 }
@@ -107,8 +108,15 @@ func (r *run) loop(ctx context.Context) (err error) {
 	if p, ok := agentIn(r.room); ok {
 		r.onParticipant(p)
 	}
-	r.bg.Add(2)
+	r.bg.Add(3)
 	go func() { defer r.bg.Done(); readMic(bgCtx, r.o.Mic, r.mics) }()
+	speakerFailed := func(err error) {
+		select {
+		case r.spkFailed <- err:
+		default:
+		}
+	}
+	go func() { defer r.bg.Done(); conversation.WatchSpeaker(bgCtx, r.o.Speaker, speakerFailed) }()
 	r.speaker = &agentAudio{pieces: make(chan []int16, 100), heard: func(t time.Time) {
 		select {
 		case r.heard <- t:
@@ -117,7 +125,9 @@ func (r *run) loop(ctx context.Context) (err error) {
 	}}
 	go func() {
 		defer r.bg.Done()
-		play(bgCtx, r.o.Speaker, r.speaker.pieces, r.o.OutputLevel)
+		if err := play(bgCtx, r.o.Speaker, r.speaker.pieces, r.o.OutputLevel); err != nil {
+			speakerFailed(err)
+		}
 	}()
 
 	timer := time.NewTimer(time.Hour)
@@ -145,6 +155,8 @@ func (r *run) loop(ctx context.Context) (err error) {
 			r.onAgentSound(at)
 		case text := <-r.c.typed:
 			err = r.onTyped(text)
+		case err = <-r.spkFailed:
+			// Terminal: the agent would go on talking to nobody.
 		case <-timer.C:
 			a = r.dog.tick(time.Now())
 		}

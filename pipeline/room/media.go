@@ -127,8 +127,9 @@ func subscribe(track *webrtc.TrackRemote, a *agentAudio) (*media.PCMRemoteTrack,
 	return media.NewPCMRemoteTrack(track, a, media.WithTargetSampleRate(trackRate), media.WithTargetChannels(1))
 }
 
-// play sends the agent's audio to the speaker, resampled, until ctx ends.
-func play(ctx context.Context, spk audio.Sink, pieces <-chan []int16, level func(float64)) {
+// play sends the agent's audio to the speaker, resampled, until ctx ends
+// or the speaker fails (that error is returned).
+func play(ctx context.Context, spk audio.Sink, pieces <-chan []int16, level func(float64)) error {
 	var rs *audio.Resampler
 	if rate := spk.Format().SampleRate; rate != trackRate {
 		rs, _ = audio.NewResampler(trackRate, rate)
@@ -138,7 +139,7 @@ func play(ctx context.Context, spk audio.Sink, pieces <-chan []int16, level func
 		var pcm []int16
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case pcm = <-pieces:
 		}
 		if rs != nil {
@@ -149,7 +150,10 @@ func play(ctx context.Context, spk audio.Sink, pieces <-chan []int16, level func
 			level(audio.RMS(pcm))
 		}
 		if _, err := spk.Write(ctx, pcm); err != nil {
-			return
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
 	}
 }

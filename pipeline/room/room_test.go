@@ -411,6 +411,43 @@ func TestNoAgentIsNoticed(t *testing.T) {
 	}
 }
 
+// A speaker that fails ends the conversation at once, even while nothing
+// plays (here no agent has come yet): the agent would talk to nobody.
+func TestSpeakerFailureEndsTheConversation(t *testing.T) {
+	w := newWorld(t, localgw.Options{}, false)
+	s := join(t, w, func(o *Options) {
+		o.Speaker = &dyingSink{Sink: o.Speaker, at: time.Now().Add(time.Second)}
+	}, 20*time.Second)
+	err := s.wait(t, 15*time.Second)
+	var dev *audio.DeviceError
+	if !errors.As(err, &dev) || dev.Direction != "output" {
+		t.Fatalf("Run: %v\n%s", err, dump(s.rec))
+	}
+	if c := closeOf(t, s.rec); c.Error == nil || c.Error.Stage != "device" || !c.Error.Terminal {
+		t.Fatalf("close %+v", c)
+	}
+}
+
+// dyingSink works until at, then fails, as the speaker's Err says.
+type dyingSink struct {
+	audio.Sink
+	at time.Time
+}
+
+func (d *dyingSink) Err() error {
+	if time.Now().Before(d.at) {
+		return nil
+	}
+	return &audio.DeviceError{Direction: "output", Device: "test speaker", Op: "play", Err: errors.New("device gone")}
+}
+
+func (d *dyingSink) Write(ctx context.Context, p []int16) (int, error) {
+	if err := d.Err(); err != nil {
+		return 0, err
+	}
+	return d.Sink.Write(ctx, p)
+}
+
 // voicetui room as scripts and QA drive it: --headless, --input, --output.
 func TestBinaryScripted(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "voicetui")

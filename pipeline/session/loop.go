@@ -140,10 +140,11 @@ func (r *run) loop(ctx context.Context) error {
 	}()
 	r.bg.Add(1)
 	go r.readMic(ctx, r.mic)
-	if w, ok := r.o.Speaker.(interface{ Err() error }); ok {
-		r.bg.Add(1)
-		go r.watchSpeaker(ctx, w)
-	}
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		conversation.WatchSpeaker(ctx, r.o.Speaker, func(err error) { post(ctx, r.speaker, err) })
+	}()
 	r.setAgent("listening")
 
 	for {
@@ -169,26 +170,6 @@ func (r *run) loop(ctx context.Context) error {
 		}
 		if r.inputDone && !r.listen.speaking && len(r.stt.pending) == 0 && r.turn == nil {
 			return r.close(ctx, io.EOF)
-		}
-	}
-}
-
-// watchSpeaker notices a speaker that fails while it is idle (a headset
-// pulled out between turns) at once, rather than at the next reply. A
-// speaker that can fail says so through Err.
-func (r *run) watchSpeaker(ctx context.Context, w interface{ Err() error }) {
-	defer r.bg.Done()
-	tick := time.NewTicker(speakerPoll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			if err := w.Err(); err != nil {
-				post(ctx, r.speaker, err)
-				return
-			}
 		}
 	}
 }

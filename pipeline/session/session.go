@@ -104,8 +104,6 @@ const (
 	DefaultSystemPrompt     = "You are a helpful voice assistant. Answer in one to three short sentences."
 	// closeWait bounds the teardown of providers.
 	closeWait = 3 * time.Second
-	// speakerPoll is how often an idle speaker is asked whether it still works.
-	speakerPoll = 250 * time.Millisecond
 )
 
 func (o *Options) defaults() {
