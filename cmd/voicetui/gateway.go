@@ -10,6 +10,7 @@ import (
 
 	"github.com/voicetui/voicetui/pipeline/backend"
 	"github.com/voicetui/voicetui/pipeline/localgw"
+	"github.com/voicetui/voicetui/pipeline/provider"
 )
 
 // serveGateway runs the embedded gateway until interrupted, logging what
@@ -31,7 +32,7 @@ func serveGateway(ctx context.Context, c config, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "embedded gateway listening on %s (key %s, secret %s)\n", srv.URL(), opts.Key, secret)
 	if u := opts.Upstream; u != nil {
-		fmt.Fprintf(stderr, "in front of %s (%s): requests its rules let through pass on to it\n", u.URL, u.Kind)
+		fmt.Fprintf(stderr, "in front of %s (%s): requests its rules let through pass on to it\n", provider.SafeURL(u.URL), u.Kind)
 	}
 	fmt.Fprintf(stderr, "control endpoint: %s/status, /quota?rule=RULE, /fault?rule=RULE, /reset (loopback only, header %s: %s)\n",
 		srv.ControlURL(), localgw.ControlHeader, srv.ControlToken())

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -173,7 +172,7 @@ func openLiveKit(o Options, getenv func(string) string) (*Backend, error) {
 		return nil, err
 	}
 	return &Backend{Kind: LiveKit, LLM: llm, STT: stt, TTS: tts,
-		Description: fmt.Sprintf("LiveKit Inference at %s: %s, %s, %s", safeURL(c.URL), c.LLMModel, orAuto(c.STTModel), c.TTSModel)}, nil
+		Description: fmt.Sprintf("LiveKit Inference at %s: %s, %s, %s", provider.SafeURL(c.URL), c.LLMModel, orAuto(c.STTModel), c.TTSModel)}, nil
 }
 
 func openOpenAI(o Options, getenv func(string) string) (*Backend, error) {
@@ -202,7 +201,7 @@ func openOpenAI(o Options, getenv func(string) string) (*Backend, error) {
 		return nil, err
 	}
 	return &Backend{Kind: OpenAI, LLM: llm, STT: stt, TTS: tts,
-		Description: fmt.Sprintf("OpenAI-compatible at %s: %s, %s, %s", safeURL(c.BaseURL), c.ChatModel, c.STTModel, c.TTSModel)}, nil
+		Description: fmt.Sprintf("OpenAI-compatible at %s: %s, %s, %s", provider.SafeURL(c.BaseURL), c.ChatModel, c.STTModel, c.TTSModel)}, nil
 }
 
 func orAuto(model string) string {
@@ -210,15 +209,6 @@ func orAuto(model string) string {
 		return "auto"
 	}
 	return model
-}
-
-// safeURL hides a password written into a URL.
-func safeURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }
 
 // UpstreamCredentials fills in the credentials of the embedded gateway's

@@ -76,6 +76,15 @@ func TestDescriptionHidesURLPasswords(t *testing.T) {
 	if strings.Contains(b.Description, "hunter22") || !strings.Contains(b.Description, "llama3") {
 		t.Fatal(b.Description)
 	}
+	// Credentials in the query string too.
+	b, err = Open(Options{OpenAIURL: "http://localhost:8000/v1?api_key=querykey123&x=1"}, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if strings.Contains(b.Description, "querykey123") || !strings.Contains(b.Description, "localhost:8000") {
+		t.Fatal(b.Description)
+	}
 }
 
 func TestStagingURL(t *testing.T) {

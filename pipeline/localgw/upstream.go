@@ -52,10 +52,10 @@ type Upstream struct {
 
 func (u *Upstream) check() error {
 	if u.URL == "" || !strings.HasPrefix(u.URL, "http://") && !strings.HasPrefix(u.URL, "https://") {
-		return fmt.Errorf("embedded gateway: --upstream %q is not an http(s) URL", u.URL)
+		return fmt.Errorf("embedded gateway: --upstream %q is not an http(s) URL", provider.SafeURL(u.URL))
 	}
 	if parsed, err := url.Parse(u.URL); err != nil || parsed.Host == "" {
-		return fmt.Errorf("embedded gateway: --upstream %q is not an http(s) URL", u.URL)
+		return fmt.Errorf("embedded gateway: --upstream %q is not an http(s) URL", provider.SafeURL(u.URL))
 	} else if err := provider.CheckCredentialTransport("embedded gateway: --upstream", parsed, u.AllowInsecureHTTP); err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"errors"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -43,6 +44,16 @@ func redactTokens(s string) string {
 // the cut, so that half a token is never shown, and after it).
 func clean(s string, limit int) string {
 	return redactTokens(safetext.Sanitize(redactTokens(s), limit))
+}
+
+// SafeURL is raw fit to show: a password written into it and credentials
+// in its query string (?key=, token=, api_key=...) hidden, control
+// characters removed.
+func SafeURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		raw = u.Redacted()
+	}
+	return clean(raw, 300)
 }
 
 // MinSecretLen is the shortest configured secret a Redactor hides: a

@@ -20,7 +20,7 @@ func CheckCredentialTransport(what string, u *url.URL, allow bool) error {
 		return nil
 	}
 	return fmt.Errorf("%s: %s is plain http to %s, which would send your credentials unencrypted over the network: use https, or pass %s if the network is yours and trusted",
-		what, u.Redacted(), u.Hostname(), AllowInsecureHTTPFlag)
+		what, SafeURL(u.String()), u.Hostname(), AllowInsecureHTTPFlag)
 }
 
 // Loopback reports whether host names this machine.
