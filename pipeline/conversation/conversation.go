@@ -72,7 +72,17 @@ type FallbackPlayer struct {
 	mu      sync.Mutex
 	last    fallback.Clip // what the last close chose
 	replays sync.WaitGroup
-	earcon  sync.Mutex // held while an earcon plays
+	playing chan struct{} // holds a token while an earcon or the closing clip plays (a channel: testing/synctest sees it block)
+}
+
+// sound returns the one-sound-at-a-time token holder, made on first use.
+func (p *FallbackPlayer) sound() chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.playing == nil {
+		p.playing = make(chan struct{}, 1)
+	}
+	return p.playing
 }
 
 // Play decides and plays the fallback for cause and waits until it has
@@ -80,6 +90,11 @@ type FallbackPlayer struct {
 // spoken message). Call it before tearing anything down: the signal must
 // not wait.
 func (p *FallbackPlayer) Play(cause error, st fallback.State) {
+	// An earcon still playing (the failure just before) ends first, and no
+	// other starts over the clip: one sound at a time.
+	sound := p.sound()
+	sound <- struct{}{}
+	defer func() { <-sound }()
 	d := fallback.Decide(cause, st, p.Options)
 	p.mu.Lock()
 	switch {
@@ -157,13 +172,19 @@ func (p *FallbackPlayer) Wait() { p.replays.Wait() }
 // --no-error-audio, and skipped while another earcon still plays (two
 // failures at once are one signal).
 func (p *FallbackPlayer) Earcon(clip fallback.Clip, reason string) {
-	if p.Options.NoErrorAudio || !p.earcon.TryLock() {
+	if p.Options.NoErrorAudio {
+		return
+	}
+	sound := p.sound()
+	select {
+	case sound <- struct{}{}:
+	default:
 		return
 	}
 	p.replays.Add(1)
 	go func() {
 		defer p.replays.Done()
-		defer p.earcon.Unlock()
+		defer func() { <-sound }()
 		err := p.playClip(clip)
 		ev := Fallback{Clip: string(clip), Reason: reason, OK: err == nil}
 		if err != nil {

@@ -115,3 +115,40 @@ func BenchmarkQuotaSignal(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms_429_to_fallback_sample")
 }
+
+// BenchmarkFailureSignal: a failure the session goes on after is known
+// (the turn's error returned after its retries; the finalize watchdog
+// fired) -> the first sample of the earcon written to the device.
+func BenchmarkFailureSignal(b *testing.B) {
+	for _, c := range []struct{ name, fault string }{
+		{"turn_failed", "llm:5xx"},
+		{"finalize_watchdog", "stt:delay=8s"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			wav := speechWAV(b, time.Second, "What time is it?", 4*time.Second)
+			var total time.Duration
+			for b.Loop() {
+				var fw *firstWrite
+				var knownAt time.Time
+				local := rules(b, nil, []string{c.fault})
+				local.STTScript = []string{"what time is it"}
+				inProcess(b, wav, local, func(o *Options) {
+					fw = &firstWrite{Sink: o.Speaker}
+					o.Speaker = fw
+					o.Trace = func(mark string, at time.Time) {
+						fw.mu.Lock()
+						defer fw.mu.Unlock()
+						if mark == "failure_known" && !fw.armed {
+							fw.armed, knownAt = true, at
+						}
+					}
+				})
+				if fw.at.IsZero() {
+					b.Fatal("no earcon sample reached the device")
+				}
+				total += fw.at.Sub(knownAt)
+			}
+			b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms_known_to_earcon_sample")
+		})
+	}
+}

@@ -82,6 +82,7 @@ func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
 	if provider.Terminal(err) || r.policy.exceeds(stage, r.o.MaxUnrecoverable) {
 		return err
 	}
+	r.trace("failure_known", time.Now())
 	r.s.fallback.Earcon(fallback.EarconFailed, "turn_failed") // the turn failed; the session goes on
 	return nil
 }

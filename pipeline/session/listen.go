@@ -175,6 +175,7 @@ func (r *run) onMicFailure(ctx context.Context, err error) error {
 		return dev
 	}
 	r.emit(*conversation.ErrorInfo(dev, 1))
+	r.trace("failure_known", time.Now())
 	r.s.fallback.Earcon(fallback.EarconDevice, "microphone_lost")
 	r.mic.Close()
 	r.mic = nil

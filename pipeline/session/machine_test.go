@@ -372,8 +372,11 @@ func TestMachineSTTCannotReopen(t *testing.T) {
 		if n := len(payloads[conversation.Error](r.rec)); r.stt.Opened() != 3 || n != 3 {
 			t.Fatalf("%d streams asked for, %d errors", r.stt.Opened(), n)
 		}
+		// The drop is heard at once (the earcon, before the reopen is
+		// tried), the close when the reopens are given up (the clip).
 		fb := payloads[conversation.Fallback](r.rec)
-		if c := closeOf(t, r.rec); c.Reason != "error" || len(fb) != 1 || fb[0].Clip != "unavailable" || !fb[0].OK {
+		if c := closeOf(t, r.rec); c.Reason != "error" || len(fb) != 2 || fb[0].Clip != "earcon_failed" || fb[0].Reason != "stt_failed" ||
+			fb[1].Clip != "unavailable" || !fb[0].OK || !fb[1].OK {
 			t.Fatalf("close %+v, fallback %+v", c, fb)
 		}
 	})

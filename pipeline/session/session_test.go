@@ -185,7 +185,7 @@ func payloads[T any](rec *recorder) []T {
 }
 
 // The STT socket drops; reopening it fails: counted, then closed, with the
-// fallback and a close event (no crash).
+// earcon, the fallback and a close event (no crash).
 func TestSTTDropsAndCannotReopen(t *testing.T) {
 	wav := speechWAV(t, time.Second, "What time is it?", 2*time.Second)
 	local := rules(t, nil, []string{"stt:disconnect", "stt:5xx:after=1"})
@@ -197,7 +197,8 @@ func TestSTTDropsAndCannotReopen(t *testing.T) {
 	}
 	closes := payloads[conversation.Close](rec)
 	fb := payloads[conversation.Fallback](rec)
-	if len(closes) != 1 || closes[0].Reason != "error" || len(fb) != 1 || fb[0].Clip != "unavailable" {
+	// The drop's earcon at once, then the clip when the reopen fails.
+	if len(closes) != 1 || closes[0].Reason != "error" || len(fb) != 2 || fb[0].Clip != "earcon_failed" || fb[1].Clip != "unavailable" {
 		t.Fatalf("close %+v fallback %+v", closes, fb)
 	}
 }

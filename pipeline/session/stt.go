@@ -139,8 +139,10 @@ func (r *run) onSTTFailure(ctx context.Context, err error) error {
 		if r.policy.exceeds(provider.StageSTT, r.o.MaxUnrecoverable) {
 			return err
 		}
+		// Heard now, not after the reopen (a dial can take seconds).
+		r.trace("failure_known", time.Now())
+		r.s.fallback.Earcon(fallback.EarconFailed, "stt_failed")
 		if err = r.openSTT(ctx); err == nil {
-			r.s.fallback.Earcon(fallback.EarconFailed, "stt_failed")
 			return nil
 		}
 	}
