@@ -106,7 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		local.Quotas = append(local.Quotas, r)
 		return err
 	})
-	fs.Func("fault", "embedded gateway: a fault rule STAGE:KIND[:after=N][:count=K] (repeatable), KIND delay=DURATION, 5xx, disconnect, stall or malformed", func(v string) error {
+	fs.Func("fault", "embedded gateway: a fault rule STAGE:KIND[:after=N][:count=K] (repeatable), KIND delay=DURATION, 5xx, disconnect, stall, keepalive or malformed", func(v string) error {
 		r, err := localgw.ParseFault(v)
 		local.Faults = append(local.Faults, r)
 		return err
