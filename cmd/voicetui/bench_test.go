@@ -34,9 +34,17 @@ func procTimes(b *testing.B, pid int) (cpu time.Duration, peakKB int) {
 // to "listening" on the screen, then CPU (% of one core) and peak RSS
 // over 30 s of idle listening.
 func BenchmarkInterfaceIdle(b *testing.B) {
+	// The embedded gateway's STT engine is most of the memory: pocketsphinx
+	// (the default where installed) keeps its model loaded.
+	for _, engine := range []string{"pocketsphinx", "energy"} {
+		b.Run(engine, func(b *testing.B) { interfaceIdle(b, "--stt-engine", engine) })
+	}
+}
+
+func interfaceIdle(b *testing.B, args ...string) {
 	for b.Loop() {
 		start := time.Now()
-		s := startTmux(b, 100, 30)
+		s := startTmux(b, 100, 30, args...)
 		s.waitScreen(20*time.Second, "agent listening")
 		toListening := time.Since(start)
 		out, err := exec.Command("tmux", "-S", s.sock, "display", "-p", "-t", "vt", "#{pane_pid}").Output()
