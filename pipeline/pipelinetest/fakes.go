@@ -472,3 +472,27 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return context.Cause(ctx)
 	}
 }
+
+// DyingSpeaker works until At, then fails as a speaker whose device is
+// gone: Write returns an output *audio.DeviceError, and so does Err (what
+// a conversation polls between replies).
+type DyingSpeaker struct {
+	audio.Sink
+	At time.Time
+}
+
+// Err reports the failure once At has passed.
+func (d *DyingSpeaker) Err() error {
+	if time.Now().Before(d.At) {
+		return nil
+	}
+	return &audio.DeviceError{Direction: "output", Device: "test speaker", Op: "play", Err: errors.New("device gone")}
+}
+
+// Write plays until At.
+func (d *DyingSpeaker) Write(ctx context.Context, p []int16) (int, error) {
+	if err := d.Err(); err != nil {
+		return 0, err
+	}
+	return d.Sink.Write(ctx, p)
+}

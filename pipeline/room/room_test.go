@@ -18,6 +18,7 @@ import (
 	"github.com/voicetui/voicetui/pipeline/conversation"
 	"github.com/voicetui/voicetui/pipeline/localgw"
 	"github.com/voicetui/voicetui/pipeline/localgw/speechtest"
+	"github.com/voicetui/voicetui/pipeline/pipelinetest"
 	"github.com/voicetui/voicetui/pipeline/room/roomtest"
 )
 
@@ -416,7 +417,7 @@ func TestNoAgentIsNoticed(t *testing.T) {
 func TestSpeakerFailureEndsTheConversation(t *testing.T) {
 	w := newWorld(t, localgw.Options{}, false)
 	s := join(t, w, func(o *Options) {
-		o.Speaker = &dyingSink{Sink: o.Speaker, at: time.Now().Add(time.Second)}
+		o.Speaker = &pipelinetest.DyingSpeaker{Sink: o.Speaker, At: time.Now().Add(time.Second)}
 	}, 20*time.Second)
 	err := s.wait(t, 15*time.Second)
 	var dev *audio.DeviceError
@@ -426,26 +427,6 @@ func TestSpeakerFailureEndsTheConversation(t *testing.T) {
 	if c := closeOf(t, s.rec); c.Error == nil || c.Error.Stage != "device" || !c.Error.Terminal {
 		t.Fatalf("close %+v", c)
 	}
-}
-
-// dyingSink works until at, then fails, as the speaker's Err says.
-type dyingSink struct {
-	audio.Sink
-	at time.Time
-}
-
-func (d *dyingSink) Err() error {
-	if time.Now().Before(d.at) {
-		return nil
-	}
-	return &audio.DeviceError{Direction: "output", Device: "test speaker", Op: "play", Err: errors.New("device gone")}
-}
-
-func (d *dyingSink) Write(ctx context.Context, p []int16) (int, error) {
-	if err := d.Err(); err != nil {
-		return 0, err
-	}
-	return d.Sink.Write(ctx, p)
 }
 
 // voicetui room as scripts and QA drive it: --headless, --input, --output.

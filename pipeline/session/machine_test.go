@@ -601,10 +601,8 @@ func TestMachineSpeakerFailureIsTerminal(t *testing.T) {
 func TestMachineIdleSpeakerFailure(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := newRig(pipelinetest.Silence(5*sec), pipelinetest.Voice(sec), pipelinetest.Silence(2*sec))
-		var spk *dyingSpeaker
 		err := r.run(t, context.Background(), func(o *Options) {
-			spk = &dyingSpeaker{Sink: o.Speaker, at: time.Now().Add(1500 * time.Millisecond)}
-			o.Speaker = spk
+			o.Speaker = &pipelinetest.DyingSpeaker{Sink: o.Speaker, At: time.Now().Add(1500 * time.Millisecond)}
 		})
 		var dev *audio.DeviceError
 		if !errors.As(err, &dev) || dev.Direction != "output" {
@@ -655,26 +653,6 @@ func goroutinesIn(fn string) int {
 		}
 	}
 	return n
-}
-
-// dyingSpeaker works until at, then fails, as Speaker.Err says.
-type dyingSpeaker struct {
-	audio.Sink
-	at time.Time
-}
-
-func (d *dyingSpeaker) Err() error {
-	if time.Now().Before(d.at) {
-		return nil
-	}
-	return &audio.DeviceError{Direction: "output", Device: "virtual_speaker", Op: "play", Err: errors.New("device gone")}
-}
-
-func (d *dyingSpeaker) Write(ctx context.Context, p []int16) (int, error) {
-	if err := d.Err(); err != nil {
-		return 0, err
-	}
-	return d.Sink.Write(ctx, p)
 }
 
 // deadSpeaker fails every write, as a speaker whose device is gone.
