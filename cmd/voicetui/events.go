@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -14,6 +15,10 @@ import (
 	"github.com/voicetui/voicetui/pipeline/safetext"
 	"github.com/voicetui/voicetui/ui"
 )
+
+// eventQueue is how many events may wait for a slow consumer before they
+// are dropped (and counted): about a minute of a busy conversation.
+const eventQueue = 1024
 
 // eventOutputs takes a conversation's events where the user asked: to the
 // interface (on a terminal), as JSON lines (--headless) or as plain lines
@@ -60,13 +65,16 @@ func openEvents(c config, stdout io.Writer, closers *closers) (*eventOutputs, er
 			}
 		})
 	}
-	o.events = conversation.NewEmitter(func(e conversation.Event) {
+	// Queued: a reader of stdout that stalls must not stall the session
+	// (its loop emits), so events wait here, up to eventQueue of them.
+	o.events = conversation.NewQueuedEmitter(func(e conversation.Event) {
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		for _, out := range o.outputs {
 			out(e)
 		}
-	})
+	}, eventQueue)
+	closers.add(func() error { o.events.Close(2 * time.Second); return nil }) // before the files close
 	return o, nil
 }
 
@@ -111,6 +119,8 @@ func printEvent(w io.Writer, e conversation.Event) {
 		fmt.Fprintf(w, "fallback: %s (%s), played: %v\n", what, p.Reason, p.OK)
 	case conversation.Close:
 		fmt.Fprintf(w, "session closed: %s\n", p.Reason)
+	case conversation.Dropped:
+		fmt.Fprintf(w, "(%d events not shown: this output fell behind)\n", p.Count)
 	}
 }
 

@@ -4,11 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/fallback"
@@ -155,4 +160,46 @@ func TestFallbackPlayerReportsAFailedSpeaker(t *testing.T) {
 	if f := ev.fallbacks(); len(f) != 1 || f[0].OK || f[0].Error == "" {
 		t.Fatalf("%+v", f)
 	}
+}
+
+// A queued emitter never waits for its consumer: what does not fit is
+// dropped, counted, and said once there is room; Close delivers the rest.
+func TestQueuedEmitterNeverBlocks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var got []Event
+		var mu sync.Mutex
+		e := NewQueuedEmitter(func(ev Event) {
+			<-release // a reader that stalls
+			mu.Lock()
+			got = append(got, ev)
+			mu.Unlock()
+		}, 4)
+		for i := range 10 {
+			e.Emit(Transcript{Text: strconv.Itoa(i)}) // would deadlock the bubble if it waited
+			if i == 0 {
+				synctest.Wait() // the consumer holds it
+			}
+		}
+		close(release)
+		synctest.Wait()
+		e.Emit(Transcript{Text: "after"})
+		e.Close(time.Second)
+		mu.Lock()
+		defer mu.Unlock()
+		var texts []string
+		for _, ev := range got {
+			switch p := ev.Payload.(type) {
+			case Transcript:
+				texts = append(texts, p.Text)
+			case Dropped:
+				texts = append(texts, fmt.Sprintf("dropped %d", p.Count))
+			}
+		}
+		// The consumer held 0 while 1-4 waited; 5-9 were dropped.
+		want := []string{"0", "1", "2", "3", "4", "dropped 5", "after"}
+		if !slices.Equal(texts, want) {
+			t.Fatalf("got %q, want %q", texts, want)
+		}
+	})
 }

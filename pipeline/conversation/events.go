@@ -129,6 +129,8 @@ func (e Event) Type() string {
 		return "device"
 	case Close:
 		return "close"
+	case Dropped:
+		return "dropped"
 	}
 	return "unknown"
 }
@@ -147,23 +149,101 @@ func (e Event) MarshalJSON() ([]byte, error) {
 }
 
 // Emitter stamps events with the time since start and hands them, one at
-// a time, to a consumer (the JSON writer, the UI).
+// a time and in order, to a consumer (the JSON writer, the UI).
 type Emitter struct {
 	start time.Time
 	mu    sync.Mutex
 	out   func(Event)
+
+	// Queued emitters only: a consumer that stalls (a --headless reader
+	// that stops reading) must not stall the conversation's loop and so
+	// its audio. Events wait in queue; when it is full they are dropped
+	// and counted, and a Dropped event says how many once there is room.
+	queue   chan Event
+	dropped int
+	drained chan struct{}
+	closed  bool
 }
 
-// NewEmitter starts the clock now.
+// Dropped says that Count events were lost because their consumer fell
+// behind (only ever emitted by a queued emitter).
+type Dropped struct {
+	Count int `json:"count"`
+}
+
+// NewEmitter starts the clock now; Emit calls out before it returns (what
+// tests want).
 func NewEmitter(out func(Event)) *Emitter {
 	return &Emitter{start: time.Now(), out: out}
 }
 
-// Emit sends payload.
+// NewQueuedEmitter starts the clock now; out is called from a goroutine of
+// the emitter's, with at most size events waiting. Close it to deliver the
+// rest.
+func NewQueuedEmitter(out func(Event), size int) *Emitter {
+	e := &Emitter{start: time.Now(), out: out, queue: make(chan Event, size), drained: make(chan struct{})}
+	go func() {
+		defer close(e.drained)
+		for ev := range e.queue {
+			out(ev)
+		}
+	}()
+	return e
+}
+
+// Emit sends payload, or for a queued emitter queues it (never waiting).
 func (e *Emitter) Emit(payload any) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.out(Event{T: time.Since(e.start), Payload: payload})
+	ev := Event{T: time.Since(e.start), Payload: payload}
+	if e.queue == nil {
+		e.out(ev)
+		return
+	}
+	if e.closed {
+		return
+	}
+	if e.dropped > 0 && !e.offer(Event{T: ev.T, Payload: Dropped{Count: e.dropped}}) {
+		e.dropped++
+		return
+	}
+	e.dropped = 0
+	if !e.offer(ev) {
+		e.dropped++
+	}
+}
+
+func (e *Emitter) offer(ev Event) bool {
+	select {
+	case e.queue <- ev:
+		return true
+	default:
+		return false
+	}
+}
+
+// Close delivers what a queued emitter still holds (and a Dropped event
+// if the last ones were lost), waiting at most wait for its consumer; a
+// later Emit is ignored. For a plain emitter it does nothing.
+func (e *Emitter) Close(wait time.Duration) {
+	e.mu.Lock()
+	if e.queue == nil || e.closed {
+		e.mu.Unlock()
+		return
+	}
+	e.closed = true
+	if e.dropped > 0 {
+		select {
+		case e.queue <- Event{T: time.Since(e.start), Payload: Dropped{Count: e.dropped}}:
+		case <-time.After(wait):
+		}
+	}
+	close(e.queue)
+	e.mu.Unlock()
+	select {
+	case <-e.drained:
+	case <-time.After(wait):
+	}
 }
 
 // ErrorInfo describes err for an error or close event. Untrusted text
