@@ -119,7 +119,7 @@ func (r *run) userTurn(ctx context.Context, p pendingFinalize) {
 		}
 		r.interrupt()
 	}
-	r.history = append(r.history, provider.Message{Role: "user", Content: text})
+	r.history = bounded(append(r.history, provider.Message{Role: "user", Content: text}), r.o.HistoryTurns, r.o.HistoryChars)
 	r.turnCount++
 	t := &turn{r: r, n: r.turnCount, speechEnd: p.speechEnd, finalized: p.sent, sttDone: time.Now(), playDone: make(chan struct{})}
 	var tctx context.Context

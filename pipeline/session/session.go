@@ -45,6 +45,10 @@ type Options struct {
 	MicRetryFor time.Duration
 
 	SystemPrompt string
+	// HistoryTurns and HistoryChars bound the conversation resent to the
+	// LLM each turn (defaults 20 turns, 24000 characters): the system
+	// prompt stays, the oldest turns go first.
+	HistoryTurns, HistoryChars int
 
 	StartSpeech time.Duration // voice before the user counts as speaking (default 200 ms)
 	EndSilence  time.Duration // silence that ends the user's turn (default 500 ms)
@@ -139,6 +143,12 @@ func (o *Options) defaults() {
 		o.MaxUnrecoverable = DefaultMaxUnrecoverable
 	case o.MaxUnrecoverable < 0:
 		o.MaxUnrecoverable = 0
+	}
+	if o.HistoryTurns <= 0 {
+		o.HistoryTurns = DefaultHistoryTurns
+	}
+	if o.HistoryChars <= 0 {
+		o.HistoryChars = DefaultHistoryChars
 	}
 	if o.SystemPrompt == "" {
 		o.SystemPrompt = DefaultSystemPrompt
