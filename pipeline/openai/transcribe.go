@@ -36,6 +36,10 @@ func NewTranscriber(cfg Config) (*Transcriber, error) {
 	return &Transcriber{cfg: cfg}, nil
 }
 
+// TurnAudioOnly says that only turns should be written: every second
+// written is uploaded and billed at the next Finalize.
+func (t *Transcriber) TurnAudioOnly() bool { return true }
+
 // Stream opens a stream; nothing is sent until Finalize.
 func (t *Transcriber) Stream(ctx context.Context) (provider.STTStream, error) {
 	ctx, cancel := context.WithCancel(ctx)

@@ -41,6 +41,15 @@ type STT interface {
 	Stream(ctx context.Context) (STTStream, error)
 }
 
+// TurnAudio is implemented by an STT that transcribes whole turns, one
+// request per Finalize and billed for every second it is sent, rather than
+// a stream that listens: a caller sends it only the user's turns (from a
+// short pre-roll before the speech to the end of the turn), never silence
+// or the agent's own playback.
+type TurnAudio interface {
+	TurnAudioOnly() bool
+}
+
 // STTStream is one transcription session. Write and Finalize may be
 // called while another goroutine waits in Recv.
 type STTStream interface {

@@ -30,6 +30,10 @@ type listener struct {
 	silentRun int
 	speaking  bool // the user
 	speechEnd time.Time
+	// For an STT that takes turns only (provider.TurnAudio): the audio
+	// before the user is speaking, kept for the pre-roll.
+	preroll [][]int16
+	held    int // samples in preroll
 }
 
 func newListener() listener {
@@ -65,8 +69,12 @@ func (r *run) onAudio(ctx context.Context, pcm []int16) {
 	if r.o.InputLevel != nil {
 		r.o.InputLevel(r.listen.meter.Update(pcm))
 	}
-	r.forwardAudio(pcm)
 	l := &r.listen
+	if !r.turnAudio || l.speaking {
+		r.forwardAudio(pcm)
+	} else {
+		r.holdPreroll(pcm)
+	}
 	l.vad.Feed(pcm, func(voiced bool, _ float64) {
 		if voiced {
 			l.voicedRun++
@@ -81,6 +89,28 @@ func (r *run) onAudio(ctx context.Context, pcm []int16) {
 	})
 }
 
+// holdPreroll keeps the last PreRoll of audio while the user is not
+// speaking; the turn's first words are in it when speech is detected.
+func (r *run) holdPreroll(pcm []int16) {
+	l := &r.listen
+	l.preroll = append(l.preroll, pcm)
+	l.held += len(pcm)
+	limit := int(r.o.PreRoll.Seconds() * audio.PipelineRate)
+	for len(l.preroll) > 1 && l.held-len(l.preroll[0]) >= limit {
+		l.held -= len(l.preroll[0])
+		l.preroll = l.preroll[1:]
+	}
+}
+
+// sendPreroll sends the held audio, the start of the user's turn.
+func (r *run) sendPreroll() {
+	l := &r.listen
+	for _, pcm := range l.preroll {
+		r.forwardAudio(pcm)
+	}
+	l.preroll, l.held = nil, 0
+}
+
 func (r *run) onVoiceFrame(ctx context.Context) {
 	l := &r.listen
 	voiced := time.Duration(l.voicedRun) * frameDur
@@ -90,6 +120,7 @@ func (r *run) onVoiceFrame(ctx context.Context) {
 		}
 		l.speaking = true
 		r.setUser("speaking")
+		r.sendPreroll()
 		// While the agent only thinks, the reply waits: if this speech
 		// yields a transcript, its turn supersedes the reply (userTurn);
 		// a cough does not cost the user the answer.

@@ -63,6 +63,7 @@ type run struct {
 	history   []provider.Message
 	policy    errorPolicy
 	inputDone bool
+	turnAudio bool         // STT takes the user's turns only (provider.TurnAudio)
 	mic       audio.Source // the microphone being read; nil while it is down
 	micOpened bool         // mic was opened by the session (ReopenMic), not given
 	bg        sync.WaitGroup
@@ -125,6 +126,9 @@ func (r *run) loop(ctx context.Context) error {
 	r.agent, r.user = "initializing", "listening"
 	r.emitState()
 	r.listen = newListener()
+	if ta, ok := r.o.STT.(provider.TurnAudio); ok && ta.TurnAudioOnly() {
+		r.turnAudio = true
+	}
 
 	if err := r.openSTT(ctx); err != nil {
 		if err = r.onSTTFailure(ctx, err); err != nil {

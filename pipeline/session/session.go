@@ -51,9 +51,13 @@ type Options struct {
 	HistoryTurns, HistoryChars int
 
 	StartSpeech time.Duration // voice before the user counts as speaking (default 200 ms)
-	EndSilence  time.Duration // silence that ends the user's turn (default 500 ms)
-	BargeIn     time.Duration // speech that interrupts the agent (default 500 ms)
-	NoBargeIn   bool
+	// PreRoll is the audio before detected speech that an STT taking turns
+	// only (provider.TurnAudio) is sent with the turn (default
+	// StartSpeech + 300 ms): the first syllables are quieter than the rest.
+	PreRoll    time.Duration
+	EndSilence time.Duration // silence that ends the user's turn (default 500 ms)
+	BargeIn    time.Duration // speech that interrupts the agent (default 500 ms)
+	NoBargeIn  bool
 	// HalfDuplex raises the voice threshold while the agent speaks, so
 	// laptop speakers do not make it interrupt itself (default 10 dB;
 	// negative: not raised).
@@ -113,6 +117,9 @@ const (
 func (o *Options) defaults() {
 	if o.StartSpeech <= 0 {
 		o.StartSpeech = DefaultStartSpeech
+	}
+	if o.PreRoll <= 0 {
+		o.PreRoll = o.StartSpeech + 300*time.Millisecond
 	}
 	if o.EndSilence <= 0 {
 		o.EndSilence = DefaultEndSilence
