@@ -43,6 +43,62 @@ type outputDevice struct {
 	format audio.Format
 	buffer time.Duration
 	label  string // the ALSA device, "default" when none was chosen
+
+	// While nothing plays the device is suspended: oto's loop otherwise
+	// blocks in snd_pcm_writei every period, writing silence, and each
+	// blocking cgo call wakes the Go scheduler's monitor. That was most of
+	// an idle session's CPU. mu guards asleep and the calls that change it.
+	mu       sync.Mutex
+	asleep   bool
+	sleptAt  time.Time
+	lastData atomic.Int64 // unix ns: audio last handed to the device, or a wake
+}
+
+// Idle handling of the device (see outputDevice).
+const (
+	idleAfter  = 300 * time.Millisecond // nothing to play for this long: suspend (the last samples have played by then)
+	probeEvery = 2 * time.Second        // while suspended, run the device for a tick this often, so a device that died is noticed
+	idleTick   = 100 * time.Millisecond
+)
+
+// wake resumes a suspended device (and says so): audio is coming. fresh
+// runs first: the speaker drops what oto's player queued before the sleep
+// (silence that would play ahead of the new audio).
+func (d *outputDevice) wake(fresh func()) bool {
+	d.lastData.Store(time.Now().UnixNano())
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.asleep {
+		return false
+	}
+	d.asleep = false
+	fresh()
+	d.ctx.Resume()
+	return true
+}
+
+// idle suspends the device once nothing has played for idleAfter, and
+// probes a suspended one every probeEvery: it runs for one idleTick, long
+// enough for a write to fail on a device that is gone. queued says
+// whether a speaker still holds audio. It returns how long the caller may
+// wait before asking again.
+func (d *outputDevice) idle(now time.Time, queued bool) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.asleep && now.Sub(d.sleptAt) >= probeEvery:
+		d.asleep = false
+		d.lastData.Store(now.Add(idleTick - idleAfter).UnixNano()) // asleep again at the next tick
+		d.ctx.Resume()
+	case d.asleep:
+		return d.sleptAt.Add(probeEvery).Sub(now)
+	case !queued && now.Sub(time.Unix(0, d.lastData.Load())) >= idleAfter:
+		if d.ctx.Suspend() == nil {
+			d.asleep, d.sleptAt = true, now
+			return probeEvery
+		}
+	}
+	return idleTick
 }
 
 // shared is this package's only state, set once.
@@ -84,12 +140,14 @@ func newDevice(o Options) (*outputDevice, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return &outputDevice{
+	d := &outputDevice{
 		ctx:    ctx,
 		format: audio.Format{SampleRate: o.SampleRate, Channels: 1},
 		buffer: o.Buffer,
 		label:  deviceLabel(o.ALSADevice),
-	}, nil
+	}
+	d.lastData.Store(time.Now().UnixNano())
+	return d, nil
 }
 
 func deviceLabel(s string) string {
@@ -187,7 +245,23 @@ func Open(opts *Options) (*Speaker, error) {
 	// with a hole in it. More than that only adds latency.
 	s.player.SetBufferSize(s.period() * 2)
 	s.player.Play()
+	go s.watchIdle()
 	return s, nil
+}
+
+// watchIdle lets the device sleep while this speaker has nothing to play.
+// A Write wakes it at once; this only decides when to sleep (and probe).
+func (s *Speaker) watchIdle() {
+	t := time.NewTimer(idleTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case now := <-t.C:
+			t.Reset(min(s.dev.idle(now, s.ring.Len() > 0), probeEvery))
+		}
+	}
 }
 
 // period is one device period in samples: half the device buffer.
@@ -227,11 +301,21 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 	if s.reader.dry.Swap(false) && s.open.Load() {
 		s.underruns.Add(1)
 	}
-	s.open.Store(true)
+	// A new stream: what oto's player queued is silence, up to two periods
+	// of it that would play first. It is dropped once the new audio is in
+	// the ring (the player refills from it at once).
+	fresh := !s.open.Swap(true) && s.ring.Len() == 0
+	woken := false
 	total := 0
 	for {
 		n := s.ring.Write(p[total:])
 		total += n
+		if n > 0 && !woken {
+			woken = true
+			if !s.dev.wake(s.restart) && fresh {
+				s.restart()
+			}
+		}
 		if total == len(p) {
 			return total, nil
 		}
@@ -251,6 +335,13 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 			return total, err
 		}
 	}
+}
+
+// restart drops oto's player queue (its silence), then lets it refill
+// from the ring.
+func (s *Speaker) restart() {
+	s.player.Reset()
+	s.player.Play()
 }
 
 // Flush drops everything queued; the device falls silent within its own
@@ -324,6 +415,9 @@ func (r *ringReader) Read(p []byte) (int, error) {
 		r.buf = make([]int16, want) // once: oto's request size is fixed
 	}
 	n := r.s.ring.Read(r.buf[:want])
+	if n > 0 {
+		r.s.dev.lastData.Store(time.Now().UnixNano())
+	}
 	for i, v := range r.buf[:n] {
 		binary.LittleEndian.PutUint16(p[2*i:], uint16(v))
 	}

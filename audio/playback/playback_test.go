@@ -282,13 +282,15 @@ func TestALSAName(t *testing.T) {
 
 // BenchmarkPlaybackLatency measures Write -> first sample at the virtual
 // speaker's monitor, by this process's clock (parec's 20 ms included).
+var benchIdle = 100 * time.Millisecond
+
 func BenchmarkPlaybackLatency(b *testing.B) {
 	spk := openSpeaker(b)
 	burst := tone(1000, 50*time.Millisecond)
 	var lat []float64
 	for b.Loop() {
 		rec := record(b)
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(benchIdle)
 		start := time.Now()
 		spk.Write(context.Background(), burst)
 		deadline := time.Now().Add(3 * time.Second)

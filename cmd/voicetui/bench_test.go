@@ -9,17 +9,23 @@ import (
 	"time"
 )
 
-// procTimes reads a process's CPU time (user+system) and peak RSS.
+// procTimes reads a process's CPU time (user+system, in nanoseconds from
+// the scheduler's accounting of each of its threads: the clock-tick
+// figures of /proc/PID/stat are too coarse for a process that idles) and
+// peak RSS.
 func procTimes(b *testing.B, pid int) (cpu time.Duration, peakKB int) {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Fields after the command name, which is in parentheses.
-	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-	utime, _ := strconv.Atoi(f[11])
-	stime, _ := strconv.Atoi(f[12])
-	cpu = time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	for _, t := range tasks {
+		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // a thread that just ended
+		}
+		ns, _ := strconv.ParseInt(strings.Fields(string(stat))[0], 10, 64)
+		cpu += time.Duration(ns)
+	}
 	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	for _, l := range strings.Split(string(status), "\n") {
 		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
@@ -39,12 +45,34 @@ func BenchmarkInterfaceIdle(b *testing.B) {
 	for _, engine := range []string{"pocketsphinx", "energy"} {
 		b.Run(engine, func(b *testing.B) { interfaceIdle(b, "--stt-engine", engine) })
 	}
+	b.Run("sox_floor", soxFloor)
+}
+
+// soxFloor is what capturing the same default device at the pipeline's
+// rate costs sox, through the same ALSA -> PulseAudio path, over the same
+// 30 s: the floor the idle figure is compared with.
+func soxFloor(b *testing.B) {
+	for b.Loop() {
+		cmd := exec.Command("sox", "-q", "-t", "alsa", "-r", "16000", "-c", "1", "default", "-t", "raw", "-r", "16000", "-c", "1", "-b", "16", "-e", "signed", os.DevNull)
+		if err := cmd.Start(); err != nil {
+			b.Fatalf("sox: %v (make setup installs it)", err)
+		}
+		time.Sleep(2 * time.Second) // started and capturing
+		cpu0, _ := procTimes(b, cmd.Process.Pid)
+		const idle = 30 * time.Second
+		time.Sleep(idle)
+		cpu1, _ := procTimes(b, cmd.Process.Pid)
+		b.Logf("sox pid %d cpu %v -> %v", cmd.Process.Pid, cpu0, cpu1)
+		cmd.Process.Kill()
+		cmd.Wait()
+		b.ReportMetric(100*float64(cpu1-cpu0)/float64(idle), "%cpu_idle")
+	}
 }
 
 func interfaceIdle(b *testing.B, args ...string) {
 	for b.Loop() {
 		start := time.Now()
-		s := startTmux(b, 100, 30, args...)
+		s := startTmuxEnv(b, 100, 30, strings.Fields(os.Getenv("IDLE_ENV")), args...)
 		s.waitScreen(20*time.Second, "agent listening")
 		toListening := time.Since(start)
 		out, err := exec.Command("tmux", "-S", s.sock, "display", "-p", "-t", "vt", "#{pane_pid}").Output()

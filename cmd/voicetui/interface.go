@@ -10,6 +10,11 @@ import (
 	"github.com/voicetui/voicetui/ui"
 )
 
+// interfaceFPS is how often the interface may redraw. Bubble Tea checks
+// for a changed view on a ticker at this rate whether or not anything
+// changed (60 by default); the meters change at most 20 times a second.
+const interfaceFPS = 20
+
 // runInterface shows conv in the terminal interface until the user quits
 // (q, ctrl+c: raw mode makes it a key) or ctx ends (a signal), then ends
 // the conversation and waits for its replays. It returns the interface's
@@ -18,7 +23,7 @@ import (
 func runInterface(ctx context.Context, conv conversation.Conversation, info ui.Info, ctl ui.Controller,
 	stdout io.Writer, out *eventOutputs, lv *levels, notes ...conversation.Error) error {
 	ctl.SetMuted, ctl.Say, ctl.Replay = conv.SetMuted, conv.Say, conv.ReplayFallback
-	prog := tea.NewProgram(ui.New(info, ctl, nil), tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithoutSignalHandler())
+	prog := tea.NewProgram(ui.New(info, ctl, nil), tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithoutSignalHandler(), tea.WithFPS(interfaceFPS))
 	out.attach(prog)
 	if lv != nil {
 		stop, done := make(chan struct{}), make(chan struct{})

@@ -101,7 +101,7 @@ func Open(o Options, getenv func(string) string) (*Backend, error) {
 		UpstreamCredentials(o.Local.Upstream, getenv)
 		return openEmbedded(o)
 	case LiveKit:
-		return openLiveKit(o, getenv)
+		return openLiveKit(o, getenv, nil)
 	case OpenAI:
 		return openOpenAI(o, getenv)
 	}
@@ -130,7 +130,10 @@ func openEmbedded(o Options) (*Backend, error) {
 	}
 	env := map[string]string{"LIVEKIT_INFERENCE_URL": srv.URL(), "LIVEKIT_API_KEY": key, "LIVEKIT_API_SECRET": secret}
 	o.GatewayURL = ""
-	b, err := openLiveKit(o, func(k string) string { return env[k] })
+	// Its own STT needs no silence between turns (what a real STT
+	// upstream behind it may).
+	turnsOnly := o.Local.Upstream == nil || o.Local.Upstream.Kind == localgw.UpstreamOpenAI
+	b, err := openLiveKit(o, func(k string) string { return env[k] }, func(c *gateway.Config) { c.TurnAudioOnly = turnsOnly })
 	if err != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -148,7 +151,7 @@ func set(dst *string, v string) {
 	}
 }
 
-func openLiveKit(o Options, getenv func(string) string) (*Backend, error) {
+func openLiveKit(o Options, getenv func(string) string, tune func(*gateway.Config)) (*Backend, error) {
 	c := gateway.ConfigFromEnv(getenv)
 	set(&c.URL, o.GatewayURL)
 	set(&c.LLMModel, o.LLMModel)
@@ -159,6 +162,9 @@ func openLiveKit(o Options, getenv func(string) string) (*Backend, error) {
 	c.Priority = o.Priority
 	c.Retry = o.Retry
 	c.AllowInsecureHTTP = o.AllowInsecureHTTP
+	if tune != nil {
+		tune(&c)
+	}
 	llm, err := gateway.NewLLM(c)
 	if err != nil {
 		return nil, err

@@ -46,6 +46,11 @@ type Config struct {
 	// AllowInsecureHTTP lets tokens go over plain http to another
 	// machine (--allow-insecure-http); loopback needs no permission.
 	AllowInsecureHTTP bool
+	// TurnAudioOnly says the server needs no continuous STT stream: the
+	// caller may send only the user's turns, not the silence between
+	// them (the embedded gateway; LiveKit Inference's STT providers want
+	// the stream).
+	TurnAudioOnly bool
 
 	redact provider.Redactor // set by prepare
 }

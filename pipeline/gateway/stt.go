@@ -28,6 +28,9 @@ type STT struct {
 	cfg Config
 }
 
+// TurnAudioOnly implements provider.TurnAudio: Config.TurnAudioOnly.
+func (s *STT) TurnAudioOnly() bool { return s.cfg.TurnAudioOnly }
+
 // NewSTT checks cfg and returns the gateway's STT.
 func NewSTT(cfg Config) (*STT, error) {
 	cfg, err := cfg.prepare()
