@@ -56,7 +56,7 @@ type outputDevice struct {
 
 // Idle handling of the device (see outputDevice).
 const (
-	idleAfter  = 300 * time.Millisecond // nothing to play for this long: suspend (the last samples have played by then)
+	idleAfter  = 150 * time.Millisecond // nothing to play for this long: suspend (oto has played its last queued samples by then)
 	probeEvery = 2 * time.Second        // while suspended, run the device for a tick this often, so a device that died is noticed
 	idleTick   = 100 * time.Millisecond
 )
@@ -205,6 +205,7 @@ type Speaker struct {
 	ring   *audio.Ring
 	reader *ringReader
 	space  chan struct{} // signalled when the reader frees room
+	woken  chan struct{} // signalled when a Write resumed the device
 	closed chan struct{}
 	once   sync.Once
 
@@ -236,6 +237,7 @@ func Open(opts *Options) (*Speaker, error) {
 		dev:    dev,
 		ring:   audio.NewRing(dev.format.Samples(o.Queue)),
 		space:  make(chan struct{}, 1),
+		woken:  make(chan struct{}, 1),
 		closed: make(chan struct{}),
 	}
 	s.reader = &ringReader{s: s}
@@ -260,6 +262,8 @@ func (s *Speaker) watchIdle() {
 			return
 		case now := <-t.C:
 			t.Reset(min(s.dev.idle(now, s.ring.Len() > 0), probeEvery))
+		case <-s.woken:
+			t.Reset(idleTick)
 		}
 	}
 }
@@ -312,7 +316,12 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 		total += n
 		if n > 0 && !woken {
 			woken = true
-			if !s.dev.wake(s.restart) && fresh {
+			if s.dev.wake(s.restart) {
+				select {
+				case s.woken <- struct{}{}: // the idle watcher waits for a probe; it should watch again
+				default:
+				}
+			} else if fresh {
 				s.restart()
 			}
 		}

@@ -280,17 +280,26 @@ func TestALSAName(t *testing.T) {
 	}
 }
 
-// BenchmarkPlaybackLatency measures Write -> first sample at the virtual
-// speaker's monitor, by this process's clock (parec's 20 ms included).
-var benchIdle = 100 * time.Millisecond
-
+// BenchmarkPlaybackLatency: Write -> the first sample at the virtual
+// speaker's monitor, by this process's clock (parec's 20 ms included),
+// with the device still running (100 ms after the last sound) and
+// suspended (1 s after: it sleeps after 150 ms of silence).
 func BenchmarkPlaybackLatency(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		idle time.Duration
+	}{{"running", 100 * time.Millisecond}, {"suspended", time.Second}} {
+		b.Run(c.name, func(b *testing.B) { playbackLatency(b, c.idle) })
+	}
+}
+
+func playbackLatency(b *testing.B, idle time.Duration) {
 	spk := openSpeaker(b)
 	burst := tone(1000, 50*time.Millisecond)
 	var lat []float64
 	for b.Loop() {
 		rec := record(b)
-		time.Sleep(benchIdle)
+		time.Sleep(idle)
 		start := time.Now()
 		spk.Write(context.Background(), burst)
 		deadline := time.Now().Add(3 * time.Second)
