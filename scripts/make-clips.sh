@@ -7,10 +7,15 @@
 # Earcons (something failed, the session goes on): short tones made by sox,
 # not speech, so they are never mistaken for the agent.
 set -eu
+# A clip opens with a short bright chime, loud from its first millisecond:
+# speech starts softly (the "Th" of "The" reaches a clear level only after
+# some 60 ms), and the signal should be heard the moment it plays.
 say() {
 	espeak-ng -v en-us -s 160 -w /tmp/voicetui-clip.wav "$2"
-	sox /tmp/voicetui-clip.wav -r 16000 -c 1 -b 16 "assets/$1.wav" norm -3
-	rm -f /tmp/voicetui-clip.wav
+	sox /tmp/voicetui-clip.wav -r 16000 -c 1 -b 16 /tmp/voicetui-speech.wav silence 1 0.01 1%
+	sox -n -r 16000 -c 1 -b 16 /tmp/voicetui-chime.wav synth 0.12 sine 880 fade h 0.002 0.12 0.05 vol 0.5 : synth 0.08 sine 0
+	sox /tmp/voicetui-chime.wav /tmp/voicetui-speech.wav "assets/$1.wav" norm -3
+	rm -f /tmp/voicetui-clip.wav /tmp/voicetui-speech.wav /tmp/voicetui-chime.wav
 }
 say quota "The assistant is out of credits: its quota is used up."
 say unavailable "The assistant is unavailable. Please try again later."

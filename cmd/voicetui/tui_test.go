@@ -111,7 +111,7 @@ func TestInterfaceInTmux(t *testing.T) {
 		}
 	}
 	if loud < 100 {
-		t.Fatalf("%.1f s of sound at the speaker: want the 3.9 s clip", float64(loud)*0.02)
+		t.Fatalf("%.1f s of sound at the speaker: want the 4 s clip", float64(loud)*0.02)
 	}
 	// The explanation stays until the user quits.
 	time.Sleep(500 * time.Millisecond)
@@ -129,7 +129,7 @@ func TestInterfaceQuitThenCtrlCForcesTheExit(t *testing.T) {
 	s.keys("C-t")
 	s.keys("-l", "what time is it")
 	s.keys("Enter")
-	s.waitScreen(15*time.Second, "You're out of credits") // said before the 3.9 s clip plays
+	s.waitScreen(15*time.Second, "You're out of credits") // said before the 4 s clip plays
 	s.keys("q")
 	time.Sleep(300 * time.Millisecond)
 	s.keys("C-c")

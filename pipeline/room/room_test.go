@@ -386,7 +386,7 @@ func TestServerStoppedIsNoticed(t *testing.T) {
 	if !asRoomError(err, &re) || re.Stage != "room" || !re.Terminal {
 		t.Fatalf("Run: %v\n%s", err, dump(s.rec))
 	}
-	// ReconnectWait, the clip (3.9 s) and a bounded leave.
+	// ReconnectWait, the clip (about 4 s) and a bounded leave.
 	if took := time.Since(stopped); took > 2*time.Second+4*time.Second+closeWait+2*time.Second {
 		t.Fatalf("Run returned %v after the server stopped", took)
 	}
