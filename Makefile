@@ -62,7 +62,8 @@ fuzz-long:
 	$(MAKE) --no-print-directory fuzz FUZZTIME=5000000x
 
 bench: setup
-	$(GO) test -run '^$$' -bench . -benchtime 20x -count=1 ./audio/device ./audio/playback
+	$(GO) test -run '^$$' -bench Latency -benchtime 20x -count=1 ./audio/device ./audio/playback
+	$(GO) test -run '^$$' -bench UnderrunsUnderLoad -benchtime 1x -count=1 ./audio/playback
 	$(GO) test -run '^$$' -bench . -count=1 ./audio ./pipeline/provider ./pipeline/gateway ./pipeline/openai ./pipeline/localgw
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./pipeline/session ./cmd/voicetui ./pipeline/localgw/sphinx ./pipeline/room
 

@@ -23,10 +23,13 @@ type Options struct {
 	// SampleRate of the device; default 48000. oto allows one context per
 	// process, so the first Open fixes it for every later Speaker.
 	SampleRate int
-	// Buffer is the device buffer (two periods); default 40 ms. Smaller
-	// lowers latency and makes Flush quicker; too small underruns on a
-	// busy machine, and an ALSA underrun that fails to recover stops oto
-	// for good (Speaker.Err reports it).
+	// Buffer is the device buffer (two periods); default 120 ms, the
+	// smallest that played 60 s without a gap on a 2-core machine with
+	// both cores busy (40 ms had 7 gaps, 80 ms 2-3). Smaller lowers the
+	// latency of a running device and makes Flush quicker; a suspended
+	// device (the usual state when a sound starts) starts with an empty
+	// buffer whatever its size. An ALSA underrun that fails to recover
+	// stops oto for good (Speaker.Err reports it).
 	Buffer time.Duration
 	// Queue is how much audio Write may queue ahead; default 30 s.
 	Queue time.Duration
@@ -53,6 +56,11 @@ type outputDevice struct {
 	sleptAt  time.Time
 	lastData atomic.Int64 // unix ns: audio last handed to the device, or a wake
 }
+
+// wakeQueue is how much oto's player queue holds, in device periods, when
+// the device resumes: its buffer is empty then and it takes three periods
+// at once, before oto's mixer runs again to top the queue up.
+const wakeQueue = 3
 
 // Idle handling of the device (see outputDevice).
 const (
@@ -146,7 +154,12 @@ func newDevice(o Options) (*outputDevice, error) {
 		buffer: o.Buffer,
 		label:  deviceLabel(o.ALSADevice),
 	}
+	// Nothing to play yet: asleep from the start, so the first sound (a
+	// fallback clip when the very first request is refused) starts at once.
 	d.lastData.Store(time.Now().UnixNano())
+	if ctx.Suspend() == nil {
+		d.asleep, d.sleptAt = true, time.Now()
+	}
 	return d, nil
 }
 
@@ -224,7 +237,7 @@ func Open(opts *Options) (*Speaker, error) {
 		o.SampleRate = 48000
 	}
 	if o.Buffer <= 0 {
-		o.Buffer = 40 * time.Millisecond
+		o.Buffer = 120 * time.Millisecond
 	}
 	if o.Queue <= 0 {
 		o.Queue = 30 * time.Second
@@ -242,10 +255,11 @@ func Open(opts *Options) (*Speaker, error) {
 	}
 	s.reader = &ringReader{s: s}
 	s.player = dev.ctx.NewPlayer(s.reader)
-	// oto keeps a per-player queue that it tops up from our reader; it
-	// must hold at least one device period, or a period is handed to ALSA
-	// with a hole in it. More than that only adds latency.
-	s.player.SetBufferSize(s.period() * 2)
+	// oto keeps a per-player queue that its mixer tops up from our reader
+	// between periods; it must hold at least one device period, or a
+	// period is handed to ALSA with a hole in it. More only adds latency
+	// (behind queued silence), except when the device resumes (wakeQueue).
+	s.player.SetBufferSize(s.queueBytes(1))
 	s.player.Play()
 	go s.watchIdle()
 	return s, nil
@@ -305,10 +319,12 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 	if s.reader.dry.Swap(false) && s.open.Load() {
 		s.underruns.Add(1)
 	}
-	// A new stream: what oto's player queued is silence, up to two periods
-	// of it that would play first. It is dropped once the new audio is in
-	// the ring (the player refills from it at once).
-	fresh := !s.open.Swap(true) && s.ring.Len() == 0
+	// Nothing queued, and the last audio left for oto's queue longer ago
+	// than that queue lasts (two periods): all it holds is silence, which
+	// would play first. It is dropped once the new audio is in the ring
+	// (the player refills from it at once).
+	s.open.Store(true)
+	fresh := s.ring.Len() == 0 && time.Since(time.Unix(0, s.dev.lastData.Load())) > s.dev.format.Duration(2*s.period())
 	woken := false
 	total := 0
 	for {
@@ -316,7 +332,7 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 		total += n
 		if n > 0 && !woken {
 			woken = true
-			if s.dev.wake(s.restart) {
+			if s.dev.wake(s.restartAwake) {
 				select {
 				case s.woken <- struct{}{}: // the idle watcher waits for a probe; it should watch again
 				default:
@@ -353,6 +369,20 @@ func (s *Speaker) restart() {
 	s.player.Play()
 }
 
+// restartAwake is restart for a device about to resume: the queue is
+// filled with wakeQueue periods, then topped up one at a time again.
+// (oto's Play fills it under the player's lock, which SetBufferSize waits
+// for.)
+func (s *Speaker) restartAwake() {
+	s.player.Reset()
+	s.player.SetBufferSize(s.queueBytes(wakeQueue))
+	s.player.Play()
+	s.player.SetBufferSize(s.queueBytes(1))
+}
+
+// queueBytes is n device periods of oto's queue, in bytes.
+func (s *Speaker) queueBytes(n int) int { return n * s.period() * 2 }
+
 // Flush drops everything queued; the device falls silent within its own
 // buffer (Options.Buffer).
 func (s *Speaker) Flush() {
@@ -381,9 +411,9 @@ func (s *Speaker) Drain(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	// The last samples are now in oto's queue (under two periods) or in
-	// the device buffer (two periods).
-	timer := time.NewTimer(s.dev.format.Duration(2*s.period()) + s.dev.buffer)
+	// The last samples are now in oto's queue (at most wakeQueue periods)
+	// or in the device buffer.
+	timer := time.NewTimer(s.dev.format.Duration(wakeQueue*s.period()) + s.dev.buffer)
 	defer timer.Stop()
 	select {
 	case <-timer.C:

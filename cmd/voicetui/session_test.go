@@ -21,7 +21,7 @@ import (
 
 // spokenWAV builds a 16 kHz WAV of real synthetic speech (espeak-ng)
 // and silences: each part is a sentence or a time.Duration of silence.
-func spokenWAV(t *testing.T, parts ...any) string { return speechtest.WAV(t, parts...) }
+func spokenWAV(t testing.TB, parts ...any) string { return speechtest.WAV(t, parts...) }
 
 type event map[string]any
 
