@@ -118,6 +118,10 @@ type line struct {
 	who         string // "you" or "agent"
 	text        string
 	interrupted bool
+	// The line sanitised, styled and wrapped, for width; a long session
+	// draws only its last screenful, from these.
+	rows  []string
+	width int
 }
 
 type transcriptPane struct {
@@ -172,7 +176,7 @@ func (p *transcriptPane) event(e any) {
 		// An interruption after the reply's final text marks that line,
 		// wherever it is now; before it, the partial becomes the line.
 		if v.Interrupted && !streaming && p.reply >= 0 {
-			p.lines[p.reply].text, p.lines[p.reply].interrupted = v.Text, true
+			p.lines[p.reply] = line{who: "agent", text: v.Text, interrupted: true} // drawn anew
 			p.reply = -1
 			return
 		}
@@ -190,25 +194,33 @@ func (p *transcriptPane) event(e any) {
 	}
 }
 
+// view draws the last h rows. Finished lines are wrapped once per width
+// and kept (the pane's lines share their backing array with every copy of
+// the model, so the cache outlives this value receiver); only lines that
+// reach the screen are looked at.
 func (p transcriptPane) view(st styles, w, h int) string {
-	var rows []string
-	for _, l := range p.lines {
-		who := st.you.Render("you:  ")
-		if l.who == "agent" {
-			who = st.agent.Render("agent:")
-		}
-		text := safe(l.text, 2000)
-		if l.interrupted {
-			text += st.warn.Render(" [interrupted]")
-		}
-		rows = append(rows, wrap(who+" "+text, w)...)
-	}
+	var tail []string // the rows below the finished lines
 	if p.partial.Len() > 0 {
-		rows = append(rows, wrap(st.agent.Render("agent:")+" "+safe(p.partial.String(), 2000)+"…", w)...)
+		tail = append(tail, wrap(st.agent.Render("agent:")+" "+safe(p.partial.String(), 2000)+"…", w)...)
 	}
 	if p.interim != "" {
-		rows = append(rows, wrap(st.dim.Render("you:   "+safe(p.interim, 500)+"…"), w)...)
+		tail = append(tail, wrap(st.dim.Render("you:   "+safe(p.interim, 500)+"…"), w)...)
 	}
+	var blocks [][]string // finished lines' rows, newest first
+	n := len(tail)
+	for i := len(p.lines) - 1; i >= 0 && n < h; i-- {
+		l := &p.lines[i]
+		if l.width != w || l.rows == nil {
+			l.rows, l.width = l.render(st, w), w
+		}
+		blocks = append(blocks, l.rows)
+		n += len(l.rows)
+	}
+	var rows []string
+	for i := len(blocks) - 1; i >= 0; i-- {
+		rows = append(rows, blocks[i]...)
+	}
+	rows = append(rows, tail...)
 	if len(rows) == 0 {
 		rows = []string{st.dim.Render("(say something, or press ctrl+t to type)")}
 	}
@@ -219,6 +231,19 @@ func (p transcriptPane) view(st styles, w, h int) string {
 		rows = append(rows, "")
 	}
 	return strings.Join(rows, "\n")
+}
+
+// render is l sanitised, styled and wrapped to w.
+func (l line) render(st styles, w int) []string {
+	who := st.you.Render("you:  ")
+	if l.who == "agent" {
+		who = st.agent.Render("agent:")
+	}
+	text := safe(l.text, 2000)
+	if l.interrupted {
+		text += st.warn.Render(" [interrupted]")
+	}
+	return wrap(who+" "+text, w)
 }
 
 // --- status -----------------------------------------------------------------
