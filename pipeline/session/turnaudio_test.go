@@ -64,18 +64,36 @@ func TestBatchSTTUploadsOnlyTurns(t *testing.T) {
 	}
 	defer tts.Close()
 	// Read as fast as it decodes: turn-taking counts frames, not seconds.
-	mic, err := audio.NewWAVSource(wav, nil)
+	// The second question waits until the agent has answered the first, as
+	// a person would (at decoding speed it would otherwise arrive while the
+	// agent is still thinking, and be ignored without barge-in).
+	wavMic, err := audio.NewWAVSource(wav, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer mic.Close()
+	defer wavMic.Close()
+	answered := make(chan struct{})
+	var once sync.Once
+	mic := &gatedSource{Source: wavMic, after: 16 * audio.PipelineRate, open: answered}
 	spk, err := audio.NewClockSink(audio.Format{SampleRate: 24000, Channels: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer spk.Close()
 	rec := &recorder{}
-	sess, err := New(Options{LLM: llm, STT: stt, TTS: tts, Mic: mic, Speaker: spk, Events: conversation.NewEmitter(rec.add), NoBargeIn: true})
+	replied := false
+	events := conversation.NewEmitter(func(e conversation.Event) {
+		rec.add(e)
+		switch p := e.Payload.(type) {
+		case conversation.AgentText:
+			replied = replied || p.Final
+		case conversation.State:
+			if replied && p.Agent == "listening" {
+				once.Do(func() { close(answered) })
+			}
+		}
+	})
+	sess, err := New(Options{LLM: llm, STT: stt, TTS: tts, Mic: mic, Speaker: spk, Events: events, NoBargeIn: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,4 +114,24 @@ func TestBatchSTTUploadsOnlyTurns(t *testing.T) {
 	if len(uploads) != 2 || seconds < 2 || seconds > 6 {
 		t.Fatalf("%d uploads, %.1f s of audio in all; want 2 turns of about 2 s each", len(uploads), seconds)
 	}
+}
+
+// gatedSource reads its source until after samples, then waits for open.
+type gatedSource struct {
+	audio.Source
+	after, read int
+	open        <-chan struct{}
+}
+
+func (g *gatedSource) Read(ctx context.Context, p []int16) (int, error) {
+	if g.read >= g.after {
+		select {
+		case <-g.open:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+	n, err := g.Source.Read(ctx, p)
+	g.read += n
+	return n, err
 }
