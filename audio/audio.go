@@ -84,3 +84,17 @@ type Sink interface {
 	// Close releases the sink; it is idempotent.
 	Close() error
 }
+
+// Monitor hears what a speaker hands its device, in order, silence
+// included: the reference an echo canceller subtracts from the
+// microphone (audio/echo). Its methods are called from the device's own
+// goroutine and must return at once.
+type Monitor interface {
+	// Played: p (mono at rate) was handed to the device at about at; it
+	// is heard a device buffer later. A device that starts again after a
+	// pause shows as a gap in at.
+	Played(p []int16, rate int, at time.Time)
+	// Unplayed: the last n samples Played (at its rate) will never play:
+	// a queue was dropped (barge-in, a new stream).
+	Unplayed(n int)
+}

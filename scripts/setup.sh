@@ -23,11 +23,12 @@ debian_packages=(
   libpocketsphinx3    # offline speech recognition, opened at run time (pipeline/localgw/sphinx)
   pocketsphinx-en-us  # its US English acoustic model, language model and dictionary
   flite               # a second synthetic voice: recognition tests and benchmarks
+  libspeexdsp-dev     # echo cancellation on the microphone (audio/echo, cgo)
 )
 # Homebrew's cmu-pocketsphinx is pocketsphinx 5, whose API differs from
 # Debian's 5prealpha: on macOS the recognizer reports itself unavailable
 # and the embedded gateway keeps its energy detector.
-brew_packages=(portaudio pkg-config pulseaudio sox espeak-ng tmux opus opusfile libsoxr cmu-pocketsphinx flite)
+brew_packages=(portaudio pkg-config pulseaudio sox espeak-ng tmux opus opusfile libsoxr cmu-pocketsphinx flite speexdsp)
 
 # Go comes from go.dev or the machine's image, not the package manager
 # (Debian 12 ships 1.19); say so plainly when it is missing or too old.

@@ -1,0 +1,222 @@
+package echo
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/voicetui/voicetui/audio"
+)
+
+// speak is espeak-ng's speech of text at 16 kHz (voice: an espeak voice
+// name; a second voice makes a second talker).
+func speak(t testing.TB, text, voice string) []int16 {
+	t.Helper()
+	out, err := exec.Command("espeak-ng", "-v", voice, "--stdout", text).Output()
+	if err != nil {
+		t.Fatalf("espeak-ng (run `make setup`): %v", err)
+	}
+	r, err := audio.NewWAVReader(bytes.NewReader(out), "espeak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pcm []int16
+	buf := make([]int16, 4096)
+	for {
+		n, err := r.ReadSamples(buf)
+		pcm = append(pcm, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, err := audio.NewResampler(r.Format().SampleRate, rate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs.Process(nil, pcm)
+}
+
+// room is an echo path: the direct sound after delay samples, three
+// reflections, and a one-pole low-pass (a small speaker), at gain.
+type room struct {
+	delay int
+	gain  float64
+}
+
+func (r room) apply(far []int16) []float64 {
+	taps := map[int]float64{0: 1, 48: 0.5, 176: -0.3, 368: 0.15} // 0, 3, 11, 23 ms
+	out := make([]float64, len(far))
+	for lag, g := range taps {
+		for i := r.delay + lag; i < len(far); i++ {
+			out[i] += g * float64(far[i-r.delay-lag])
+		}
+	}
+	var y float64
+	for i, v := range out {
+		y += 0.5 * (v - y)
+		out[i] = r.gain * y
+	}
+	return out
+}
+
+// simulation runs far (what the speaker plays) through room into a
+// microphone that also hears near, with the speaker and the microphone
+// reporting on a clock of their own, as devices do: the speaker hands over
+// 20 ms ahead of time, the microphone delivers 60 ms at once.
+type simulation struct {
+	far, near []int16
+	room      room
+	linear    bool
+	speakerAt time.Duration // how early the speaker hands over audio
+}
+
+type simMic struct {
+	pcm   []int16
+	pos   int
+	clock *time.Time
+	spk   func(upTo int) // plays what the speaker hands over by then
+}
+
+func (m *simMic) Format() audio.Format { return audio.Pipeline }
+func (m *simMic) Close() error         { return nil }
+func (m *simMic) Read(_ context.Context, p []int16) (int, error) {
+	if m.pos >= len(m.pcm) {
+		return 0, io.EOF
+	}
+	n := min(len(p), 3*frame*2, len(m.pcm)-m.pos) // 60 ms
+	copy(p, m.pcm[m.pos:m.pos+n])
+	m.pos += n
+	*m.clock = m.clock.Add(audio.Pipeline.Duration(n))
+	m.spk(m.pos)
+	return n, nil
+}
+
+// run returns the microphone's signal, the output and the source.
+func (s simulation) run(t testing.TB) (mic, out []int16, src *Source) {
+	t.Helper()
+	echo := s.room.apply(s.far)
+	noise := rand.New(rand.NewPCG(1, 2))
+	mic = make([]int16, len(s.far))
+	for i := range mic {
+		v := echo[i] + noise.NormFloat64()*30 // about -60 dBFS of room noise
+		if i < len(s.near) {
+			v += float64(s.near[i])
+		}
+		mic[i] = int16(max(-32768, min(32767, math.Round(v))))
+	}
+	ref := NewReference()
+	clock := ref.epoch
+	played := 0
+	spk := func(upTo int) {
+		// The speaker hands over audio in 20 ms periods, speakerAt early.
+		ahead := audio.Pipeline.Samples(s.speakerAt)
+		for played < min(upTo+ahead, len(s.far)) {
+			n := min(2*frame, len(s.far)-played)
+			at := ref.epoch.Add(audio.Pipeline.Duration(played) - s.speakerAt)
+			ref.Played(s.far[played:played+n], rate, at)
+			played += n
+		}
+	}
+	m := &simMic{pcm: mic, clock: &clock, spk: spk}
+	src, err := NewSource(m, ref, &Options{Linear: s.linear})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	src.now = func() time.Time { return clock }
+	buf := make([]int16, 320)
+	for {
+		n, err := src.Read(context.Background(), buf)
+		out = append(out, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return mic, out, src
+}
+
+// erle is the echo return loss enhancement over the frames of [from, to)
+// in which the microphone hears the echo (above -45 dBFS: the room's
+// noise is at -60); NaN when there is none.
+func erle(mic, out []int16, from, to int) float64 {
+	to = min(to, len(mic), len(out))
+	var em, eo float64
+	for k := from; k+frame <= to; k += frame {
+		if audio.RMS(mic[k:k+frame]) > -45 {
+			em += energy(mic[k : k+frame])
+			eo += energy(out[k : k+frame])
+		}
+	}
+	if em == 0 {
+		return math.NaN()
+	}
+	return 10 * math.Log10(em/max(eo, 1))
+}
+
+func farSpeech(t testing.TB) []int16 {
+	return speak(t, "Here is the weather for today. It will be sunny in the morning, with clouds later, "+
+		"and a light wind from the west. Tomorrow looks much the same.", "en-us")
+}
+
+// With the agent alone speaking, the echo is taken out: 20 dB or more
+// once converged, within the first second; and the delay is found.
+func TestCancelsEchoOfARoom(t *testing.T) {
+	far := farSpeech(t)
+	sim := simulation{far: far, room: room{delay: 2400, gain: 0.4}, speakerAt: 20 * time.Millisecond}
+	mic, out, src := sim.run(t)
+	st := src.Stats()
+	if !st.Measured {
+		t.Fatal("the delay was never measured")
+	}
+	// The echo's direct sound is room.delay after what played, which was
+	// handed over 20 ms (320 samples) before it played.
+	if d := audio.Pipeline.Samples(st.Delay); abs(d-2720) > 8 {
+		t.Errorf("delay %v (%d samples), want 2720 samples (170 ms)", st.Delay, d)
+	}
+	second := erle(mic, out, rate, 2*rate)
+	rest := erle(mic, out, 2*rate, len(far))
+	t.Logf("ERLE: second 2: %.1f dB; after: %.1f dB; overall (source): %.1f dB", second, rest, st.ERLE)
+	if second < 20 || rest < 20 {
+		t.Errorf("ERLE %.1f dB in the second second, %.1f dB after; want >= 20 dB", second, rest)
+	}
+}
+
+// The user talking over the agent is kept: the near-end speech comes out
+// at about its own level while the echo goes.
+func TestKeepsTheUserOverTheEcho(t *testing.T) {
+	far := farSpeech(t)
+	near := speak(t, "Stop, please. I have another question.", "en-gb-x-rp+f3")
+	at := 3 * rate // the user starts 3 s in
+	pad := append(make([]int16, at), near...)
+	sim := simulation{far: far, near: pad, room: room{delay: 2400, gain: 0.4}, speakerAt: 20 * time.Millisecond}
+	_, out, _ := sim.run(t)
+	nearLevel := audio.RMS(near)
+	outLevel := audio.RMS(out[at : at+len(near)])
+	t.Logf("near-end %.1f dBFS alone, %.1f dBFS out of the canceller during double talk", nearLevel, outLevel)
+	if outLevel < nearLevel-6 {
+		t.Errorf("the user's speech lost %.1f dB in double talk; want at most 6", nearLevel-outLevel)
+	}
+}
+
+// The adaptive filter alone (no residual suppression) does most of it.
+func TestLinearFilterAlone(t *testing.T) {
+	far := farSpeech(t)
+	sim := simulation{far: far, room: room{delay: 2400, gain: 0.4}, speakerAt: 20 * time.Millisecond, linear: true}
+	mic, out, _ := sim.run(t)
+	got := erle(mic, out, 2*rate, len(far))
+	t.Logf("linear ERLE after 2 s: %.1f dB", got)
+	if got < 10 {
+		t.Errorf("linear ERLE %.1f dB; want >= 10 dB", got)
+	}
+}

@@ -1,0 +1,248 @@
+package echo
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/voicetui/voicetui/audio"
+)
+
+// Options tune a Source. Zero values are the defaults.
+type Options struct {
+	// Tail is how long an echo the filter models once aligned: the room's
+	// reverberation and the jitter of alignment (default 200 ms).
+	Tail time.Duration
+	// MaxDelay is the longest delay searched between what played and its
+	// echo: device buffers and the sound server (default 500 ms).
+	MaxDelay time.Duration
+	// Linear turns off the suppression of residual echo: the adaptive
+	// filter alone (for measurements).
+	Linear bool
+}
+
+// Processing constants.
+const (
+	frame = rate / 100 // 10 ms: speexdsp's recommended frame
+	// margin places the echo this far into the filter: a reflection may
+	// correlate better than the direct sound, which comes first.
+	margin = rate / 100
+	// window is the stretch correlated to measure the delay; one is
+	// measured every window while the speaker plays.
+	window = rate / 2
+	// activeLevel is the reference level (dBFS) from which a frame counts
+	// as the speaker playing.
+	activeLevel = -50.0
+	// realign is the change of delay (samples) that makes the filter
+	// start again: its echo path moved out of the margin.
+	realign = margin / 2
+)
+
+// Stats say how the canceller is doing.
+type Stats struct {
+	// Delay between what played and its echo in the microphone, once
+	// Measured.
+	Delay    time.Duration
+	Measured bool
+	// ERLE is the echo return loss enhancement (dB) over the frames in
+	// which the speaker played: how much quieter the output is than the
+	// microphone. With the user silent it is the echo taken away.
+	ERLE   float64
+	Frames int // frames counted in ERLE
+}
+
+// Source is a microphone with the speaker's echo taken out. It delivers
+// audio.Pipeline (16 kHz mono), as its microphone must.
+type Source struct {
+	mic audio.Source
+	ref *Reference
+	c   *canceller
+	o   Options
+
+	pos     int64   // timeline position of the next microphone sample; -1 before the first
+	in      []int16 // microphone samples short of a frame
+	out     []int16 // processed samples not yet read
+	buf     []int16
+	refBuf  []int16
+	outBuf  []int16
+	maxLag  int
+	history []int16 // the last window of microphone audio, for the delay
+	since   int     // samples since the last delay measurement
+	now     func() time.Time
+
+	mu       sync.Mutex
+	delay    int // samples: the microphone at q hears what played at q-delay
+	measured bool
+	micE     float64 // energies over frames in which the speaker played
+	outE     float64
+	frames   int
+}
+
+// NewSource wraps mic (audio.Pipeline), taking out the echo of what ref
+// says played. Close closes mic.
+func NewSource(mic audio.Source, ref *Reference, opts *Options) (*Source, error) {
+	if mic.Format() != audio.Pipeline {
+		return nil, errors.New("echo: the microphone must deliver 16 kHz mono")
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Tail <= 0 {
+		o.Tail = 200 * time.Millisecond
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = 500 * time.Millisecond
+	}
+	c, err := newCanceller(rate, frame, audio.Pipeline.Samples(o.Tail), !o.Linear)
+	if err != nil {
+		return nil, err
+	}
+	return &Source{mic: mic, ref: ref, c: c, o: o, pos: -1, now: time.Now, buf: make([]int16, 3*frame*2),
+		refBuf: make([]int16, frame), outBuf: make([]int16, frame), maxLag: audio.Pipeline.Samples(o.MaxDelay)}, nil
+}
+
+// Format is audio.Pipeline.
+func (s *Source) Format() audio.Format { return audio.Pipeline }
+
+// Close closes the microphone and frees the canceller.
+func (s *Source) Close() error {
+	err := s.mic.Close()
+	s.mu.Lock()
+	if s.c != nil {
+		s.c.close()
+		s.c = nil
+	}
+	s.mu.Unlock()
+	return err
+}
+
+// Stats reports the delay measured and the echo taken out so far.
+func (s *Source) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{Delay: audio.Pipeline.Duration(s.delay), Measured: s.measured, Frames: s.frames}
+	if s.frames > 0 && s.outE > 0 {
+		st.ERLE = 10 * math.Log10(s.micE/s.outE)
+	}
+	return st
+}
+
+// Read returns processed audio: whole frames, so up to 10 ms behind the
+// microphone.
+func (s *Source) Read(ctx context.Context, p []int16) (int, error) {
+	for len(s.out) == 0 {
+		n, err := s.mic.Read(ctx, s.buf)
+		if n > 0 {
+			s.place(n)
+			s.in = append(s.in, s.buf[:n]...)
+			s.processFrames()
+		}
+		if err != nil {
+			if len(s.out) > 0 {
+				break // the error comes with the next Read
+			}
+			if err == io.EOF && len(s.in) > 0 {
+				s.out, s.in = append(s.out, s.in...), s.in[:0] // the last partial frame, as it was
+				break
+			}
+			return 0, err
+		}
+	}
+	n := copy(p, s.out)
+	s.out = s.out[n:]
+	return n, nil
+}
+
+// place puts the n samples just read on the timeline: they end about now.
+// A microphone runs at its own pace, so it is placed by the clock at its
+// start, or when it has lost audio (its count fell behind the clock).
+func (s *Source) place(n int) {
+	start := s.ref.position(s.now()) - int64(n) - int64(len(s.in))
+	if s.pos < 0 || start > s.pos+int64(rate)*3/10 {
+		s.pos = start
+	}
+}
+
+// processFrames cancels the echo in every whole frame of s.in.
+func (s *Source) processFrames() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.c == nil {
+		return
+	}
+	k := 0
+	for ; k+frame <= len(s.in); k += frame {
+		mic := s.in[k : k+frame]
+		s.ref.read(s.pos-int64(s.delay)+margin, s.refBuf)
+		s.c.process(mic, s.refBuf, s.outBuf)
+		if audio.RMS(s.refBuf) > activeLevel {
+			s.micE += energy(mic)
+			s.outE += energy(s.outBuf)
+			s.frames++
+		}
+		s.out = append(s.out, s.outBuf...)
+		s.remember(mic)
+		s.pos += frame
+	}
+	s.in = append(s.in[:0], s.in[k:]...)
+}
+
+// remember keeps the last window of microphone audio and measures the
+// delay once a window while the speaker plays (every half window until
+// the first measure: the sooner it is known, the sooner the filter learns).
+func (s *Source) remember(mic []int16) {
+	s.history = append(s.history, mic...)
+	if over := len(s.history) - window; over > 0 {
+		s.history = append(s.history[:0], s.history[over:]...)
+	}
+	s.since += len(mic)
+	w := window
+	if !s.measured {
+		w = window / 2
+	}
+	if s.since < w || len(s.history) < w {
+		return
+	}
+	s.since = 0
+	heard := s.history[len(s.history)-w:]
+	end := s.pos + frame // after this frame
+	ref := make([]int16, s.maxLag+w)
+	s.ref.read(end-int64(len(ref)), ref)
+	if audio.RMS(ref[s.maxLag:]) <= activeLevel || audio.RMS(heard) <= activeLevel {
+		return // nothing played, or nothing heard
+	}
+	lag, c := estimateDelay(heard, ref, s.maxLag)
+	if c < minCorrelation {
+		return
+	}
+	switch {
+	case !s.measured:
+		s.delay, s.measured = lag, true
+	case abs(lag-s.delay) > realign:
+		// The echo moved out of where the filter looks for it (a device
+		// restarted with other buffering): look there and learn anew.
+		// Smaller moves stay: the filter follows them itself, and
+		// shifting its input by a sample would undo what it learnt.
+		s.delay = lag
+		s.c.reset()
+	}
+}
+
+func energy(p []int16) float64 {
+	var e float64
+	for _, v := range p {
+		e += float64(v) * float64(v)
+	}
+	return e
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
