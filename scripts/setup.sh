@@ -23,12 +23,16 @@ debian_packages=(
   libpocketsphinx3    # offline speech recognition, opened at run time (pipeline/localgw/sphinx)
   pocketsphinx-en-us  # its US English acoustic model, language model and dictionary
   flite               # a second synthetic voice: recognition tests and benchmarks
-  libspeexdsp-dev     # echo cancellation on the microphone (audio/echo, cgo)
+  libwebrtc-audio-processing-dev  # echo cancellation on the microphone (audio/echo, cgo)
+  g++                 # cgo: the C++ shim over WebRTC's audio processing
 )
+# Homebrew's webrtc-audio-processing is 1.x, whose API differs from the
+# 0.3 Debian and Ubuntu ship: on macOS voicetui builds without echo
+# cancellation (--aec says so; use headphones or --half-duplex).
 # Homebrew's cmu-pocketsphinx is pocketsphinx 5, whose API differs from
 # Debian's 5prealpha: on macOS the recognizer reports itself unavailable
 # and the embedded gateway keeps its energy detector.
-brew_packages=(portaudio pkg-config pulseaudio sox espeak-ng tmux opus opusfile libsoxr cmu-pocketsphinx flite speexdsp)
+brew_packages=(portaudio pkg-config pulseaudio sox espeak-ng tmux opus opusfile libsoxr cmu-pocketsphinx flite)
 
 # Go comes from go.dev or the machine's image, not the package manager
 # (Debian 12 ships 1.19); say so plainly when it is missing or too old.

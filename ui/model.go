@@ -26,6 +26,9 @@ type Info struct {
 	Detail  string // where and which models
 	// TextMode starts with the input open: there is no microphone.
 	TextMode bool
+	// Echo is whether the speaker's echo is cancelled: "on", or "off"
+	// with why ("" when not known: not shown).
+	Echo string
 }
 
 // Controller is what the keys act on. Nil functions disable their keys.

@@ -65,6 +65,9 @@ func (p headerPane) view(st styles, w int) string {
 		mic = st.bad.Render("MIC MUTED")
 	}
 	first := fmt.Sprintf("%s · %s · agent %s · %s", st.title.Render("voicetui"), p.info.Backend, s.Render(state), mic)
+	if p.info.Echo != "" {
+		first += st.dim.Render(" · AEC " + p.info.Echo)
+	}
 	return fit(first+"\n"+st.dim.Render(safe(p.info.Detail, 300)), w)
 }
 

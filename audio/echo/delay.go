@@ -1,87 +1,91 @@
 package echo
 
-import "math"
+import (
+	"math"
+	"math/cmplx"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+)
 
 // Delay estimation: where, in what played, is the echo the microphone
-// hears? The normalized cross-correlation of the two over a window finds
-// it: first at 4 kHz over every lag up to maxLag (cheap, and the peak of
-// speech is broad enough), then at 16 kHz around the coarse peak. Written
-// by hand: the search is a few loops, and Go has no library for it that
-// would not bring an FFT package for a 3-million-multiply job run twice a
-// second while the agent speaks.
+// hears? The generalized cross-correlation with phase transform
+// (GCC-PHAT) of the two over a window finds it: every frequency weighs
+// the same, so the peak is as sharp as the echo path's first arrival
+// rather than as broad as speech's formants (a plain correlation of
+// speech has neighbours within a couple of milliseconds nearly as high,
+// and picked them). gonum's FFT does the transforms.
 
-// decimation of the coarse search.
-const decimation = 4
-
-// minCorrelation is the normalized correlation below which a peak is not
-// trusted (no echo: headphones; or the user talks over the agent).
+// minCorrelation is the plain normalized correlation at the peak below
+// which it is not trusted (no echo: headphones; or the user talks over
+// the agent).
 const minCorrelation = 0.3
 
-// estimateDelay finds lag such that mic[j] hears ref[off+j-lag], where ref
+// delayEstimator keeps its FFT and buffers between measures.
+type delayEstimator struct {
+	fft        *fourier.FFT
+	n          int
+	a, b       []float64
+	ca, cb     []complex128
+	correlated []float64
+}
+
+// estimate finds lag such that mic[j] hears ref[off+j-lag], where ref
 // holds off samples before mic's window and the window itself
-// (len(ref) >= off+len(mic)). It returns the lag and its correlation.
-func estimateDelay(mic, ref []int16, off int) (int, float64) {
-	// Pre-emphasis flattens speech's spectrum: its strong low harmonics
-	// would otherwise make peaks a pitch period away nearly as high.
-	m, r := emphasize(mic), emphasize(ref)
-	coarse, _ := bestLag(decimate(m), decimate(r), off/decimation, 0, off/decimation)
-	lo := max(coarse*decimation-2*decimation, 0)
-	hi := min(coarse*decimation+2*decimation, off)
-	return bestLag(m, r, off, lo, hi)
+// (len(ref) >= off+len(mic)), lag in [0, off]. It returns the lag and the
+// normalized correlation there.
+func (e *delayEstimator) estimate(mic, ref []int16, off int) (int, float64) {
+	w := len(mic)
+	n := 1
+	for n < 2*w+off {
+		n *= 2
+	}
+	if e.n != n {
+		e.fft, e.n = fourier.NewFFT(n), n
+		e.a, e.b = make([]float64, n), make([]float64, n)
+		e.ca, e.cb = make([]complex128, n/2+1), make([]complex128, n/2+1)
+		e.correlated = make([]float64, n)
+	}
+	clear(e.a)
+	clear(e.b)
+	for i, v := range mic {
+		e.a[i] = float64(v)
+	}
+	for i, v := range ref[:off+w] {
+		e.b[i] = float64(v)
+	}
+	e.fft.Coefficients(e.ca, e.a)
+	e.fft.Coefficients(e.cb, e.b)
+	// c(k) = sum_j mic[j] ref[j+k]: conj(A)·B, each bin brought to unit
+	// magnitude.
+	for i := range e.ca {
+		x := cmplx.Conj(e.ca[i]) * e.cb[i]
+		if m := cmplx.Abs(x); m > 1e-9 {
+			x /= complex(m, 0)
+		}
+		e.ca[i] = x
+	}
+	e.fft.Sequence(e.correlated, e.ca)
+	bestK, best := 0, math.Inf(-1)
+	for k := 0; k <= off; k++ {
+		if v := math.Abs(e.correlated[k]); v > best { // a speaker may invert
+			bestK, best = k, v
+		}
+	}
+	lag := off - bestK
+	return lag, correlation(mic, ref[bestK:bestK+w])
 }
 
-// emphasize is x[n] - 0.9 x[n-1].
-func emphasize(p []int16) []float64 {
-	out := make([]float64, len(p))
-	prev := 0.0
-	for i, v := range p {
-		x := float64(v)
-		out[i] = x - 0.9*prev
-		prev = x
+// correlation is the normalized correlation of a and b (|r|).
+func correlation(a, b []int16) float64 {
+	var dot, ea, eb float64
+	for i, v := range a {
+		x, y := float64(v), float64(b[i])
+		dot += x * y
+		ea += x * x
+		eb += y * y
 	}
-	return out
-}
-
-// bestLag scans lags lo..hi of mic against ref (mic[j] ~ ref[off+j-lag])
-// and returns the one with the highest normalized correlation.
-func bestLag(mic, ref []float64, off, lo, hi int) (int, float64) {
-	var em float64
-	for _, v := range mic {
-		em += v * v
+	if ea == 0 || eb == 0 {
+		return 0
 	}
-	best, bestC := lo, 0.0
-	if em == 0 {
-		return best, 0
-	}
-	n := len(mic)
-	for lag := lo; lag <= hi; lag++ {
-		seg := ref[off-lag : off-lag+n]
-		var dot, er float64
-		for j, v := range mic {
-			x := seg[j]
-			dot += v * x
-			er += x * x
-		}
-		if er == 0 {
-			continue
-		}
-		if c := math.Abs(dot) / math.Sqrt(em*er); c > bestC { // a speaker may invert
-			best, bestC = lag, c
-		}
-	}
-	return best, bestC
-}
-
-// decimate averages groups of decimation samples: a crude low-pass that
-// keeps what a correlation of speech needs.
-func decimate(p []float64) []float64 {
-	out := make([]float64, len(p)/decimation)
-	for i := range out {
-		var s float64
-		for _, v := range p[i*decimation : (i+1)*decimation] {
-			s += v
-		}
-		out[i] = s
-	}
-	return out
+	return math.Abs(dot) / math.Sqrt(ea*eb)
 }

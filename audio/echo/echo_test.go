@@ -74,7 +74,6 @@ func (r room) apply(far []int16) []float64 {
 type simulation struct {
 	far, near []int16
 	room      room
-	linear    bool
 	speakerAt time.Duration // how early the speaker hands over audio
 }
 
@@ -126,7 +125,7 @@ func (s simulation) run(t testing.TB) (mic, out []int16, src *Source) {
 		}
 	}
 	m := &simMic{pcm: mic, clock: &clock, spk: spk}
-	src, err := NewSource(m, ref, &Options{Linear: s.linear})
+	src, err := NewSource(m, ref, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,17 +205,5 @@ func TestKeepsTheUserOverTheEcho(t *testing.T) {
 	t.Logf("near-end %.1f dBFS alone, %.1f dBFS out of the canceller during double talk", nearLevel, outLevel)
 	if outLevel < nearLevel-6 {
 		t.Errorf("the user's speech lost %.1f dB in double talk; want at most 6", nearLevel-outLevel)
-	}
-}
-
-// The adaptive filter alone (no residual suppression) does most of it.
-func TestLinearFilterAlone(t *testing.T) {
-	far := farSpeech(t)
-	sim := simulation{far: far, room: room{delay: 2400, gain: 0.4}, speakerAt: 20 * time.Millisecond, linear: true}
-	mic, out, _ := sim.run(t)
-	got := erle(mic, out, 2*rate, len(far))
-	t.Logf("linear ERLE after 2 s: %.1f dB", got)
-	if got < 10 {
-		t.Errorf("linear ERLE %.1f dB; want >= 10 dB", got)
 	}
 }

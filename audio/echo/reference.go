@@ -9,7 +9,7 @@
 // stream counted sample by sample while it runs (a device keeps its own
 // pace) and placed by the clock only when it starts. What is left between
 // them (the device buffers, the sound server, the air) is measured by
-// cross-correlation (delay.go) and the canceller's filter takes the rest.
+// cross-correlation (delay.go); the canceller (WebRTC's) models the room.
 package echo
 
 import (
@@ -43,6 +43,7 @@ type Reference struct {
 	rs     *audio.Resampler
 	rsRate int
 	buf    []int16
+	run    int64 // runs of the device: counted at each start
 }
 
 var _ audio.Monitor = (*Reference)(nil)
@@ -72,6 +73,7 @@ func (r *Reference) Played(p []int16, prate int, at time.Time) {
 	if r.next < 0 || now > r.next+restartGap {
 		// The device starts (again): silence since it stopped.
 		r.rs.Reset()
+		r.run++
 		r.zero(r.next, now)
 		r.next = now
 	}
@@ -80,6 +82,13 @@ func (r *Reference) Played(p []int16, prate int, at time.Time) {
 		r.ring[index(r.next+int64(i))] = v
 	}
 	r.next += int64(len(r.buf))
+}
+
+// runs counts the device's starts: each is placed on the timeline anew.
+func (r *Reference) runs() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.run
 }
 
 // Unplayed takes back the last n samples (at the speaker's rate): they

@@ -13,32 +13,30 @@ import (
 
 // Options tune a Source. Zero values are the defaults.
 type Options struct {
-	// Tail is how long an echo the filter models once aligned: the room's
-	// reverberation and the jitter of alignment (default 200 ms).
-	Tail time.Duration
 	// MaxDelay is the longest delay searched between what played and its
 	// echo: device buffers and the sound server (default 500 ms).
 	MaxDelay time.Duration
-	// Linear turns off the suppression of residual echo: the adaptive
-	// filter alone (for measurements).
-	Linear bool
+}
+
+// engine is an echo canceller working on frames.
+type engine interface {
+	process(mic, ref, out []int16)
+	close()
 }
 
 // Processing constants.
 const (
-	frame = rate / 100 // 10 ms: speexdsp's recommended frame
-	// margin places the echo this far into the filter: a reflection may
-	// correlate better than the direct sound, which comes first.
+	frame = rate / 100 // 10 ms: the canceller's frame
+	// margin places the echo this far after the reference the canceller
+	// is given: its filter is causal, and the measure may land a little
+	// late.
 	margin = rate / 100
 	// window is the stretch correlated to measure the delay; one is
-	// measured every window while the speaker plays.
+	// measured every half window while the speaker plays.
 	window = rate / 2
 	// activeLevel is the reference level (dBFS) from which a frame counts
 	// as the speaker playing.
 	activeLevel = -50.0
-	// realign is the change of delay (samples) that makes the filter
-	// start again: its echo path moved out of the margin.
-	realign = margin / 2
 )
 
 // Stats say how the canceller is doing.
@@ -52,6 +50,8 @@ type Stats struct {
 	// microphone. With the user silent it is the echo taken away.
 	ERLE   float64
 	Frames int // frames counted in ERLE
+	// Realigned counts the changes of the delay after the first measure.
+	Realigned int
 }
 
 // Source is a microphone with the speaker's echo taken out. It delivers
@@ -59,7 +59,7 @@ type Stats struct {
 type Source struct {
 	mic audio.Source
 	ref *Reference
-	c   *canceller
+	c   engine
 	o   Options
 
 	pos     int64   // timeline position of the next microphone sample; -1 before the first
@@ -72,13 +72,18 @@ type Source struct {
 	history []int16 // the last window of microphone audio, for the delay
 	since   int     // samples since the last delay measurement
 	now     func() time.Time
+	est     delayEstimator
 
-	mu       sync.Mutex
-	delay    int // samples: the microphone at q hears what played at q-delay
-	measured bool
-	micE     float64 // energies over frames in which the speaker played
-	outE     float64
-	frames   int
+	mu        sync.Mutex
+	delay     int // samples: the microphone at q hears what played at q-delay
+	measured  bool
+	pending   int     // a changed delay measured once, to confirm; -1: none
+	realigned int     // times the delay in use changed
+	run       int64   // the speaker's run (Reference.runs) frames are aligned to
+	aligned   bool    // the delay of this run is measured
+	micE      float64 // energies over frames in which the speaker played
+	outE      float64
+	frames    int
 }
 
 // NewSource wraps mic (audio.Pipeline), taking out the echo of what ref
@@ -91,17 +96,14 @@ func NewSource(mic audio.Source, ref *Reference, opts *Options) (*Source, error)
 	if opts != nil {
 		o = *opts
 	}
-	if o.Tail <= 0 {
-		o.Tail = 200 * time.Millisecond
-	}
 	if o.MaxDelay <= 0 {
 		o.MaxDelay = 500 * time.Millisecond
 	}
-	c, err := newCanceller(rate, frame, audio.Pipeline.Samples(o.Tail), !o.Linear)
+	c, err := newCanceller()
 	if err != nil {
 		return nil, err
 	}
-	return &Source{mic: mic, ref: ref, c: c, o: o, pos: -1, now: time.Now, buf: make([]int16, 3*frame*2),
+	return &Source{mic: mic, ref: ref, c: c, o: o, pos: -1, pending: -1, now: time.Now, buf: make([]int16, 3*frame*2),
 		refBuf: make([]int16, frame), outBuf: make([]int16, frame), maxLag: audio.Pipeline.Samples(o.MaxDelay)}, nil
 }
 
@@ -124,7 +126,7 @@ func (s *Source) Close() error {
 func (s *Source) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Delay: audio.Pipeline.Duration(s.delay), Measured: s.measured, Frames: s.frames}
+	st := Stats{Delay: audio.Pipeline.Duration(s.delay), Measured: s.measured, Frames: s.frames, Realigned: s.realigned}
 	if s.frames > 0 && s.outE > 0 {
 		st.ERLE = 10 * math.Log10(s.micE/s.outE)
 	}
@@ -168,6 +170,12 @@ func (s *Source) place(n int) {
 }
 
 // processFrames cancels the echo in every whole frame of s.in.
+//
+// Each time the speaker starts again (a run, see Reference) its place on
+// the timeline is only known to the wall clock's accuracy, so the delay
+// is measured anew; until then the frames pass as they are (the filter,
+// fed out of step, would learn nonsense). The room has not changed, so
+// what the filter learnt holds once the reference is back in step.
 func (s *Source) processFrames() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -177,8 +185,15 @@ func (s *Source) processFrames() {
 	k := 0
 	for ; k+frame <= len(s.in); k += frame {
 		mic := s.in[k : k+frame]
+		if run := s.ref.runs(); run != s.run {
+			s.run, s.aligned, s.pending = run, false, -1
+		}
 		s.ref.read(s.pos-int64(s.delay)+margin, s.refBuf)
-		s.c.process(mic, s.refBuf, s.outBuf)
+		if s.aligned {
+			s.c.process(mic, s.refBuf, s.outBuf)
+		} else {
+			copy(s.outBuf, mic)
+		}
 		if audio.RMS(s.refBuf) > activeLevel {
 			s.micE += energy(mic)
 			s.outE += energy(s.outBuf)
@@ -191,20 +206,21 @@ func (s *Source) processFrames() {
 	s.in = append(s.in[:0], s.in[k:]...)
 }
 
-// remember keeps the last window of microphone audio and measures the
-// delay once a window while the speaker plays (every half window until
-// the first measure: the sooner it is known, the sooner the filter learns).
+// remember keeps the last window of microphone audio and, while the
+// speaker plays, measures the delay: every half window, or every 50 ms
+// over a half window while the run's delay is unknown (the sooner it is
+// known, the less echo passes).
 func (s *Source) remember(mic []int16) {
 	s.history = append(s.history, mic...)
 	if over := len(s.history) - window; over > 0 {
 		s.history = append(s.history[:0], s.history[over:]...)
 	}
 	s.since += len(mic)
-	w := window
-	if !s.measured {
-		w = window / 2
+	every, w := window/2, window
+	if !s.aligned {
+		every, w = 5*frame, window/2
 	}
-	if s.since < w || len(s.history) < w {
+	if s.since < every || len(s.history) < w {
 		return
 	}
 	s.since = 0
@@ -215,20 +231,30 @@ func (s *Source) remember(mic []int16) {
 	if audio.RMS(ref[s.maxLag:]) <= activeLevel || audio.RMS(heard) <= activeLevel {
 		return // nothing played, or nothing heard
 	}
-	lag, c := estimateDelay(heard, ref, s.maxLag)
+	lag, c := s.est.estimate(heard, ref, s.maxLag)
 	if c < minCorrelation {
 		return
 	}
+	s.align(lag)
+}
+
+// align follows a measured delay. A measure is trusted once the next one
+// agrees with it (within jitter, 2 samples): a single one may be the user
+// talking over the agent. Within a run, a change of 2 samples or less is
+// the measure's own noise; a larger one is the path's (a device's
+// buffering moved) and the reference moves with it.
+func (s *Source) align(lag int) {
+	confirmed := s.pending >= 0 && abs(lag-s.pending) <= 2
 	switch {
-	case !s.measured:
-		s.delay, s.measured = lag, true
-	case abs(lag-s.delay) > realign:
-		// The echo moved out of where the filter looks for it (a device
-		// restarted with other buffering): look there and learn anew.
-		// Smaller moves stay: the filter follows them itself, and
-		// shifting its input by a sample would undo what it learnt.
-		s.delay = lag
-		s.c.reset()
+	case s.aligned && abs(lag-s.delay) <= 2:
+		s.pending = -1
+	case !confirmed:
+		s.pending = lag
+	default:
+		if s.measured && abs(lag-s.delay) > 2 {
+			s.realigned++
+		}
+		s.delay, s.measured, s.aligned, s.pending = lag, true, true, -1
 	}
 }
 

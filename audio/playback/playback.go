@@ -224,6 +224,26 @@ type Speaker struct {
 
 	underruns atomic.Int64 // gaps heard inside a stream
 	open      atomic.Bool  // a stream is open: written since the last Drain/Flush
+	monitor   atomic.Pointer[audio.Monitor]
+}
+
+// SetMonitor makes m hear everything this speaker hands the device (an
+// echo canceller's reference); nil stops it.
+func (s *Speaker) SetMonitor(m audio.Monitor) {
+	if m == nil {
+		s.monitor.Store(nil)
+		return
+	}
+	s.monitor.Store(&m)
+}
+
+// dropQueue empties oto's player queue; a monitor hears that what it
+// held will not play.
+func (s *Speaker) dropQueue() {
+	if m := s.monitor.Load(); m != nil {
+		(*m).Unplayed(s.player.BufferedSize() / 2)
+	}
+	s.player.Reset()
 }
 
 // Open starts a speaker. A device that fails to open gives an
@@ -365,7 +385,7 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 // restart drops oto's player queue (its silence), then lets it refill
 // from the ring.
 func (s *Speaker) restart() {
-	s.player.Reset()
+	s.dropQueue()
 	s.player.Play()
 }
 
@@ -374,7 +394,7 @@ func (s *Speaker) restart() {
 // (oto's Play fills it under the player's lock, which SetBufferSize waits
 // for.)
 func (s *Speaker) restartAwake() {
-	s.player.Reset()
+	s.dropQueue()
 	s.player.SetBufferSize(s.queueBytes(wakeQueue))
 	s.player.Play()
 	s.player.SetBufferSize(s.queueBytes(1))
@@ -388,7 +408,7 @@ func (s *Speaker) queueBytes(n int) int { return n * s.period() * 2 }
 func (s *Speaker) Flush() {
 	s.open.Store(false)
 	s.ring.Reset()
-	s.player.Reset() // drops oto's small queue; Reset pauses, so play on
+	s.dropQueue() // oto's small queue; Reset pauses, so play on
 	s.player.Play()
 	s.reader.dry.Store(false)
 }
@@ -461,6 +481,10 @@ func (r *ringReader) Read(p []byte) (int, error) {
 		binary.LittleEndian.PutUint16(p[2*i:], uint16(v))
 	}
 	clear(p[2*n : 2*want]) // silence for what the ring lacked
+	if m := r.s.monitor.Load(); m != nil {
+		clear(r.buf[n:want])
+		(*m).Played(r.buf[:want], r.s.dev.format.SampleRate, time.Now())
+	}
 	if n > 0 {
 		select {
 		case r.s.space <- struct{}{}:

@@ -39,6 +39,8 @@ type config struct {
 	output       string // WAV replacing the speaker
 	record       string // directory
 	errorAudio   string // WAV replacing the fallback clips
+	aec          bool   // --aec on: cancel the speaker's echo in the microphone
+	halfDuplex   bool   // --half-duplex: raise the voice threshold while the agent speaks, even with AEC
 	session      session.Options
 	room         room.Options // voicetui room: URL, token, room, identity, agent name, thresholds
 }
@@ -127,6 +129,19 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.output, "output", "", "a WAV file (16 kHz) recording what reaches the speaker, on the speaker's timeline, instead of playing it")
 	fs.StringVar(&c.record, "record", "", "a directory to keep mic.wav, speaker.wav and events.jsonl of the session in")
 	fs.BoolVar(&so.NoBargeIn, "no-barge-in", false, "the user cannot interrupt the agent")
+	c.aec = true
+	fs.Func("aec", "echo cancellation on the microphone, fed by what the speaker plays: on or off (default on; it needs a real microphone and speaker)", func(v string) error {
+		switch v {
+		case "on":
+			c.aec = true
+		case "off":
+			c.aec = false
+		default:
+			return fmt.Errorf("want on or off")
+		}
+		return nil
+	})
+	fs.BoolVar(&c.halfDuplex, "half-duplex", false, "raise the voice threshold by 10 dB while the agent speaks, even with echo cancellation on (always so with it off)")
 	fs.DurationVar(&so.StartSpeech, "speech-start", session.DefaultStartSpeech, "voice before the user counts as speaking")
 	fs.DurationVar(&so.EndSilence, "speech-end", session.DefaultEndSilence, "silence that ends the user's turn")
 	fs.DurationVar(&so.BargeIn, "barge-in-after", session.DefaultBargeIn, "speech over the agent that interrupts it")

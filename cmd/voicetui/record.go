@@ -8,6 +8,8 @@ import (
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/audio/device"
+	"github.com/voicetui/voicetui/audio/echo"
+	"github.com/voicetui/voicetui/audio/playback"
 	"github.com/voicetui/voicetui/pipeline/conversation"
 	"github.com/voicetui/voicetui/pipeline/safetext"
 )
@@ -22,6 +24,9 @@ type audioIO struct {
 	// turns work without a microphone, replies show as text without a
 	// speaker. These say which is missing, for the status pane.
 	noMic, noSpeaker error
+	// echo says whether the speaker's echo is taken out of the
+	// microphone: "on", or "off" with why.
+	echo string
 }
 
 // openAudio opens the microphone (or --input) and the speaker (or
@@ -66,6 +71,7 @@ func openAudio(c config, closers *closers, recordFailed func(error)) (audioIO, e
 			return io, err
 		}
 	}
+	cancelEcho(c, &io, closers)
 	if c.input != "" {
 		src, err := audio.NewWAVSource(c.input, &audio.WAVSourceOptions{Realtime: true})
 		if err != nil {
@@ -110,6 +116,57 @@ func openAudio(c config, closers *closers, recordFailed func(error)) (audioIO, e
 		}
 	}
 	return io, nil
+}
+
+// cancelEcho puts an echo canceller on the microphone, fed by what the
+// speaker plays (--aec on, the default), when both are devices.
+func cancelEcho(c config, io *audioIO, closers *closers) {
+	spk, isSpeaker := io.spk.(*playback.Speaker)
+	switch {
+	case !c.aec:
+		io.echo = "off"
+		return
+	case c.input != "":
+		io.echo = "off (--input)"
+		return
+	case c.output != "":
+		io.echo = "off (--output)"
+		return
+	case io.mic == nil || io.noMic != nil:
+		io.echo = "off (no microphone)"
+		return
+	case !isSpeaker:
+		io.echo = "off (no speaker)"
+		return
+	case !echo.Available:
+		io.echo = "off (not in this build)"
+		return
+	}
+	ref := echo.NewReference()
+	wrap := func(m audio.Source) (audio.Source, error) { return echo.NewSource(m, ref, nil) }
+	mic, err := wrap(io.mic)
+	if err != nil {
+		io.echo = "off (" + safetext.Sanitize(err.Error(), 200) + ")"
+		return // the conversation works without it
+	}
+	closers.add(mic.Close) // closes the device under it too (idempotent)
+	io.mic = mic
+	if reopen := io.reopenMic; reopen != nil {
+		io.reopenMic = func(ctx context.Context) (audio.Source, error) {
+			m, err := reopen(ctx)
+			if err != nil {
+				return nil, err
+			}
+			w, err := wrap(m)
+			if err != nil {
+				m.Close()
+				return nil, err
+			}
+			return w, nil
+		}
+	}
+	spk.SetMonitor(ref)
+	io.echo = "on"
 }
 
 // silentSource is a microphone that is not there: it waits, silent.

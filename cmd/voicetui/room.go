@@ -59,11 +59,11 @@ func talkInRoom(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	where := fmt.Sprintf("room %s on %s", ro.Room, ro.URL)
 	if !c.headless && !c.tui {
-		fmt.Fprintf(stderr, "voicetui: joining %s; Ctrl+C ends\n", where)
+		fmt.Fprintf(stderr, "voicetui: joining %s; echo cancellation %s; Ctrl+C ends\n", where, aio.echo)
 	}
 	if !c.tui {
 		return conv.Run(ctx)
 	}
-	return runInterface(ctx, conv, ui.Info{Backend: "LiveKit room", Detail: where, TextMode: aio.noMic != nil}, ui.Controller{}, stdout, out, lv,
+	return runInterface(ctx, conv, ui.Info{Backend: "LiveKit room", Detail: where, TextMode: aio.noMic != nil, Echo: aio.echo}, ui.Controller{}, stdout, out, lv,
 		aio.notes()...)
 }

@@ -41,13 +41,16 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	open.add(b.Close)
 	if !c.headless && !c.tui {
-		fmt.Fprintf(stderr, "voicetui: talking to %s; Ctrl+C ends\n", b.Description)
+		fmt.Fprintf(stderr, "voicetui: talking to %s; echo cancellation %s; Ctrl+C ends\n", b.Description, aio.echo)
 	}
 
 	so := c.session
 	so.LLM, so.STT, so.TTS = b.LLM, b.STT, b.TTS
 	so.Mic, so.Speaker, so.Events, so.Attempts = aio.mic, aio.spk, out.events, attempts
 	so.ReopenMic = aio.reopenMic
+	if aio.echo == "on" && !c.halfDuplex {
+		so.HalfDuplex = -1 // the echo is taken out: the user can talk over the agent at a normal voice
+	}
 	var lv *levels
 	if c.tui {
 		lv = newLevels()
@@ -64,7 +67,7 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if b.Gateway != nil {
 		gatewayControl(&ctl, b.Gateway)
 	}
-	return runInterface(ctx, sess, ui.Info{Backend: kindName(b.Kind), Detail: b.Description, TextMode: aio.noMic != nil}, ctl, stdout, out, lv,
+	return runInterface(ctx, sess, ui.Info{Backend: kindName(b.Kind), Detail: b.Description, TextMode: aio.noMic != nil, Echo: aio.echo}, ctl, stdout, out, lv,
 		aio.notes()...)
 }
 

@@ -1,0 +1,141 @@
+package echo
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/audio/device"
+	"github.com/voicetui/voicetui/audio/playback"
+	"github.com/voicetui/voicetui/audio/pulsetest"
+)
+
+var server *pulsetest.Server
+
+// TestMain runs the tests with a private PulseAudio whose virtual speaker
+// echoes into its virtual microphone (the rig); if it cannot start, the
+// tests fail (they never skip).
+func TestMain(m *testing.M) { os.Exit(pulsetest.RunTests(m, &server)) }
+
+// Echo path of the rig: a laptop's speaker heard by its microphone.
+const (
+	rigDelay = 30 * time.Millisecond
+	rigGain  = -10.0 // dB
+)
+
+// rawTap keeps what the microphone delivered, before the canceller.
+type rawTap struct {
+	audio.Source
+	mu  sync.Mutex
+	pcm []int16
+}
+
+func (r *rawTap) Read(ctx context.Context, p []int16) (int, error) {
+	n, err := r.Source.Read(ctx, p)
+	r.mu.Lock()
+	r.pcm = append(r.pcm, p[:n]...)
+	r.mu.Unlock()
+	return n, err
+}
+
+// rigRun plays far on the real speaker (oto) after a second of silence
+// (the device asleep, as before a reply) while the real microphone
+// (PortAudio) hears it through the rig's echo path, and returns the raw
+// microphone, the canceller's output (sample for sample) and the source.
+func rigRun(t testing.TB, far []int16, opts *Options) (raw, out []int16, src *Source) {
+	t.Helper()
+	path, err := server.StartEcho(rigDelay, rigGain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer path.Stop()
+	spk, err := playback.Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spk.Close()
+	mic, err := device.OpenCapture(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := NewReference()
+	spk.SetMonitor(ref)
+	tap := &rawTap{Source: mic}
+	src, err = NewSource(tap, ref, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	rs, _ := audio.NewResampler(rate, spk.Format().SampleRate)
+	far48 := rs.Process(nil, far)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	go func() {
+		time.Sleep(time.Second)
+		spk.Write(ctx, far48)
+	}()
+	want := audio.Pipeline.Samples(time.Second+audio.Pipeline.Duration(len(far))) + rate
+	buf := make([]int16, 960)
+	for len(out) < want {
+		n, err := src.Read(ctx, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, buf[:n]...)
+	}
+	spk.SetMonitor(nil)
+	tap.mu.Lock()
+	defer tap.mu.Unlock()
+	return tap.pcm[:len(out)], out, src
+}
+
+// echoStart is where the echo begins in the microphone's signal.
+func echoStart(raw []int16) int {
+	for k := 0; k+frame <= len(raw); k += frame {
+		if audio.RMS(raw[k:k+frame]) > -45 {
+			return k
+		}
+	}
+	return -1
+}
+
+// convergence is the time from the echo's start until the ERLE over the
+// next second reaches 20 dB (in 50 ms steps); false if it never does.
+func convergence(raw, out []int16, start int) (time.Duration, bool) {
+	step := rate / 20
+	for k := start; k+rate <= len(raw); k += step {
+		if e := erle(raw, out, k, k+rate); e >= 20 {
+			return audio.Pipeline.Duration(k - start), true
+		}
+	}
+	return 0, false
+}
+
+// On the rig (real devices, the echo through the sound server), the agent
+// alone speaking: the echo is taken out by 20 dB or more once converged,
+// and it converges within a second.
+func TestRigCancelsTheEcho(t *testing.T) {
+	far := farSpeech(t)
+	raw, out, src := rigRun(t, far, nil)
+	start := echoStart(raw)
+	if start < 0 {
+		t.Fatalf("the rig's echo never reached the microphone (%.1f dBFS)", audio.RMS(raw))
+	}
+	st := src.Stats()
+	conv, ok := convergence(raw, out, start)
+	after := erle(raw, out, start+audio.Pipeline.Samples(conv), len(raw))
+	t.Logf("rig: echo at %.1f dBFS, delay %v (measured %v, realigned %d times), converged in %v, ERLE after %.1f dB",
+		audio.RMS(raw[start:]), st.Delay, st.Measured, st.Realigned, conv, after)
+	if !st.Measured {
+		t.Error("the delay was never measured")
+	}
+	if !ok || conv > time.Second {
+		t.Errorf("converged in %v (at all: %v); want within 1 s", conv, ok)
+	}
+	if after < 20 {
+		t.Errorf("ERLE %.1f dB after convergence; want >= 20 dB", after)
+	}
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package echo
+
+import "errors"
+
+// Available says whether this build has an echo canceller: WebRTC's
+// audio processing 0.3 is what Debian and Ubuntu ship; Homebrew's 1.x
+// has another API.
+const Available = false
+
+func newCanceller() (engine, error) {
+	return nil, errors.New("echo: no echo canceller in this build (Linux only: WebRTC audio processing 0.3)")
+}

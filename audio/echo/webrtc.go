@@ -1,0 +1,49 @@
+//go:build linux
+
+package echo
+
+/*
+#cgo pkg-config: webrtc-audio-processing
+#cgo CXXFLAGS: -std=c++11
+#cgo LDFLAGS: -lstdc++
+#include "webrtc.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"unsafe"
+)
+
+// canceller is WebRTC's echo canceller (the audio processing module of
+// WebRTC 0.3, as Debian ships it), through a small C shim (webrtc.cc):
+// the library made for the job, which `lk agent console` runs too.
+// Chosen over speexdsp by measurement on the rig (README, "Echo
+// cancellation"): it converged in 0.1 s where speexdsp took 1.0-1.35 s,
+// and took out 34 dB of echo against 30.
+type canceller struct{ h unsafe.Pointer }
+
+// Available says whether this build has an echo canceller.
+const Available = true
+
+func newCanceller() (engine, error) {
+	h := C.voicetui_aec_new(C.int(rate))
+	if h == nil {
+		return nil, errors.New("echo: WebRTC's audio processing would not start")
+	}
+	return &canceller{h: h}, nil
+}
+
+// process cancels the echo of ref (what played, aligned: the echo comes
+// margin later) in mic, into out; one frame each.
+func (c *canceller) process(mic, ref, out []int16) {
+	C.voicetui_aec_process(c.h, (*C.int16_t)(unsafe.Pointer(&mic[0])), (*C.int16_t)(unsafe.Pointer(&ref[0])),
+		(*C.int16_t)(unsafe.Pointer(&out[0])), C.int(len(mic)), C.int(margin*1000/rate))
+}
+
+func (c *canceller) close() {
+	if c.h != nil {
+		C.voicetui_aec_free(c.h)
+		c.h = nil
+	}
+}
