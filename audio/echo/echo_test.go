@@ -147,12 +147,14 @@ func (s simulation) run(t testing.TB) (mic, out []int16, src *Source) {
 
 // erle is the echo return loss enhancement over the frames of [from, to)
 // in which the microphone hears the echo (above -45 dBFS: the room's
-// noise is at -60); NaN when there is none.
+// noise is at -60); NaN when there is none. Frames the source silenced
+// while it measured the delay of a new run are left out: they say
+// nothing of the canceller.
 func erle(mic, out []int16, from, to int) float64 {
 	to = min(to, len(mic), len(out))
 	var em, eo float64
 	for k := from; k+frame <= to; k += frame {
-		if audio.RMS(mic[k:k+frame]) > -45 {
+		if audio.RMS(mic[k:k+frame]) > -45 && !silenced(out[k:k+frame]) {
 			em += energy(mic[k : k+frame])
 			eo += energy(out[k : k+frame])
 		}
@@ -161,6 +163,15 @@ func erle(mic, out []int16, from, to int) float64 {
 		return math.NaN()
 	}
 	return 10 * math.Log10(em/max(eo, 1))
+}
+
+func silenced(p []int16) bool {
+	for _, v := range p {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func farSpeech(t testing.TB) []int16 {

@@ -44,6 +44,7 @@ type Reference struct {
 	rsRate int
 	buf    []int16
 	run    int64 // runs of the device: counted at each start
+	loud   int64 // position after the last chunk played above activeLevel
 }
 
 var _ audio.Monitor = (*Reference)(nil)
@@ -82,13 +83,17 @@ func (r *Reference) Played(p []int16, prate int, at time.Time) {
 		r.ring[index(r.next+int64(i))] = v
 	}
 	r.next += int64(len(r.buf))
+	if len(r.buf) > 0 && audio.RMS(r.buf) > activeLevel {
+		r.loud = r.next
+	}
 }
 
 // runs counts the device's starts: each is placed on the timeline anew.
-func (r *Reference) runs() int64 {
+// lastLoud is the position after the last sound played.
+func (r *Reference) runs() (run, lastLoud int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.run
+	return r.run, r.loud
 }
 
 // Unplayed takes back the last n samples (at the speaker's rate): they

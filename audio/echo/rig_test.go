@@ -2,6 +2,7 @@ package echo
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -138,4 +139,91 @@ func TestRigCancelsTheEcho(t *testing.T) {
 	if after < 20 {
 		t.Errorf("ERLE %.1f dB after convergence; want >= 20 dB", after)
 	}
+}
+
+// Each reply starts the device again, on a timeline placed anew: the
+// delay is measured again within the first 100 ms or so, and what the
+// canceller learnt of the room still holds, so a later reply has its echo
+// taken out from its first second.
+func TestRigLaterRepliesNeedNoRelearning(t *testing.T) {
+	far := speak(t, "Here is the weather for today. It will be sunny.", "en-us")
+	path, err := server.StartEcho(rigDelay, rigGain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer path.Stop()
+	spk, err := playback.Open(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spk.Close()
+	mic, err := device.OpenCapture(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := NewReference()
+	spk.SetMonitor(ref)
+	defer spk.SetMonitor(nil)
+	tap := &rawTap{Source: mic}
+	src, err := NewSource(tap, ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	rs, _ := audio.NewResampler(rate, spk.Format().SampleRate)
+	far48 := rs.Process(nil, far)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Three replies, 3 s apart: the device sleeps in between (2 s after
+	// the last sound, with a monitor).
+	const replies, gap = 3, 3 * time.Second
+	go func() {
+		for range replies {
+			time.Sleep(gap)
+			spk.Write(ctx, far48)
+			spk.Drain(ctx)
+		}
+	}()
+	total := replies * (audio.Pipeline.Samples(gap) + len(far) + rate/2)
+	buf := make([]int16, 960)
+	var out []int16
+	for len(out) < total {
+		n, err := src.Read(ctx, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, buf[:n]...)
+	}
+	tap.mu.Lock()
+	raw := tap.pcm[:len(out)]
+	tap.mu.Unlock()
+	// Each reply's echo: the first loud frame after a second of quiet.
+	var starts []int
+	quiet := rate
+	for k := 0; k+frame <= len(raw); k += frame {
+		if audio.RMS(raw[k:k+frame]) > -45 {
+			if quiet >= rate {
+				starts = append(starts, k)
+			}
+			quiet = 0
+		} else {
+			quiet += frame
+		}
+	}
+	if len(starts) != replies {
+		t.Fatalf("%d echoes heard, want %d", len(starts), replies)
+	}
+	st := src.Stats()
+	for i, k := range starts {
+		first := erle(raw, out, k, k+rate)
+		prof := ""
+		for j := k; j < k+rate; j += rate / 10 {
+			prof += fmt.Sprintf("%.0f ", erle(raw, out, j, j+rate/10))
+		}
+		t.Logf("reply %d: ERLE over its first second %.1f dB (%s)", i+1, first, prof)
+		if i > 0 && first < 20 {
+			t.Errorf("reply %d: ERLE %.1f dB over its first second; want >= 20 dB (nothing to relearn)", i+1, first)
+		}
+	}
+	t.Logf("delay %v, realigned %d times", st.Delay, st.Realigned)
 }

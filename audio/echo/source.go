@@ -62,17 +62,18 @@ type Source struct {
 	c   engine
 	o   Options
 
-	pos     int64   // timeline position of the next microphone sample; -1 before the first
-	in      []int16 // microphone samples short of a frame
-	out     []int16 // processed samples not yet read
-	buf     []int16
-	refBuf  []int16
-	outBuf  []int16
-	maxLag  int
-	history []int16 // the last window of microphone audio, for the delay
-	since   int     // samples since the last delay measurement
-	now     func() time.Time
-	est     delayEstimator
+	pos      int64   // timeline position of the next microphone sample; -1 before the first
+	in       []int16 // microphone samples short of a frame
+	out      []int16 // processed samples not yet read
+	buf      []int16
+	refBuf   []int16
+	outBuf   []int16
+	primeBuf []int16
+	maxLag   int
+	history  []int16 // the last window of microphone audio, for the delay
+	since    int     // samples since the last delay measurement
+	now      func() time.Time
+	est      delayEstimator
 
 	mu        sync.Mutex
 	delay     int // samples: the microphone at q hears what played at q-delay
@@ -104,7 +105,7 @@ func NewSource(mic audio.Source, ref *Reference, opts *Options) (*Source, error)
 		return nil, err
 	}
 	return &Source{mic: mic, ref: ref, c: c, o: o, pos: -1, pending: -1, now: time.Now, buf: make([]int16, 3*frame*2),
-		refBuf: make([]int16, frame), outBuf: make([]int16, frame), maxLag: audio.Pipeline.Samples(o.MaxDelay)}, nil
+		refBuf: make([]int16, frame), outBuf: make([]int16, frame), primeBuf: make([]int16, frame), maxLag: audio.Pipeline.Samples(o.MaxDelay)}, nil
 }
 
 // Format is audio.Pipeline.
@@ -173,9 +174,11 @@ func (s *Source) place(n int) {
 //
 // Each time the speaker starts again (a run, see Reference) its place on
 // the timeline is only known to the wall clock's accuracy, so the delay
-// is measured anew; until then the frames pass as they are (the filter,
-// fed out of step, would learn nonsense). The room has not changed, so
-// what the filter learnt holds once the reference is back in step.
+// is measured anew (in about 100 ms). Until then the canceller is not
+// fed (out of step, it would learn nonsense), and frames that may hold
+// echo are silenced: passed on, the agent's first syllables would count
+// as the user speaking. The room has not changed, so what the canceller
+// learnt holds once the reference is back in step.
 func (s *Source) processFrames() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -185,13 +188,17 @@ func (s *Source) processFrames() {
 	k := 0
 	for ; k+frame <= len(s.in); k += frame {
 		mic := s.in[k : k+frame]
-		if run := s.ref.runs(); run != s.run {
+		run, loud := s.ref.runs()
+		if run != s.run {
 			s.run, s.aligned, s.pending = run, false, -1
 		}
 		s.ref.read(s.pos-int64(s.delay)+margin, s.refBuf)
-		if s.aligned {
+		switch {
+		case s.aligned:
 			s.c.process(mic, s.refBuf, s.outBuf)
-		} else {
+		case s.pos < loud+int64(s.maxLag):
+			clear(s.outBuf) // the echo of what played may be in it
+		default:
 			copy(s.outBuf, mic)
 		}
 		if audio.RMS(s.refBuf) > activeLevel {
@@ -254,7 +261,31 @@ func (s *Source) align(lag int) {
 		if s.measured && abs(lag-s.delay) > 2 {
 			s.realigned++
 		}
+		// A canceller that has learnt the room is given the recent past
+		// of a new run; a new one learns better from the start as it comes.
+		relearn := s.measured && !s.aligned
 		s.delay, s.measured, s.aligned, s.pending = lag, true, true, -1
+		if relearn {
+			s.prime()
+		}
+	}
+}
+
+// primeFrames is how much of the recent past the canceller is given when
+// a run is aligned: the echo of a frame comes from what played over the
+// last tens of milliseconds, which it must have seen.
+const primeFrames = 15
+
+// prime runs the canceller over the last frames heard (the current one
+// included), now that they can be aligned; its output is dropped (those
+// frames have gone out, silenced).
+func (s *Source) prime() {
+	m := min(len(s.history)/frame, primeFrames)
+	for j := range m {
+		mic := s.history[len(s.history)-(m-j)*frame:][:frame]
+		pos := s.pos + frame - int64(m-j)*frame
+		s.ref.read(pos-int64(s.delay)+margin, s.refBuf)
+		s.c.process(mic, s.refBuf, s.primeBuf)
 	}
 }
 
