@@ -101,9 +101,17 @@ func (m *simMic) Read(_ context.Context, p []int16) (int, error) {
 // run returns the microphone's signal, the output and the source.
 func (s simulation) run(t testing.TB) (mic, out []int16, src *Source) {
 	t.Helper()
+	mic = s.microphone()
+	out, src = s.process(t, mic)
+	return mic, out, src
+}
+
+// microphone is what the microphone hears: the echo, the near end and
+// the room's noise.
+func (s simulation) microphone() []int16 {
 	echo := s.room.apply(s.far)
 	noise := rand.New(rand.NewPCG(1, 2))
-	mic = make([]int16, len(s.far))
+	mic := make([]int16, len(s.far))
 	for i := range mic {
 		v := echo[i] + noise.NormFloat64()*30 // about -60 dBFS of room noise
 		if i < len(s.near) {
@@ -111,6 +119,12 @@ func (s simulation) run(t testing.TB) (mic, out []int16, src *Source) {
 		}
 		mic[i] = int16(max(-32768, min(32767, math.Round(v))))
 	}
+	return mic
+}
+
+// process runs mic through a source whose reference hears s.far.
+func (s simulation) process(t testing.TB, mic []int16) (out []int16, src *Source) {
+	t.Helper()
 	ref := NewReference()
 	clock := ref.epoch
 	played := 0
@@ -142,7 +156,7 @@ func (s simulation) run(t testing.TB) (mic, out []int16, src *Source) {
 			t.Fatal(err)
 		}
 	}
-	return mic, out, src
+	return out, src
 }
 
 // erle is the echo return loss enhancement over the frames of [from, to)

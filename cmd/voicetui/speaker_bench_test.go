@@ -172,8 +172,9 @@ func firstSoundAfter(rec *pulsetest.Recording, t time.Time) (time.Time, bool) {
 
 // binaryRun is the binary with --headless, its events read as they come.
 type binaryRun struct {
-	cmd    *exec.Cmd
-	events chan event
+	cmd     *exec.Cmd
+	events  chan event
+	started time.Time // about the events' clock's zero (t_ms)
 }
 
 func startBinary(b *testing.B, env []string, args ...string) *binaryRun {
@@ -188,7 +189,7 @@ func startBinary(b *testing.B, env []string, args ...string) *binaryRun {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	r := &binaryRun{cmd: cmd, events: make(chan event, 1000)}
+	r := &binaryRun{cmd: cmd, events: make(chan event, 1000), started: time.Now()}
 	go func() {
 		defer close(r.events)
 		sc := bufio.NewScanner(out)
@@ -203,7 +204,7 @@ func startBinary(b *testing.B, env []string, args ...string) *binaryRun {
 	return r
 }
 
-func (r *binaryRun) waitFor(b *testing.B, ok func(event) bool) {
+func (r *binaryRun) waitFor(b *testing.B, ok func(event) bool) event {
 	b.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
@@ -213,7 +214,7 @@ func (r *binaryRun) waitFor(b *testing.B, ok func(event) bool) {
 				b.Fatal("voicetui ended first")
 			}
 			if ok(e) {
-				return
+				return e
 			}
 		case <-timeout:
 			b.Fatal("no such event within 30 s")
