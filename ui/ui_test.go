@@ -206,3 +206,14 @@ func TestCloseWithoutErrorEventShowsWhy(t *testing.T) {
 		t.Fatal(h)
 	}
 }
+
+// The header says whether the speaker's echo is cancelled, and why not.
+func TestHeaderShowsEchoCancellation(t *testing.T) {
+	for echo, want := range map[string]string{"on": "AEC on", "off (--input)": "AEC off (--input)", "": ""} {
+		m := New(Info{Backend: "embedded gateway", Echo: echo}, Controller{}, pinned())
+		h := ansi.Strip(m.header.view(m.styles, 100))
+		if want == "" && strings.Contains(h, "AEC") || !strings.Contains(h, want) {
+			t.Errorf("echo %q: header %q, want %q", echo, h, want)
+		}
+	}
+}

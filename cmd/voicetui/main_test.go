@@ -124,7 +124,7 @@ func TestDeviceErrorsExitTwoWithOneLine(t *testing.T) {
 }
 
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"frobnicate"}, {"check", "--seconds", "0"}, {"--bogus"}, {"--max-unrecoverable-errors", "-1"}, {"--error-audio", "/nope.wav"}, {"--speech-end", "0s"}} {
+	for _, args := range [][]string{{"frobnicate"}, {"check", "--seconds", "0"}, {"--bogus"}, {"--max-unrecoverable-errors", "-1"}, {"--error-audio", "/nope.wav"}, {"--speech-end", "0s"}, {"--aec", "maybe"}} {
 		if r := voicetui(t, nil, args...); r.code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, r.code)
 		}

@@ -83,7 +83,7 @@ func TestInterfaceInTmux(t *testing.T) {
 	// might: a window-title change and a screen clear.
 	os.WriteFile(script, []byte("\x1b]0;pwned\x07what time is it\x1b[2J\n"), 0o644)
 	s := startTmux(t, 100, 30, "--stt-script", script, "--log-file", filepath.Join(dir, "log.txt"))
-	s.waitScreen(20*time.Second, "voicetui", "embedded gateway", "agent listening", "all good")
+	s.waitScreen(20*time.Second, "voicetui", "embedded gateway", "agent listening", "AEC on", "all good")
 
 	// Exhaust LLM credits through the embedded gateway's control endpoint.
 	s.keys("x")
