@@ -189,8 +189,9 @@ func BenchmarkBargeIn(b *testing.B) {
 				time.Sleep(1500 * time.Millisecond)
 				talk := time.Now().Add(lead)
 				feed.Write(stop)
-				// Events reach stdout in batches: their own clock says
-				// when (t_ms counts from about the process's start).
+				// Events wait in the channel until read: their own clock
+				// says when they happened (t_ms counts from about the
+				// process's start).
 				e := r.waitFor(b, interrupted)
 				total += e.at() - talk.Sub(r.started)
 				feed.Close()
