@@ -95,8 +95,8 @@ func (r *run) close(ctx context.Context, cause error) error {
 		r.turn.cancel(context.Canceled)
 		r.turn.stopped(200 * time.Millisecond)
 		r.turn = nil
+		r.o.Speaker.Flush() // the reply stops (an earcon playing is left to end)
 	}
-	r.o.Speaker.Flush()
 	r.dropPending()
 	if cause != nil && cause != io.EOF && errors.Is(cause, context.Canceled) && ctx.Err() != nil {
 		cause = nil // the user ended it
@@ -113,6 +113,11 @@ func (r *run) close(ctx context.Context, cause error) error {
 		case <-done:
 		case <-time.After(closeWait):
 		}
+	}
+	if cause == io.EOF {
+		// The input ended just after a failure (the finalize watchdog
+		// fired as it ended): its earcon is heard to the end first.
+		r.s.fallback.Wait()
 	}
 	r.emit(conversation.Ended(cause, r.policy.lastAttempt))
 	if cause == io.EOF {

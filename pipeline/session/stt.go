@@ -128,20 +128,22 @@ func (r *run) onSTTMsg(ctx context.Context, m sttMsg) error {
 func (r *run) onSTTFailure(ctx context.Context, err error) error {
 	for {
 		r.reportFinal(err)
+		closing := provider.Terminal(err) || ctx.Err() != nil || r.policy.exceeds(provider.StageSTT, r.o.MaxUnrecoverable)
+		if !closing {
+			// Heard now, not after the old stream has closed (up to a
+			// second with a server that does not answer its close) nor
+			// after the reopen (a dial can take seconds).
+			r.trace("failure_known", time.Now())
+			r.s.fallback.Earcon(fallback.EarconFailed, "stt_failed")
+		}
 		if r.stt.link != nil {
 			r.stt.link.close()
 			r.stt.link = nil
 		}
 		r.dropPending()
-		if provider.Terminal(err) || ctx.Err() != nil {
+		if closing {
 			return err
 		}
-		if r.policy.exceeds(provider.StageSTT, r.o.MaxUnrecoverable) {
-			return err
-		}
-		// Heard now, not after the reopen (a dial can take seconds).
-		r.trace("failure_known", time.Now())
-		r.s.fallback.Earcon(fallback.EarconFailed, "stt_failed")
 		if err = r.openSTT(ctx); err == nil {
 			return nil
 		}
