@@ -257,6 +257,7 @@ type statusPane struct {
 	fallback   *conversation.Fallback
 	closed     *conversation.Close
 	back       string // a device that came back, said until the next error
+	noKeys     bool   // outside the interface: its keys are not there
 }
 
 func (p *statusPane) event(e any, now time.Time) {
@@ -356,7 +357,11 @@ func (p statusPane) view(st styles, w, maxRows int, now time.Time) string {
 		if c.Reason == "error" {
 			box = st.badBox
 		}
-		rows = append(rows, st.title.Render("session closed ("+c.Reason+")")+st.dim.Render(" · q quits · f replays the clip"))
+		line := st.title.Render("session closed (" + c.Reason + ")")
+		if !p.noKeys {
+			line += st.dim.Render(" · q quits · f replays the clip")
+		}
+		rows = append(rows, line)
 	}
 	var out []string
 	for _, r := range rows {

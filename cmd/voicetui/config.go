@@ -43,6 +43,9 @@ type config struct {
 	halfDuplex   bool   // --half-duplex: raise the voice threshold while the agent speaks, even with AEC
 	session      session.Options
 	room         room.Options // voicetui room: URL, token, room, identity, agent name, thresholds
+	qaOut        string       // qa: the report's directory
+	qaOnly       string       // qa: classes, comma-separated
+	qaGateway    string       // qa: a gateway with a control endpoint instead of embedded ones
 }
 
 type usageError struct{ msg string }
@@ -65,6 +68,12 @@ Usage:
                                  other clients and quota QA
   voicetui room [flags]          talk to a LiveKit agent in a room
                                  (LIVEKIT_URL, LIVEKIT_API_KEY/SECRET)
+  voicetui qa [flags]            run every failure class against the
+                                 embedded gateway (or --gateway URL) and
+                                 write a report (--out DIR); exit 0 when
+                                 all behave as documented
+  voicetui demo [flags]          a guided walk through quota failures on
+                                 the speaker: a key between steps, q quits
 
 Backend (credentials come from the environment only; with none, the
 embedded gateway runs in-process):
@@ -158,6 +167,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&ro.AgentWait, "agent-wait", room.DefaultAgentWait, "room: how long an agent may take to join before that is an error")
 	fs.DurationVar(&ro.AnswerWait, "answer-wait", room.DefaultAnswerWait, "room: how long the agent may stay silent after your turn before that is an error")
 	fs.DurationVar(&ro.ReconnectWait, "reconnect-wait", room.DefaultReconnectWait, "room: how long a lost connection may take to come back before the conversation ends")
+	fs.StringVar(&c.qaOut, "out", "qa-report", "qa: the report's directory (index.md and one folder per class)")
+	fs.StringVar(&c.qaOnly, "only", "", "qa: run only these classes, comma-separated (default: all; see README, \"QA and demos\")")
+	fs.StringVar(&c.qaGateway, "gateway", "", "qa: run against this gateway (base URL ending in /v1) through its control endpoint (--control-token) instead of embedded ones")
 	fs.StringVar(&local.Key, "key", localgw.DefaultKey, "gateway: API key its tokens must carry")
 	fs.StringVar(&local.ControlToken, "control-token", "", "gateway: the token its control endpoint requires (default: a random one, printed at start)")
 	fs.StringVar(&local.Secret, "secret", localgw.DefaultSecret, "gateway: API secret its tokens must be signed with (local QA only: a flag shows in ps)")
@@ -284,6 +296,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return ask(ctx, c, stdout, stderr)
 	case "gateway":
 		return serveGateway(ctx, c, stderr)
+	case "qa":
+		return runQA(ctx, c, stdout, stderr)
+	case "demo":
+		return runDemo(ctx, c, stdout, stderr)
 	case "talk", "room":
 		if f, ok := stdout.(*os.File); ok && !c.headless {
 			c.tui = term.IsTerminal(int(f.Fd()))
