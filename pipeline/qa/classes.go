@@ -32,10 +32,16 @@ type Expectation struct {
 	Error    string
 	Terminal bool
 	Retried  bool // an error event says it is retried (retryable)
+	// Category is the quota category that error carries (NoCategory: a
+	// quota without one, its malformed fields dropped; "": not checked).
+	Category string
 	Reply    bool // the agent's reply comes, whole
 	// Status is text the status pane shows at the failure.
 	Status []string
 }
+
+// NoCategory expects a quota error whose category was dropped.
+const NoCategory = "(none)"
 
 // AnyStage accepts an error of any stage (a 401 is the first request's,
 // whichever stage that is).
@@ -47,29 +53,29 @@ var Classes = []Class{
 		Expect: Expectation{Summary: "the reply plays; no error, no clip", Close: "input_ended", Reply: true}},
 	{Name: "llm_credits", Title: "LLM credits used up", Quota: []string{"llm:credits"},
 		Expect: Expectation{Summary: "terminal at the first 429: the quota clip, the hint shown, closed", Close: "error",
-			Clip: fallback.Quota, Reason: "quota_exhausted", Error: "llm", Terminal: true,
+			Clip: fallback.Quota, Reason: "quota_exhausted", Error: "llm", Terminal: true, Category: "MaxGatewayCredits",
 			Status: []string{"TERMINAL", "HTTP 429", "MaxGatewayCredits", "You're out of credits", "session closed (error)"}}},
 	{Name: "stt_credits", Title: "STT credits used up", Quota: []string{"stt:credits"},
 		Expect: Expectation{Summary: "terminal at the first 429: the quota clip, the hint shown, closed", Close: "error",
-			Clip: fallback.Quota, Reason: "quota_exhausted", Error: "stt", Terminal: true,
+			Clip: fallback.Quota, Reason: "quota_exhausted", Error: "stt", Terminal: true, Category: "MaxGatewayCredits",
 			Status: []string{"TERMINAL", "HTTP 429", "MaxGatewayCredits", "session closed (error)"}}},
 	{Name: "tts_credits", Title: "TTS credits used up", Quota: []string{"tts:credits"},
 		Expect: Expectation{Summary: "terminal at the first 429 (TTS cannot say it: the recording plays), closed", Close: "error",
-			Clip: fallback.Quota, Reason: "quota_exhausted", Error: "tts", Terminal: true,
+			Clip: fallback.Quota, Reason: "quota_exhausted", Error: "tts", Terminal: true, Category: "MaxGatewayCredits",
 			Status: []string{"TERMINAL", "HTTP 429", "MaxGatewayCredits", "session closed (error)"}}},
 	{Name: "rate_brief", Title: "rate limit, brief", Quota: []string{"llm:rate:count=1"},
 		Expect: Expectation{Summary: "transient: retried, then the reply plays; nothing else heard", Close: "input_ended",
-			Error: "llm", Retried: true, Reply: true}},
+			Error: "llm", Retried: true, Reply: true, Category: "MaxConcurrentGatewayLLMRpm"}},
 	{Name: "rate_persistent", Title: "rate limit, persistent", Quota: []string{"llm:rate"},
 		Expect: Expectation{Summary: "retried until the retries run out: the turn fails with the earcon, the session goes on", Close: "input_ended",
 			Clip: fallback.EarconFailed, Reason: "turn_failed", Error: "llm", Retried: true,
 			Status: []string{"HTTP 429", "MaxConcurrentGatewayLLMRpm"}}},
 	{Name: "quota_malformed", Title: "malformed quota body", Quota: []string{"llm:malformed:count=1"},
 		Expect: Expectation{Summary: "transient (its fields absent, nothing garbled): retried, the reply plays", Close: "input_ended",
-			Error: "llm", Retried: true, Reply: true}},
+			Error: "llm", Retried: true, Reply: true, Category: NoCategory}},
 	{Name: "quota_unknown", Title: "unknown quota category", Quota: []string{"llm:unknown:count=1"},
 		Expect: Expectation{Summary: "transient (fail open): retried, the reply plays", Close: "input_ended",
-			Error: "llm", Retried: true, Reply: true}},
+			Error: "llm", Retried: true, Reply: true, Category: "MaxGatewayFutureLimit"}},
 	{Name: "unauthorized", Title: "wrong credentials (401)", WrongSecret: true,
 		Expect: Expectation{Summary: "terminal at the first response: the unavailable clip, closed", Close: "error",
 			Clip: fallback.Unavailable, Reason: "credentials", Error: AnyStage, Terminal: true,

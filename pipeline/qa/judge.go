@@ -55,6 +55,10 @@ func judge(res *Result, run *sessionRun, render func([]conversation.Event) strin
 		for _, e := range errs {
 			if (e.Stage == x.Error || x.Error == AnyStage) && (!x.Terminal || e.Terminal) {
 				found = true
+				if x.Category != "" {
+					checkCategory(e, x.Category, fail)
+				}
+				break
 			}
 		}
 		if !found {
@@ -161,4 +165,19 @@ func equal(a, b []int16) bool {
 		}
 	}
 	return true
+}
+
+// checkCategory: the quota body as the user is shown it.
+func checkCategory(e conversation.Error, want string, fail func(string, ...any)) {
+	got := NoCategory
+	if e.Quota == nil {
+		fail("the error carries no quota")
+		return
+	}
+	if e.Quota.Category != "" {
+		got = e.Quota.Category
+	}
+	if got != want {
+		fail("the quota category is %q, want %q", got, want)
+	}
 }
