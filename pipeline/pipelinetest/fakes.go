@@ -111,6 +111,9 @@ type STT struct {
 	// CloseHangs, when set, makes Close wait until it is closed: a
 	// provider that does not let go.
 	CloseHangs chan struct{}
+	// CloseDelay makes Close take that long: a server slow to answer the
+	// close of its socket.
+	CloseDelay time.Duration
 
 	mu        sync.Mutex
 	opened    int
@@ -249,6 +252,7 @@ func (st *sttStream) Close() error {
 	if st.stt.CloseHangs != nil {
 		<-st.stt.CloseHangs
 	}
+	time.Sleep(st.stt.CloseDelay)
 	return nil
 }
 

@@ -237,6 +237,54 @@ func TestMachineFinalizeNeverAnswered(t *testing.T) {
 	})
 }
 
+// The input ends while the final transcript is still owed (the user
+// spoke last, then the file or the microphone ended): the watchdog's
+// earcon is heard to its end before the session closes. (The close once
+// flushed the speaker under it and still reported it played.)
+func TestMachineEarconHeardWhenTheInputEndsFirst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(sec))
+		r.stt.Answer = func(int) pipelinetest.Finalize { return pipelinetest.Finalize{Never: true} }
+		if err := r.run(t, context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		_, at, ok := errorOf(r, "stt")
+		if !ok || !earconAfter(r, at) {
+			t.Fatalf("the earcon was not heard (error at %v: %v)", at, ok)
+		}
+		if c := closeOf(t, r.rec); c.Reason != "input_ended" {
+			t.Fatalf("close %+v", c)
+		}
+	})
+}
+
+// A failed STT stream whose server is slow to close it: the earcon does
+// not wait for the close (it once did, a second on the embedded gateway).
+func TestMachineSTTEarconDoesNotWaitForTheClose(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(8*sec))
+		r.stt.Answer = func(int) pipelinetest.Finalize { return pipelinetest.Finalize{Never: true} }
+		r.stt.CloseDelay = sec
+		if err := r.run(t, context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		_, at, ok := errorOf(r, "stt")
+		if !ok {
+			t.Fatal("no STT error")
+		}
+		for _, h := range r.heard() {
+			if h >= at {
+				// The speaker's clock plays in 20 ms periods.
+				if h-at > 60*msec {
+					t.Fatalf("the earcon was first heard %v after the failure", h-at)
+				}
+				return
+			}
+		}
+		t.Fatal("the earcon was not heard")
+	})
+}
+
 // An answer that comes after the finalize's wait is on a stream already
 // given up: it never joins the next turn's prompt.
 func TestMachineFinalizeAnsweredAfterTheWait(t *testing.T) {
