@@ -30,7 +30,7 @@ func BenchmarkRig(b *testing.B) {
 	var db, worstDB, conv, worstConv float64
 	worstDB = 1e9
 	for range b.N {
-		raw, out, _ := rigRun(b, far, nil)
+		raw, out, _ := rigRun(b, far)
 		start := echoStart(raw)
 		if start < 0 {
 			b.Fatal("no echo reached the microphone")

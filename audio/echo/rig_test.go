@@ -46,7 +46,14 @@ func (r *rawTap) Read(ctx context.Context, p []int16) (int, error) {
 // (the device asleep, as before a reply) while the real microphone
 // (PortAudio) hears it through the rig's echo path, and returns the raw
 // microphone, the canceller's output (sample for sample) and the source.
-func rigRun(t testing.TB, far []int16, opts *Options) (raw, out []int16, src *Source) {
+func rigRun(t testing.TB, far []int16) (raw, out []int16, src *Source) {
+	t.Helper()
+	return rigPlay(t, far, 1, time.Second, audio.Pipeline.Samples(time.Second)+len(far)+rate)
+}
+
+// rigPlay plays far replies times, each after gap, and reads total
+// samples of the microphone.
+func rigPlay(t testing.TB, far []int16, replies int, gap time.Duration, total int) (raw, out []int16, src *Source) {
 	t.Helper()
 	path, err := server.StartEcho(rigDelay, rigGain)
 	if err != nil {
@@ -64,30 +71,32 @@ func rigRun(t testing.TB, far []int16, opts *Options) (raw, out []int16, src *So
 	}
 	ref := NewReference()
 	spk.SetMonitor(ref)
+	defer spk.SetMonitor(nil)
 	tap := &rawTap{Source: mic}
-	src, err = NewSource(tap, ref, opts)
+	src, err = NewSource(tap, ref, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
 	rs, _ := audio.NewResampler(rate, spk.Format().SampleRate)
 	far48 := rs.Process(nil, far)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	go func() {
-		time.Sleep(time.Second)
-		spk.Write(ctx, far48)
+		for range replies {
+			time.Sleep(gap)
+			spk.Write(ctx, far48)
+			spk.Drain(ctx)
+		}
 	}()
-	want := audio.Pipeline.Samples(time.Second+audio.Pipeline.Duration(len(far))) + rate
 	buf := make([]int16, 960)
-	for len(out) < want {
+	for len(out) < total {
 		n, err := src.Read(ctx, buf)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, buf[:n]...)
 	}
-	spk.SetMonitor(nil)
 	tap.mu.Lock()
 	defer tap.mu.Unlock()
 	return tap.pcm[:len(out)], out, src
@@ -120,7 +129,7 @@ func convergence(raw, out []int16, start int) (time.Duration, bool) {
 // and it converges within a second.
 func TestRigCancelsTheEcho(t *testing.T) {
 	far := farSpeech(t)
-	raw, out, src := rigRun(t, far, nil)
+	raw, out, src := rigRun(t, far)
 	start := echoStart(raw)
 	if start < 0 {
 		t.Fatalf("the rig's echo never reached the microphone (%.1f dBFS)", audio.RMS(raw))
@@ -147,56 +156,10 @@ func TestRigCancelsTheEcho(t *testing.T) {
 // taken out from its first second.
 func TestRigLaterRepliesNeedNoRelearning(t *testing.T) {
 	far := speak(t, "Here is the weather for today. It will be sunny.", "en-us")
-	path, err := server.StartEcho(rigDelay, rigGain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer path.Stop()
-	spk, err := playback.Open(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spk.Close()
-	mic, err := device.OpenCapture(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref := NewReference()
-	spk.SetMonitor(ref)
-	defer spk.SetMonitor(nil)
-	tap := &rawTap{Source: mic}
-	src, err := NewSource(tap, ref, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	rs, _ := audio.NewResampler(rate, spk.Format().SampleRate)
-	far48 := rs.Process(nil, far)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	// Three replies, 3 s apart: the device sleeps in between (2 s after
 	// the last sound, with a monitor).
 	const replies, gap = 3, 3 * time.Second
-	go func() {
-		for range replies {
-			time.Sleep(gap)
-			spk.Write(ctx, far48)
-			spk.Drain(ctx)
-		}
-	}()
-	total := replies * (audio.Pipeline.Samples(gap) + len(far) + rate/2)
-	buf := make([]int16, 960)
-	var out []int16
-	for len(out) < total {
-		n, err := src.Read(ctx, buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, buf[:n]...)
-	}
-	tap.mu.Lock()
-	raw := tap.pcm[:len(out)]
-	tap.mu.Unlock()
+	raw, out, src := rigPlay(t, far, replies, gap, replies*(audio.Pipeline.Samples(gap)+len(far)+rate/2))
 	// Each reply's echo: the first loud frame after a second of quiet.
 	var starts []int
 	quiet := rate

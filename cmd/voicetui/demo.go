@@ -15,6 +15,7 @@ import (
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline/backend"
 	"github.com/voicetui/voicetui/pipeline/conversation"
+	"github.com/voicetui/voicetui/pipeline/localgw"
 	"github.com/voicetui/voicetui/pipeline/session"
 	"github.com/voicetui/voicetui/ui"
 )
@@ -138,7 +139,7 @@ func demoStepRun(ctx context.Context, c config, st demoStep, spk audio.Sink, std
 	defer b.Close()
 	base, token := b.Gateway.ControlURL(), b.Gateway.ControlToken()
 	for _, r := range st.quota {
-		if err := control(base+"/quota?rule="+url.QueryEscape(r), token); err != nil {
+		if err := localgw.Control(base+"/quota?rule="+url.QueryEscape(r), token); err != nil {
 			return nil, err
 		}
 	}

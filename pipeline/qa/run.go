@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,7 +17,6 @@ import (
 	"github.com/voicetui/voicetui/pipeline/conversation"
 	"github.com/voicetui/voicetui/pipeline/localgw"
 	"github.com/voicetui/voicetui/pipeline/provider"
-	"github.com/voicetui/voicetui/pipeline/safetext"
 	"github.com/voicetui/voicetui/pipeline/session"
 )
 
@@ -319,7 +316,7 @@ func openBackend(o Options, c Class, onRetry func(int, error, time.Duration)) (*
 			return nil, nil, err
 		}
 		base, token := b.Gateway.ControlURL(), b.Gateway.ControlToken()
-		return b, func(path string) error { return post(base+path, token) }, nil
+		return b, func(path string) error { return localgw.Control(base+path, token) }, nil
 	}
 	key, secret := o.Key, o.Secret
 	if c.WrongSecret {
@@ -336,7 +333,7 @@ func openBackend(o Options, c Class, onRetry func(int, error, time.Duration)) (*
 		b.Close()
 		return nil, nil, err
 	}
-	return b, func(path string) error { return post(base+path, o.ControlToken) }, nil
+	return b, func(path string) error { return localgw.Control(base+path, o.ControlToken) }, nil
 }
 
 // ControlURL is the control endpoint of the gateway at base (".../v1").
@@ -348,28 +345,6 @@ func ControlURL(base string) (string, error) {
 	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/v1") + "/control"
 	u.RawQuery = ""
 	return u.String(), nil
-}
-
-func post(u, token string) error {
-	req, err := http.NewRequest(http.MethodPost, u, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set(localgw.ControlHeader, token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 500))
-		if resp.StatusCode == http.StatusForbidden {
-			return fmt.Errorf("%s: the control endpoint answers loopback clients with its token only (--control-token; from another machine, through an SSH tunnel): %s",
-				resp.Status, safetext.Sanitize(string(b), 200))
-		}
-		return fmt.Errorf("%s: %s", resp.Status, safetext.Sanitize(string(b), 200))
-	}
-	return nil
 }
 
 // statusFile is the status pane at the failure and at the end.
