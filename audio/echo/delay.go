@@ -18,7 +18,7 @@ import (
 // minCorrelation is the plain normalized correlation at the peak below
 // which it is not trusted (no echo: headphones; or the user talks over
 // the agent).
-const minCorrelation = 0.3
+const minCorrelation = 0.5
 
 // delayEstimator keeps its FFT and buffers between measures.
 type delayEstimator struct {

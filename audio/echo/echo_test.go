@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os/exec"
+	"slices"
 	"testing"
 	"time"
 
@@ -230,5 +231,22 @@ func TestKeepsTheUserOverTheEcho(t *testing.T) {
 	t.Logf("near-end %.1f dBFS alone, %.1f dBFS out of the canceller during double talk", nearLevel, outLevel)
 	if outLevel < nearLevel-6 {
 		t.Errorf("the user's speech lost %.1f dB in double talk; want at most 6", nearLevel-outLevel)
+	}
+}
+
+// With headphones there is no echo to find: the microphone passes as it
+// is, the user's voice over the agent included (nothing is silenced
+// waiting for an echo that never comes).
+func TestHeadphonesPassTheMicrophone(t *testing.T) {
+	far := farSpeech(t)
+	near := speak(t, "Stop, please. I have another question.", "en-gb-x-rp+f3")
+	pad := append(make([]int16, 3*rate), near...)
+	sim := simulation{far: far, near: pad, room: room{delay: 2400, gain: 0}, speakerAt: 20 * time.Millisecond}
+	mic, out, src := sim.run(t)
+	if st := src.Stats(); st.Measured {
+		t.Fatalf("an echo was measured where there is none: %+v", st)
+	}
+	if !slices.Equal(mic[:len(out)], out) {
+		t.Fatal("the microphone was altered")
 	}
 }

@@ -45,13 +45,14 @@ type Reference struct {
 	buf    []int16
 	run    int64 // runs of the device: counted at each start
 	loud   int64 // position after the last chunk played above activeLevel
+	first  int64 // position of the run's first chunk above it; -1 before
 }
 
 var _ audio.Monitor = (*Reference)(nil)
 
 // NewReference starts the timeline now.
 func NewReference() *Reference {
-	return &Reference{epoch: time.Now(), ring: make([]int16, refKeep), next: -1}
+	return &Reference{epoch: time.Now(), ring: make([]int16, refKeep), next: -1, first: -1}
 }
 
 // position is t on the timeline.
@@ -75,6 +76,7 @@ func (r *Reference) Played(p []int16, prate int, at time.Time) {
 		// The device starts (again): silence since it stopped.
 		r.rs.Reset()
 		r.run++
+		r.first = -1
 		r.zero(r.next, now)
 		r.next = now
 	}
@@ -84,16 +86,20 @@ func (r *Reference) Played(p []int16, prate int, at time.Time) {
 	}
 	r.next += int64(len(r.buf))
 	if len(r.buf) > 0 && audio.RMS(r.buf) > activeLevel {
+		if r.first < 0 {
+			r.first = r.next - int64(len(r.buf))
+		}
 		r.loud = r.next
 	}
 }
 
 // runs counts the device's starts: each is placed on the timeline anew.
-// lastLoud is the position after the last sound played.
-func (r *Reference) runs() (run, lastLoud int64) {
+// firstLoud is where the run's first sound was played (-1: none yet),
+// lastLoud the position after the last sound played.
+func (r *Reference) runs() (run, firstLoud, lastLoud int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.run, r.loud
+	return r.run, r.first, r.loud
 }
 
 // Unplayed takes back the last n samples (at the speaker's rate): they

@@ -34,6 +34,9 @@ const (
 	// window is the stretch correlated to measure the delay; one is
 	// measured every half window while the speaker plays.
 	window = rate / 2
+	// muteLimit is how long, past the longest delay after a run's first
+	// sound, frames are silenced while its delay is not measured.
+	muteLimit = rate * 3 / 10
 	// activeLevel is the reference level (dBFS) from which a frame counts
 	// as the speaker playing.
 	activeLevel = -50.0
@@ -175,10 +178,13 @@ func (s *Source) place(n int) {
 // Each time the speaker starts again (a run, see Reference) its place on
 // the timeline is only known to the wall clock's accuracy, so the delay
 // is measured anew (in about 100 ms). Until then the canceller is not
-// fed (out of step, it would learn nonsense), and frames that may hold
-// echo are silenced: passed on, the agent's first syllables would count
-// as the user speaking. The room has not changed, so what the canceller
-// learnt holds once the reference is back in step.
+// fed (out of step, it would learn nonsense), and, once an echo has been
+// measured at all, frames that may hold it are silenced: passed on, the
+// agent's first syllables would count as the user speaking. That lasts
+// muteLimit past the longest delay at most: an echo that cannot be found
+// has gone (headphones), and the microphone is passed on as it is, as it
+// is before any echo was ever found. The room has not changed, so what
+// the canceller learnt holds once the reference is back in step.
 func (s *Source) processFrames() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -188,7 +194,7 @@ func (s *Source) processFrames() {
 	k := 0
 	for ; k+frame <= len(s.in); k += frame {
 		mic := s.in[k : k+frame]
-		run, loud := s.ref.runs()
+		run, first, last := s.ref.runs()
 		if run != s.run {
 			s.run, s.aligned, s.pending = run, false, -1
 		}
@@ -196,7 +202,7 @@ func (s *Source) processFrames() {
 		switch {
 		case s.aligned:
 			s.c.process(mic, s.refBuf, s.outBuf)
-		case s.pos < loud+int64(s.maxLag):
+		case s.measured && first >= 0 && s.pos < last+int64(s.maxLag) && s.pos < first+int64(s.maxLag+muteLimit):
 			clear(s.outBuf) // the echo of what played may be in it
 		default:
 			copy(s.outBuf, mic)

@@ -51,11 +51,10 @@ type outputDevice struct {
 	// blocks in snd_pcm_writei every period, writing silence, and each
 	// blocking cgo call wakes the Go scheduler's monitor. That was most of
 	// an idle session's CPU. mu guards asleep and the calls that change it.
-	mu        sync.Mutex
-	asleep    bool
-	sleptAt   time.Time
-	lastData  atomic.Int64 // unix ns: audio last handed to the device, or a wake
-	monitored atomic.Bool  // a speaker has a monitor (idleAfterMonitored)
+	mu       sync.Mutex
+	asleep   bool
+	sleptAt  time.Time
+	lastData atomic.Int64 // unix ns: audio last handed to the device, or a wake
 }
 
 // wakeQueue is how much oto's player queue holds, in device periods, when
@@ -65,14 +64,9 @@ const wakeQueue = 3
 
 // Idle handling of the device (see outputDevice).
 const (
-	idleAfter = 150 * time.Millisecond // nothing to play for this long: suspend (oto has played its last queued samples by then)
-	// idleAfterMonitored is idleAfter with a monitor (an echo
-	// canceller): each start of the device moves its timeline, which the
-	// canceller must measure again, so pauses between sentences should
-	// not stop it.
-	idleAfterMonitored = 2 * time.Second
-	probeEvery         = 2 * time.Second // while suspended, run the device for a tick this often, so a device that died is noticed
-	idleTick           = 100 * time.Millisecond
+	idleAfter  = 150 * time.Millisecond // nothing to play for this long: suspend (oto has played its last queued samples by then)
+	probeEvery = 2 * time.Second        // while suspended, run the device for a tick this often, so a device that died is noticed
+	idleTick   = 100 * time.Millisecond
 )
 
 // wake resumes a suspended device (and says so): audio is coming. fresh
@@ -102,24 +96,17 @@ func (d *outputDevice) idle(now time.Time, queued bool) time.Duration {
 	switch {
 	case d.asleep && now.Sub(d.sleptAt) >= probeEvery:
 		d.asleep = false
-		d.lastData.Store(now.Add(idleTick - d.idleAfter()).UnixNano()) // asleep again at the next tick
+		d.lastData.Store(now.Add(idleTick - idleAfter).UnixNano()) // asleep again at the next tick
 		d.ctx.Resume()
 	case d.asleep:
 		return d.sleptAt.Add(probeEvery).Sub(now)
-	case !queued && now.Sub(time.Unix(0, d.lastData.Load())) >= d.idleAfter():
+	case !queued && now.Sub(time.Unix(0, d.lastData.Load())) >= idleAfter:
 		if d.ctx.Suspend() == nil {
 			d.asleep, d.sleptAt = true, now
 			return probeEvery
 		}
 	}
 	return idleTick
-}
-
-func (d *outputDevice) idleAfter() time.Duration {
-	if d.monitored.Load() {
-		return idleAfterMonitored
-	}
-	return idleAfter
 }
 
 // shared is this package's only state, set once.
@@ -243,7 +230,6 @@ type Speaker struct {
 // SetMonitor makes m hear everything this speaker hands the device (an
 // echo canceller's reference); nil stops it.
 func (s *Speaker) SetMonitor(m audio.Monitor) {
-	s.dev.monitored.Store(m != nil)
 	if m == nil {
 		s.monitor.Store(nil)
 		return
