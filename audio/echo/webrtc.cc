@@ -1,4 +1,4 @@
-//go:build linux
+//go:build linux && !noaec
 
 // The WebRTC audio processing module (0.3, Debian's
 // libwebrtc-audio-processing) configured for echo cancellation only.
