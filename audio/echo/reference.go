@@ -127,17 +127,23 @@ func (r *Reference) zero(from, to int64) {
 }
 
 // read copies the samples at positions [pos, pos+len(dst)) into dst:
-// silence where nothing played or what played is no longer kept.
+// silence where nothing played or what played is no longer kept. It
+// copies spans of the ring, not sample by sample: the speaker's reader
+// waits for the same lock.
 func (r *Reference) read(pos int64, dst []int16) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for i := range dst {
-		p := pos + int64(i)
-		if r.next < 0 || p >= r.next || p < r.next-refKeep {
-			dst[i] = 0
-			continue
-		}
-		dst[i] = r.ring[index(p)]
+	clear(dst)
+	if r.next < 0 {
+		return
+	}
+	// What is kept: [next-refKeep, next).
+	from, to := max(pos, r.next-refKeep), min(pos+int64(len(dst)), r.next)
+	for from < to {
+		i := index(from)
+		n := min(to-from, refKeep-i) // up to the ring's end
+		copy(dst[from-pos:], r.ring[i:i+n])
+		from += n
 	}
 }
 

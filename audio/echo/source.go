@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math"
 	"sync"
 	"time"
 
@@ -16,11 +15,15 @@ type Options struct {
 	// MaxDelay is the longest delay searched between what played and its
 	// echo: device buffers and the sound server (default 500 ms).
 	MaxDelay time.Duration
+	// Failed, when set, hears (once, from its own goroutine) that the
+	// canceller failed: the microphone then passes as it is, echo and
+	// all, and the user should be told.
+	Failed func(error)
 }
 
 // engine is an echo canceller working on frames.
 type engine interface {
-	process(mic, ref, out []int16)
+	process(mic, ref, out []int16) error
 	close()
 }
 
@@ -42,17 +45,12 @@ const (
 	activeLevel = -50.0
 )
 
-// Stats say how the canceller is doing.
+// Stats say how the delay measurement is doing.
 type Stats struct {
 	// Delay between what played and its echo in the microphone, once
 	// Measured.
 	Delay    time.Duration
 	Measured bool
-	// ERLE is the echo return loss enhancement (dB) over the frames in
-	// which the speaker played: how much quieter the output is than the
-	// microphone. With the user silent it is the echo taken away.
-	ERLE   float64
-	Frames int // frames counted in ERLE
 	// Realigned counts the changes of the delay after the first measure.
 	Realigned int
 }
@@ -63,31 +61,28 @@ type Source struct {
 	mic audio.Source
 	ref *Reference
 	c   engine
-	o   Options
 
-	pos      int64   // timeline position of the next microphone sample; -1 before the first
-	in       []int16 // microphone samples short of a frame
-	out      []int16 // processed samples not yet read
-	buf      []int16
-	refBuf   []int16
-	outBuf   []int16
-	primeBuf []int16
-	maxLag   int
-	history  []int16 // the last window of microphone audio, for the delay
-	since    int     // samples since the last delay measurement
-	now      func() time.Time
-	est      delayEstimator
+	pos     int64   // timeline position of the next microphone sample; -1 before the first
+	in      []int16 // microphone samples short of a frame
+	out     []int16 // processed samples not yet read
+	buf     []int16
+	refBuf  []int16
+	outBuf  []int16
+	window  []int16 // what played around the last window heard, for the delay
+	maxLag  int
+	history []int16 // the last window of microphone audio, for the delay
+	since   int     // samples since the last delay measurement
+	now     func() time.Time
+	est     delayEstimator
 
 	mu        sync.Mutex
 	delay     int // samples: the microphone at q hears what played at q-delay
 	measured  bool
-	pending   int     // a changed delay measured once, to confirm; -1: none
-	realigned int     // times the delay in use changed
-	run       int64   // the speaker's run (Reference.runs) frames are aligned to
-	aligned   bool    // the delay of this run is measured
-	micE      float64 // energies over frames in which the speaker played
-	outE      float64
-	frames    int
+	pending   int   // a changed delay measured once, to confirm; -1: none
+	realigned int   // times the delay in use changed
+	run       int64 // the speaker's run (Reference.runs) frames are aligned to
+	aligned   bool  // the delay of this run is measured
+	failed    func(error)
 }
 
 // NewSource wraps mic (audio.Pipeline), taking out the echo of what ref
@@ -107,8 +102,10 @@ func NewSource(mic audio.Source, ref *Reference, opts *Options) (*Source, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Source{mic: mic, ref: ref, c: c, o: o, pos: -1, pending: -1, now: time.Now, buf: make([]int16, 3*frame*2),
-		refBuf: make([]int16, frame), outBuf: make([]int16, frame), primeBuf: make([]int16, frame), maxLag: audio.Pipeline.Samples(o.MaxDelay)}, nil
+	maxLag := audio.Pipeline.Samples(o.MaxDelay)
+	return &Source{mic: mic, ref: ref, c: c, pos: -1, pending: -1, now: time.Now, buf: make([]int16, 3*frame*2),
+		refBuf: make([]int16, frame), outBuf: make([]int16, frame), window: make([]int16, maxLag+window),
+		history: make([]int16, 0, 2*window), maxLag: maxLag, failed: o.Failed}, nil
 }
 
 // Format is audio.Pipeline.
@@ -130,11 +127,7 @@ func (s *Source) Close() error {
 func (s *Source) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Delay: audio.Pipeline.Duration(s.delay), Measured: s.measured, Frames: s.frames, Realigned: s.realigned}
-	if s.frames > 0 && s.outE > 0 {
-		st.ERLE = 10 * math.Log10(s.micE/s.outE)
-	}
-	return st
+	return Stats{Delay: audio.Pipeline.Duration(s.delay), Measured: s.measured, Realigned: s.realigned}
 }
 
 // Read returns processed audio: whole frames, so up to 10 ms behind the
@@ -188,9 +181,6 @@ func (s *Source) place(n int) {
 func (s *Source) processFrames() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.c == nil {
-		return
-	}
 	k := 0
 	for ; k+frame <= len(s.in); k += frame {
 		mic := s.in[k : k+frame]
@@ -201,22 +191,32 @@ func (s *Source) processFrames() {
 		s.ref.read(s.pos-int64(s.delay)+margin, s.refBuf)
 		switch {
 		case s.aligned:
-			s.c.process(mic, s.refBuf, s.outBuf)
+			if err := s.c.process(mic, s.refBuf, s.outBuf); err != nil {
+				s.fail(err)
+				copy(s.outBuf, mic)
+			}
 		case s.measured && first >= 0 && s.pos < last+int64(s.maxLag) && s.pos < first+int64(s.maxLag+muteLimit):
 			clear(s.outBuf) // the echo of what played may be in it
 		default:
 			copy(s.outBuf, mic)
 		}
-		if audio.RMS(s.refBuf) > activeLevel {
-			s.micE += energy(mic)
-			s.outE += energy(s.outBuf)
-			s.frames++
-		}
 		s.out = append(s.out, s.outBuf...)
-		s.remember(mic)
+		if s.c != nil {
+			s.remember(mic)
+		}
 		s.pos += frame
 	}
 	s.in = append(s.in[:0], s.in[k:]...)
+}
+
+// fail gives up the canceller: from now on the microphone passes as it
+// is, and Options.Failed hears why.
+func (s *Source) fail(err error) {
+	s.c.close()
+	s.c = nil
+	if s.failed != nil {
+		go s.failed(err)
+	}
 }
 
 // remember keeps the last window of microphone audio and, while the
@@ -224,10 +224,12 @@ func (s *Source) processFrames() {
 // over a half window while the run's delay is unknown (the sooner it is
 // known, the less echo passes).
 func (s *Source) remember(mic []int16) {
-	s.history = append(s.history, mic...)
-	if over := len(s.history) - window; over > 0 {
-		s.history = append(s.history[:0], s.history[over:]...)
+	// Trimmed once it holds two windows: a copy every half second, not
+	// every frame.
+	if len(s.history)+len(mic) > cap(s.history) {
+		s.history = append(s.history[:0], s.history[len(s.history)-window:]...)
 	}
+	s.history = append(s.history, mic...)
 	s.since += len(mic)
 	every, w := window/2, window
 	if !s.aligned {
@@ -239,7 +241,7 @@ func (s *Source) remember(mic []int16) {
 	s.since = 0
 	heard := s.history[len(s.history)-w:]
 	end := s.pos + frame // after this frame
-	ref := make([]int16, s.maxLag+w)
+	ref := s.window[:s.maxLag+w]
 	s.ref.read(end-int64(len(ref)), ref)
 	if audio.RMS(ref[s.maxLag:]) <= activeLevel || audio.RMS(heard) <= activeLevel {
 		return // nothing played, or nothing heard
@@ -284,23 +286,18 @@ const primeFrames = 15
 
 // prime runs the canceller over the last frames heard (the current one
 // included), now that they can be aligned; its output is dropped (those
-// frames have gone out, silenced).
+// frames have gone out, silenced: outBuf is free again).
 func (s *Source) prime() {
 	m := min(len(s.history)/frame, primeFrames)
 	for j := range m {
 		mic := s.history[len(s.history)-(m-j)*frame:][:frame]
 		pos := s.pos + frame - int64(m-j)*frame
 		s.ref.read(pos-int64(s.delay)+margin, s.refBuf)
-		s.c.process(mic, s.refBuf, s.primeBuf)
+		if err := s.c.process(mic, s.refBuf, s.outBuf); err != nil {
+			s.fail(err)
+			return
+		}
 	}
-}
-
-func energy(p []int16) float64 {
-	var e float64
-	for _, v := range p {
-		e += float64(v) * float64(v)
-	}
-	return e
 }
 
 func abs(x int) int {

@@ -12,6 +12,7 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"unsafe"
 )
 
@@ -36,9 +37,12 @@ func newCanceller() (engine, error) {
 
 // process cancels the echo of ref (what played, aligned: the echo comes
 // margin later) in mic, into out; one frame each.
-func (c *canceller) process(mic, ref, out []int16) {
-	C.voicetui_aec_process(c.h, (*C.int16_t)(unsafe.Pointer(&mic[0])), (*C.int16_t)(unsafe.Pointer(&ref[0])),
-		(*C.int16_t)(unsafe.Pointer(&out[0])), C.int(len(mic)), C.int(margin*1000/rate))
+func (c *canceller) process(mic, ref, out []int16) error {
+	if code := C.voicetui_aec_process(c.h, (*C.int16_t)(unsafe.Pointer(&mic[0])), (*C.int16_t)(unsafe.Pointer(&ref[0])),
+		(*C.int16_t)(unsafe.Pointer(&out[0])), C.int(len(mic)), C.int(margin*1000/rate)); code != 0 {
+		return fmt.Errorf("echo: WebRTC's audio processing failed (code %d)", int(code))
+	}
+	return nil
 }
 
 func (c *canceller) close() {
