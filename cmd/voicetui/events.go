@@ -94,6 +94,15 @@ func (o *eventOutputs) recordFailed(err error) {
 	})
 }
 
+// echoFailed says that echo cancellation stopped: the microphone goes on
+// with the agent's echo in it, and the user should know why the agent may
+// now interrupt itself.
+func (o *eventOutputs) echoFailed(err error) {
+	o.events.Emit(conversation.Error{Stage: "device", Attempt: 1, Retryable: true,
+		Message: safetext.Sanitize("echo cancellation stopped: "+err.Error(), 300),
+		Hint:    "the microphone goes on without it: use headphones, or restart with --half-duplex"})
+}
+
 // printEvent shows an event to a person, one plain line (stdout is not a
 // terminal, and not --headless).
 func printEvent(w io.Writer, e conversation.Event) {

@@ -32,7 +32,7 @@ type audioIO struct {
 // openAudio opens the microphone (or --input) and the speaker (or
 // --output), with --record taps that report a failed recording to
 // recordFailed.
-func openAudio(c config, closers *closers, recordFailed func(error)) (audioIO, error) {
+func openAudio(c config, closers *closers, recordFailed, echoFailed func(error)) (audioIO, error) {
 	var io audioIO
 	openMic := func() (audio.Source, error) { return device.OpenCapture(&device.CaptureOptions{Device: c.inputDevice}) }
 	// The microphone opens before the speaker: opening a non-default
@@ -71,7 +71,7 @@ func openAudio(c config, closers *closers, recordFailed func(error)) (audioIO, e
 			return io, err
 		}
 	}
-	cancelEcho(c, &io, closers)
+	cancelEcho(c, &io, closers, echoFailed)
 	if c.input != "" {
 		src, err := audio.NewWAVSource(c.input, &audio.WAVSourceOptions{Realtime: true})
 		if err != nil {
@@ -120,7 +120,7 @@ func openAudio(c config, closers *closers, recordFailed func(error)) (audioIO, e
 
 // cancelEcho puts an echo canceller on the microphone, fed by what the
 // speaker plays (--aec on, the default), when both are devices.
-func cancelEcho(c config, io *audioIO, closers *closers) {
+func cancelEcho(c config, io *audioIO, closers *closers, failed func(error)) {
 	spk, isSpeaker := io.spk.(*playback.Speaker)
 	switch {
 	case !c.aec:
@@ -143,7 +143,9 @@ func cancelEcho(c config, io *audioIO, closers *closers) {
 		return
 	}
 	ref := echo.NewReference()
-	wrap := func(m audio.Source) (audio.Source, error) { return echo.NewSource(m, ref, nil) }
+	wrap := func(m audio.Source) (audio.Source, error) {
+		return echo.NewSource(m, ref, &echo.Options{Failed: failed})
+	}
 	mic, err := wrap(io.mic)
 	if err != nil {
 		io.echo = "off (" + safetext.Sanitize(err.Error(), 200) + ")"
@@ -227,6 +229,15 @@ func (t *teeSink) Write(ctx context.Context, p []int16) (int, error) {
 }
 
 func (t *teeSink) Flush() { t.Sink.Flush(); t.rec.Flush() }
+
+// Err is the speaker's: a conversation watches an idle speaker through it
+// (conversation.WatchSpeaker), and the recording must not hide it.
+func (t *teeSink) Err() error {
+	if e, ok := t.Sink.(interface{ Err() error }); ok {
+		return e.Err()
+	}
+	return nil
+}
 
 // teeSource records the microphone.
 type teeSource struct {

@@ -43,7 +43,7 @@ func talkInRoom(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	aio, err := openAudio(c, &open, out.recordFailed)
+	aio, err := openAudio(c, &open, out.recordFailed, out.echoFailed)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	aio, err := openAudio(c, &open, out.recordFailed)
+	aio, err := openAudio(c, &open, out.recordFailed, out.echoFailed)
 	if err != nil {
 		return err
 	}
