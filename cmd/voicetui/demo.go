@@ -59,7 +59,7 @@ func runDemo(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "voicetui demo: %d steps against an embedded gateway; the agent speaks on the speaker.\n", len(demoSteps))
 	for i, st := range demoSteps {
 		fmt.Fprintf(stdout, "\n[step %d/%d] %s\n", i+1, len(demoSteps), st.caption)
-		events, err := demoStepRun(ctx, c, st, spk, stdout)
+		events, err := demoStepRun(ctx, c, st, spk, stdout, stderr)
 		if err != nil {
 			return err
 		}
@@ -96,7 +96,7 @@ func demoSpeaker(c config, open *closers) (audio.Sink, error) {
 // demoStepRun runs one step: a fresh embedded gateway with the step's
 // rules, a session, the user's line once it listens, until the reply has
 // played or the session has closed.
-func demoStepRun(ctx context.Context, c config, st demoStep, spk audio.Sink, stdout io.Writer) ([]conversation.Event, error) {
+func demoStepRun(ctx context.Context, c config, st demoStep, spk audio.Sink, stdout, stderr io.Writer) ([]conversation.Event, error) {
 	var mu sync.Mutex
 	var events []conversation.Event
 	stopping := false // the step is over: what follows is its teardown
@@ -160,11 +160,13 @@ func demoStepRun(ctx context.Context, c config, st demoStep, spk audio.Sink, std
 			sess.Say(st.say)
 		case <-done:
 		case <-time.After(10 * time.Second):
+			fmt.Fprintln(stderr, "voicetui demo: the agent was not listening within 10 s; the step goes on without your line")
 		}
 	}
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
+		fmt.Fprintln(stderr, "voicetui demo: no reply and no close within 30 s; on to the next step")
 	case <-ctx.Done():
 	}
 	// A reply has played, or the session closed (its recording played).

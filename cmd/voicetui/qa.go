@@ -84,7 +84,8 @@ func runQA(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return werr
 	}
 	if err != nil {
-		return err // interrupted: the report says how far it got
+		// Interrupted: not a pass (exit 0 would read as one in CI).
+		return fmt.Errorf("qa interrupted (%v) after %d of %d classes: the partial report is %s", err, done, len(classes), filepath.Join(c.qaOut, "index.md"))
 	}
 	failed := 0
 	for _, r := range results {

@@ -4,9 +4,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/voicetui/voicetui/pipeline/safetext"
 )
+
+// controlClient bounds a control request: a gateway that does not answer
+// is an error, not a wait without end.
+var controlClient = &http.Client{Timeout: 10 * time.Second}
 
 // Control posts to a gateway's control endpoint: u is the endpoint's URL
 // with its path (".../control/quota?rule=llm:credits"), token the one it
@@ -17,7 +22,7 @@ func Control(u, token string) error {
 		return err
 	}
 	req.Header.Set(ControlHeader, token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := controlClient.Do(req)
 	if err != nil {
 		return err
 	}

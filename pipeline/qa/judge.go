@@ -12,7 +12,7 @@ import (
 // judge compares a class's session with its expectation.
 func judge(res *Result, run *sessionRun, render func([]conversation.Event) string) {
 	x := res.Class.Expect
-	var problems []string
+	problems := append([]string(nil), run.problems...)
 	fail := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 
 	var closeEv *conversation.Close

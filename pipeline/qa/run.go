@@ -39,8 +39,11 @@ type Options struct {
 	Status func(events []conversation.Event) string
 	// Progress hears each class as it finishes (from several goroutines).
 	Progress func(r Result)
-	Parallel int // embedded: classes at once (default 4)
 }
+
+// parallel is how many classes run at once, each with its embedded
+// gateway (a shared --gateway runs them one after another).
+const parallel = 4
 
 // Result is one class's outcome.
 type Result struct {
@@ -54,7 +57,6 @@ type Result struct {
 	Signal time.Duration
 	Status string // the status pane at the failure (or at the end)
 	Took   time.Duration
-	Err    error // the class could not run
 }
 
 // Select returns the classes named (all for none), or an error naming an
@@ -92,15 +94,12 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 	if err := writeQuestion(ctx, question); err != nil {
 		return nil, err
 	}
-	parallel := o.Parallel
-	if parallel <= 0 {
-		parallel = 4
-	}
+	at := parallel
 	if o.Gateway != "" {
-		parallel = 1
+		at = 1
 	}
 	results := make([]Result, len(classes))
-	sem := make(chan struct{}, parallel)
+	sem := make(chan struct{}, at)
 	var wg sync.WaitGroup
 	for i, c := range classes {
 		wg.Add(1)
@@ -154,7 +153,6 @@ func runClass(ctx context.Context, o Options, c Class, question string) Result {
 	run, err := runSession(ctx, o, c, question)
 	res.Took = time.Since(start)
 	if err != nil {
-		res.Err = err
 		res.Problems = []string{"could not run: " + err.Error()}
 		return res
 	}
@@ -169,6 +167,9 @@ type sessionRun struct {
 	written []int16 // everything written to the speaker, in order
 	writes  []stamp
 	err     error // what Run returned
+	// problems are the run's own failures (its files, the gateway's
+	// reset): the class fails with them.
+	problems []string
 }
 
 func runSession(ctx context.Context, o Options, c Class, question string) (*sessionRun, error) {
@@ -184,11 +185,14 @@ func runSession(ctx context.Context, o Options, c Class, question string) (*sess
 	enc := json.NewEncoder(evFile)
 	run := &sessionRun{}
 	var mu sync.Mutex
+	var writeErr error // the first failure to keep an event: the report says it
 	events := conversation.NewEmitter(func(e conversation.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		run.events = append(run.events, e)
-		enc.Encode(e)
+		if err := enc.Encode(e); err != nil && writeErr == nil {
+			writeErr = fmt.Errorf("events.jsonl: %w", err)
+		}
 	})
 	eventsStart := time.Now()
 	attempts := session.NewAttempts(events)
@@ -211,7 +215,12 @@ func runSession(ctx context.Context, o Options, c Class, question string) (*sess
 		}
 	}
 	if o.Gateway != "" {
-		defer control("/reset") // a shared gateway is left as found
+		// A shared gateway is left as found, or the report says it is not.
+		defer func() {
+			if err := control("/reset"); err != nil {
+				run.problems = append(run.problems, "the gateway's rules could not be reset afterwards: "+err.Error())
+			}
+		}()
 	}
 	src, err := audio.NewWAVSource(question, &audio.WAVSourceOptions{Realtime: true})
 	if err != nil {
@@ -259,7 +268,9 @@ func runSession(ctx context.Context, o Options, c Class, question string) (*sess
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	run.events = slices.Clone(run.events)
+	if writeErr != nil {
+		run.problems = append(run.problems, writeErr.Error())
+	}
 	run.written, run.writes = stamped.written, stamped.stamps
 	return run, nil
 }
