@@ -385,12 +385,12 @@ func (u *utterance) Recv() (_ []int16, err error) {
 			case ttsAudio:
 				if len(u.pcm) > 0 {
 					u.heard, u.unanswered = true, false
+					if !u.done {
+						u.arm() // only audio buys more time: keepalives and unknown messages do not
+					}
 				}
 			case ttsDone:
 				u.finish()
-			}
-			if !u.done {
-				u.arm()
 			}
 			u.mu.Unlock()
 			switch {

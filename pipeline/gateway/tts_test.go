@@ -248,6 +248,35 @@ func TestTTSStalledStreamTimesOut(t *testing.T) {
 	}
 }
 
+// Messages that are not audio (a session.created repeated, as a stalled
+// server's keepalive) do not hold the stream open: only audio buys time.
+func TestTTSKeepalivesAreNotAudio(t *testing.T) {
+	stopped := make(chan struct{}) // the server has stopped its keepalives
+	cfg := fakeGateway(t, wsHandler(t, func(ctx context.Context, c *websocket.Conn, r *http.Request) {
+		defer close(stopped)
+		readJSON(ctx, c)
+		readJSON(ctx, c)
+		sendJSON(ctx, c, pcmMessage([]int16{1}))
+		for range 500 { // 10 s of keepalives, never audio
+			if sendJSON(ctx, c, map[string]any{"type": "session.created", "session_id": "s1"}) != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}))
+	cfg.Retry.Timeout = 100 * time.Millisecond
+	got, err := speak(t, newTTS(t, cfg), "Hi.")
+	var te *provider.TimeoutError
+	if !errors.As(err, &te) || te.Stage != provider.StageTTS || len(got) != 1 {
+		t.Fatalf("audio %v, %v", got, err)
+	}
+	select {
+	case <-stopped:
+		t.Fatal("the timeout came only once the keepalives stopped")
+	default:
+	}
+}
+
 func TestTTSBargeInDropsTheSocket(t *testing.T) {
 	srv := &ttsServer{t: t}
 	cfg := fakeGateway(t, wsHandler(t, srv.serve))
