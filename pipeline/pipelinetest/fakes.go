@@ -22,6 +22,9 @@ import (
 // LLM answers each Chat with Reply(n) for its n-th call (from 1).
 type LLM struct {
 	Reply func(n int) Reply
+	// OnRetry hears the retries a Reply's Retries stand for, as a real
+	// provider's Retry.OnRetry hook would.
+	OnRetry func(attempt int, err error, wait time.Duration)
 
 	mu    sync.Mutex
 	calls [][]provider.Message
@@ -35,6 +38,10 @@ type Reply struct {
 	Err       error         // Chat fails with it, after Delay
 	StreamErr error         // the stream fails with it after Text
 	Stall     bool          // nothing ever comes (until the context ends)
+	// Retries are failed attempts before this one, each retried after
+	// its wait (reported to LLM.OnRetry): a rate limit the provider rides
+	// out.
+	Retries []time.Duration
 }
 
 // Chat implements provider.LLM.
@@ -50,6 +57,14 @@ func (l *LLM) Chat(ctx context.Context, messages []provider.Message) (provider.T
 	if r.Stall {
 		<-ctx.Done()
 		return nil, context.Cause(ctx)
+	}
+	for i, wait := range r.Retries {
+		if l.OnRetry != nil {
+			l.OnRetry(i+1, provider.FromResponse(provider.StageLLM, 429, nil, []byte(QuotaBody("llm", "MaxConcurrentGatewayLLMRpm"))), wait)
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
 	}
 	if err := sleep(ctx, r.Delay); err != nil {
 		return nil, err

@@ -16,10 +16,13 @@ import (
 // its attempt number. It is built before the providers and handed to the
 // session, so neither waits for the other to exist.
 type Attempts struct {
-	events *conversation.Emitter
-	mu     sync.Mutex
-	n      map[provider.Stage]int // retries reported in the current request, per stage
+	events    *conversation.Emitter
+	mu        sync.Mutex
+	n         map[provider.Stage]int            // retries reported in the current request, per stage
+	listeners map[*retryListener]provider.Stage // an interrupted turn may still listen beside the next
 }
+
+type retryListener struct{ fn func(wait time.Duration) }
 
 // NewAttempts reports retries to events.
 func NewAttempts(events *conversation.Emitter) *Attempts {
@@ -37,6 +40,37 @@ func (a *Attempts) OnRetry(attempt int, err error, wait time.Duration) {
 	e := conversation.ErrorInfo(err, attempt)
 	e.RetryInMs = max(wait.Milliseconds(), 1)
 	a.events.Emit(*e)
+	if errors.As(err, &c) {
+		a.mu.Lock()
+		var fns []func(time.Duration)
+		for l, stage := range a.listeners {
+			if stage == c.ErrStage() {
+				fns = append(fns, l.fn)
+			}
+		}
+		a.mu.Unlock()
+		for _, fn := range fns {
+			fn(wait)
+		}
+	}
+}
+
+// listen makes fn hear the retries of stage (the wait before the next
+// attempt) until the returned function is called: a watchdog on an
+// answer owes a new attempt its whole time.
+func (a *Attempts) listen(stage provider.Stage, fn func(wait time.Duration)) (stop func()) {
+	l := &retryListener{fn: fn}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.listeners == nil {
+		a.listeners = map[*retryListener]provider.Stage{}
+	}
+	a.listeners[l] = stage
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		delete(a.listeners, l)
+	}
 }
 
 // succeeded forgets a stage's retries once a request succeeded.

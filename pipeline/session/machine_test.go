@@ -328,6 +328,37 @@ func TestMachineLLMSaysNothing(t *testing.T) {
 	})
 }
 
+// A rate limit the provider rides out (three retries of 4 s: longer than
+// the LLM's 10 s to answer) is not the LLM's silence: the watchdog gives
+// each attempt its time, and the reply comes.
+func TestMachineRetriesAreNotTheLLMsSilence(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(20*sec))
+		r.llm.Reply = func(int) pipelinetest.Reply {
+			return pipelinetest.Reply{Text: "Hello there.", Retries: []time.Duration{4 * sec, 4 * sec, 4 * sec}}
+		}
+		tune := func(o *Options) {
+			o.Attempts = NewAttempts(o.Events)
+			r.llm.OnRetry = o.Attempts.OnRetry
+		}
+		if err := r.run(t, context.Background(), tune); err != nil {
+			t.Fatal(err)
+		}
+		retries := 0
+		for _, e := range payloads[conversation.Error](r.rec) {
+			if strings.Contains(e.Message, "no answer") {
+				t.Fatalf("timed out while the provider waited to retry: %+v", e)
+			}
+			if e.RetryInMs > 0 {
+				retries++
+			}
+		}
+		if got := replies(r.rec); retries != 3 || len(got) != 1 || got[0].Text != "Hello there." {
+			t.Fatalf("%d retries, replies %+v", retries, got)
+		}
+	})
+}
+
 // The TTS socket stays open and sends no audio (keepalives only).
 func TestMachineTTSSaysNothing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -103,12 +103,15 @@ func (t *turn) answer(ctx context.Context, history []provider.Message) error {
 		}
 	}()
 
-	// The LLM owes its first text within AnswerWait, whatever keeps its
-	// connection alive meanwhile (SSE comments, a slow proxy).
+	// The LLM owes its first text within AnswerWait of each attempt,
+	// whatever keeps its connection alive meanwhile (SSE comments, a slow
+	// proxy); a retry's wait (a rate limit ridden out) is not the LLM's
+	// silence, and the retries are reported as they come.
 	llmOwed := time.AfterFunc(r.o.AnswerWait, func() {
 		t.cancel(&provider.TimeoutError{Stage: provider.StageLLM, After: r.o.AnswerWait})
 	})
 	defer llmOwed.Stop()
+	defer r.o.Attempts.listen(provider.StageLLM, func(wait time.Duration) { llmOwed.Reset(wait + r.o.AnswerWait) })()
 	// TTS owes audio while text waits to be spoken (owed.go).
 	audioOwed := newAudioOwed(r.o.AudioWait, func() {
 		t.cancel(&provider.TimeoutError{Stage: provider.StageTTS, After: r.o.AudioWait})
