@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/voicetui/voicetui/pipeline/conversation"
+	"github.com/voicetui/voicetui/pipeline/gateway"
 	"github.com/voicetui/voicetui/pipeline/localgw"
 	"github.com/voicetui/voicetui/pipeline/qa"
 	"github.com/voicetui/voicetui/ui"
@@ -44,7 +45,8 @@ func runQA(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		if o.ControlToken == "" {
 			return usageError{"--gateway needs the gateway's control token: --control-token TOKEN or VOICETUI_CONTROL_TOKEN (printed when the gateway starts)"}
 		}
-		o.Key, o.Secret = firstEnv("LIVEKIT_INFERENCE_API_KEY", "LIVEKIT_API_KEY"), firstEnv("LIVEKIT_INFERENCE_API_SECRET", "LIVEKIT_API_SECRET")
+		env := gateway.ConfigFromEnv(os.Getenv) // the names the LiveKit backend reads
+		o.Key, o.Secret = env.APIKey, env.APISecret
 		if o.Key == "" || o.Secret == "" {
 			o.Key, o.Secret = localgw.DefaultKey, localgw.DefaultSecret // a `voicetui gateway` with its defaults
 		}
@@ -99,13 +101,4 @@ func runQA(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "qa: all %d classes behave as documented; report: %s\n", len(results), index)
 	return nil
-}
-
-func firstEnv(names ...string) string {
-	for _, n := range names {
-		if v := os.Getenv(n); v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -201,8 +201,10 @@ func runSession(ctx context.Context, o Options, c Class, question string) (*sess
 		return nil, err
 	}
 	defer b.Close()
-	if err := control("/reset"); err != nil {
-		return nil, fmt.Errorf("control endpoint: %w", err)
+	if o.Gateway != "" { // a shared gateway may hold rules; an embedded one is new
+		if err := control("/reset"); err != nil {
+			return nil, fmt.Errorf("control endpoint: %w", err)
+		}
 	}
 	for _, r := range c.Quota {
 		if err := control("/quota?rule=" + url.QueryEscape(r)); err != nil {
