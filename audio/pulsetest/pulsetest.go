@@ -348,11 +348,48 @@ func pcmBytes(samples []int16) []byte {
 	return b
 }
 
-// KillPlayback ends the playback streams of process pid from the server
-// side, as when the device under them is pulled out. (Unloading a sink is
-// not the same: PulseAudio moves its streams to another sink.) pactl has
-// no kill command; pacmd talks to the server's CLI socket.
-func (s *Server) KillPlayback(pid int) error {
+// UnplugSpeaker takes sink away from under process pid, which plays on it
+// by name, as when the headset it chose is pulled out: the sink goes
+// (PulseAudio moves the process's streams to another sink) and the moved
+// streams are ended, so the process cannot open its device again. (Ending
+// the streams alone is no test: ALSA's pulse plugin opens a new stream on
+// the same sink when it recovers from an underrun, and plays on, so the
+// device would be gone or not by a race.) replug puts the sink back.
+func (s *Server) UnplugSpeaker(sink string, pid int) (replug func() error, err error) {
+	out, err := s.pactl("list", "short", "modules")
+	if err != nil {
+		return nil, fmt.Errorf("headless audio: list modules: %v: %s", err, out)
+	}
+	var index string
+	var args []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) >= 3 && f[1] == "module-null-sink" && strings.HasPrefix(f[2], "sink_name="+sink+" ") {
+			index, args = f[0], strings.Fields(f[2])
+		}
+	}
+	if index == "" {
+		return nil, fmt.Errorf("headless audio: no sink %q", sink)
+	}
+	if out, err := s.pactl("unload-module", index); err != nil {
+		return nil, fmt.Errorf("headless audio: unload sink %s: %v: %s", sink, err, out)
+	}
+	replug = func() error {
+		if out, err := s.pactl(append([]string{"load-module", "module-null-sink"}, args...)...); err != nil {
+			return fmt.Errorf("headless audio: load sink %s again: %v: %s", sink, err, out)
+		}
+		return nil
+	}
+	if err := s.killPlayback(pid); err != nil {
+		replug()
+		return nil, err
+	}
+	return replug, nil
+}
+
+// killPlayback ends the playback streams of process pid from the server
+// side. pactl has no kill command; pacmd talks to the server's CLI socket.
+func (s *Server) killPlayback(pid int) error {
 	want := fmt.Sprintf("application.process.id = \"%d\"", pid)
 	out, err := s.pactl("list", "sink-inputs")
 	if err != nil {

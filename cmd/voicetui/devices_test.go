@@ -127,17 +127,22 @@ ctl.default { type pulse }
 	s.waitScreen(10*time.Second, "EXITED 0")
 }
 
-// The speaker goes away under the client: its playback stream is killed
-// by the sound server, as when a USB headset is pulled. (Unloading the sink
-// is no test: PulseAudio moves its streams to another sink, and playback
-// goes on.) Terminal, said with the device stage, exit non-zero, and
-// noticed while idle, not at the next reply.
+// The speaker the user chose goes away under the client, as when a USB
+// headset is pulled: its sink goes and the sound server ends the stream,
+// so it cannot be opened again. Terminal, said with the device stage,
+// exit non-zero, and noticed while idle, not at the next reply.
 func TestSpeakerGoneIsTerminal(t *testing.T) {
-	r := startLive(t)
+	r := startLive(t, "--output-device", "other_speaker")
 	r.wait(t, 20*time.Second, "listening", func(e event) bool { return e.typ() == "state" && e["agent"] == "listening" })
-	if err := server.KillPlayback(r.cmd.Process.Pid); err != nil {
+	replug, err := server.UnplugSpeaker("other", r.cmd.Process.Pid)
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if err := replug(); err != nil {
+			t.Error(err)
+		}
+	})
 	// Nothing is playing: the session notices at once, not at the next reply.
 	c := r.wait(t, 30*time.Second, "the close", func(e event) bool { return e.typ() == "close" })
 	ce, _ := c["error"].(map[string]any)
