@@ -151,10 +151,14 @@ func TestRigCancelsTheEcho(t *testing.T) {
 }
 
 // Each reply starts the device again, on a timeline placed anew: the
-// delay is measured again within the first 100 ms or so, and what the
-// canceller learnt of the room still holds, so a later reply has its echo
-// taken out from its first second.
-func TestRigLaterRepliesNeedNoRelearning(t *testing.T) {
+// delay is measured again within the first 100 ms or so (the microphone
+// silenced meanwhile), and what the canceller learnt of the room still
+// holds, so a later reply has its echo taken out from its first second.
+// The first reply has its echo taken out from the start too, if less (the
+// canceller is new; it is given what it did not hear while the delay was
+// measured): passed on, the agent would take its own first syllables for
+// the user.
+func TestRigEveryReplyCancelledFromItsStart(t *testing.T) {
 	far := speak(t, "Here is the weather for today. It will be sunny.", "en-us")
 	// Three replies, 3 s apart: the device sleeps in between (2 s after
 	// the last sound, with a monitor).
@@ -184,8 +188,12 @@ func TestRigLaterRepliesNeedNoRelearning(t *testing.T) {
 			prof += fmt.Sprintf("%.0f ", erle(raw, out, j, j+rate/10))
 		}
 		t.Logf("reply %d: ERLE over its first second %.1f dB (%s)", i+1, first, prof)
-		if i > 0 && first < 20 {
-			t.Errorf("reply %d: ERLE %.1f dB over its first second; want >= 20 dB (nothing to relearn)", i+1, first)
+		want := 20.0
+		if i == 0 {
+			want = 12 // a new canceller: 15 to 30 dB
+		}
+		if first < want {
+			t.Errorf("reply %d: ERLE %.1f dB over its first second; want >= %.0f dB", i+1, first, want)
 		}
 	}
 	t.Logf("delay %v, realigned %d times", st.Delay, st.Realigned)

@@ -78,6 +78,7 @@ type Source struct {
 	mu        sync.Mutex
 	delay     int // samples: the microphone at q hears what played at q-delay
 	measured  bool
+	echoless  bool  // a run played long enough and no echo was found (headphones)
 	pending   int   // a changed delay measured once, to confirm; -1: none
 	realigned int   // times the delay in use changed
 	run       int64 // the speaker's run (Reference.runs) frames are aligned to
@@ -171,13 +172,15 @@ func (s *Source) place(n int) {
 // Each time the speaker starts again (a run, see Reference) its place on
 // the timeline is only known to the wall clock's accuracy, so the delay
 // is measured anew (in about 100 ms). Until then the canceller is not
-// fed (out of step, it would learn nonsense), and, once an echo has been
-// measured at all, frames that may hold it are silenced: passed on, the
-// agent's first syllables would count as the user speaking. That lasts
-// muteLimit past the longest delay at most: an echo that cannot be found
-// has gone (headphones), and the microphone is passed on as it is, as it
-// is before any echo was ever found. The room has not changed, so what
-// the canceller learnt holds once the reference is back in step.
+// fed (out of step, it would learn nonsense), and frames that may hold
+// the echo are silenced: passed on, the agent's first syllables would
+// count as the user speaking (on the first reply too: before anything is
+// known of the room). That lasts muteLimit past the longest delay at
+// most: an echo that cannot be found has gone (headphones), and the
+// microphone is passed on as it is. Once a whole first stretch of sound
+// has played with no echo found at all, nothing is silenced any more
+// (headphones again: barge-in must not wait). The room has not changed,
+// so what the canceller learnt holds once the reference is back in step.
 func (s *Source) processFrames() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -189,15 +192,19 @@ func (s *Source) processFrames() {
 			s.run, s.aligned, s.pending = run, false, -1
 		}
 		s.ref.read(s.pos-int64(s.delay)+margin, s.refBuf)
+		unsure := !s.echoless && first >= 0 && s.pos < last+int64(s.maxLag) && s.pos < first+int64(s.maxLag+muteLimit)
 		switch {
 		case s.aligned:
 			if err := s.c.process(mic, s.refBuf, s.outBuf); err != nil {
 				s.fail(err)
 				copy(s.outBuf, mic)
 			}
-		case s.measured && first >= 0 && s.pos < last+int64(s.maxLag) && s.pos < first+int64(s.maxLag+muteLimit):
+		case unsure:
 			clear(s.outBuf) // the echo of what played may be in it
 		default:
+			if !s.measured && first >= 0 && s.pos >= first+int64(s.maxLag+muteLimit) && last >= first+muteLimit {
+				s.echoless = true // played long enough to be heard, and nothing was
+			}
 			copy(s.outBuf, mic)
 		}
 		s.out = append(s.out, s.outBuf...)
@@ -269,11 +276,12 @@ func (s *Source) align(lag int) {
 		if s.measured && abs(lag-s.delay) > 2 {
 			s.realigned++
 		}
-		// A canceller that has learnt the room is given the recent past
-		// of a new run; a new one learns better from the start as it comes.
-		relearn := s.measured && !s.aligned
+		// The canceller is given the recent past of a new run, silenced
+		// while the delay was unknown: a learnt one steps back in, a new
+		// one starts learning before its output is heard.
+		fresh := !s.aligned
 		s.delay, s.measured, s.aligned, s.pending = lag, true, true, -1
-		if relearn {
+		if fresh {
 			s.prime()
 		}
 	}

@@ -94,13 +94,15 @@ func TestEchoRigAgentNeverInterruptsItself(t *testing.T) {
 			t.Fatal(err)
 		}
 		asked++
-		r.wait(t, 30*time.Second, fmt.Sprintf("reply %d", asked), func(e event) bool { return replied(e) || interrupted(e) })
+		// The reply has played and the agent listens again (its metrics),
+		// or it stopped.
+		r.wait(t, 30*time.Second, fmt.Sprintf("the end of reply %d", asked), func(e event) bool {
+			return e.typ() == "metrics" && e["turn"] == float64(asked) || interrupted(e)
+		})
+		time.Sleep(time.Second)
 		if n := r.count(interrupted); n > 0 {
 			t.Fatalf("the agent interrupted itself (%d) after %v: %v", n, time.Since(start).Round(time.Second), r.all())
 		}
-		// The reply has played and the agent listens again.
-		r.wait(t, 30*time.Second, "the end of the reply", func(e event) bool { return e.typ() == "metrics" && e["turn"] == float64(asked) })
-		time.Sleep(time.Second)
 		if n := r.count(replied); n != asked {
 			t.Fatalf("%d replies to %d questions: the agent took its own echo for a turn: %v", n, asked, r.all())
 		}
