@@ -3,11 +3,13 @@ package echo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,13 +81,21 @@ type simulation struct {
 	// asleep is a stretch of far (silent) during which the device sleeps
 	// between replies: the speaker reports nothing, and starts a new run.
 	asleep [2]int
+	// backlog is how much audio waits in the microphone's buffer at its
+	// first read (a loaded machine): it is delivered at once, the clock
+	// standing still.
+	backlog int
+	options *Options
+	engine  engine // instead of WebRTC's
 }
 
 type simMic struct {
-	pcm   []int16
-	pos   int
-	clock *time.Time
-	spk   func(upTo int) // plays what the speaker hands over by then
+	pcm     []int16
+	pos     int
+	at      int // the clock, in samples
+	backlog int
+	clock   *time.Time
+	spk     func(upTo int) // plays what the speaker hands over by then
 }
 
 func (m *simMic) Format() audio.Format { return audio.Pipeline }
@@ -97,8 +107,13 @@ func (m *simMic) Read(_ context.Context, p []int16) (int, error) {
 	n := min(len(p), 3*frame*2, len(m.pcm)-m.pos) // 60 ms
 	copy(p, m.pcm[m.pos:m.pos+n])
 	m.pos += n
-	*m.clock = m.clock.Add(audio.Pipeline.Duration(n))
-	m.spk(m.pos)
+	// The clock: where the microphone is, or where it was when the
+	// backlog had waited.
+	if t := max(m.pos, m.backlog); t > m.at {
+		*m.clock = m.clock.Add(audio.Pipeline.Duration(t - m.at))
+		m.at = t
+		m.spk(t)
+	}
 	return n, nil
 }
 
@@ -144,10 +159,14 @@ func (s simulation) process(t testing.TB, mic []int16) (out []int16, src *Source
 			played += n
 		}
 	}
-	m := &simMic{pcm: mic, clock: &clock, spk: spk}
-	src, err := NewSource(m, ref, nil)
+	m := &simMic{pcm: mic, backlog: s.backlog, clock: &clock, spk: spk}
+	src, err := NewSource(m, ref, s.options)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if s.engine != nil {
+		src.c.close()
+		src.c = s.engine
 	}
 	t.Cleanup(func() { src.Close() })
 	src.now = func() time.Time { return clock }
@@ -230,6 +249,28 @@ func TestCancelsEchoOfARoom(t *testing.T) {
 	}
 }
 
+// A microphone whose first read finds 400 ms waiting in its buffer (a
+// loaded machine starting up) delivers it at once, ahead of the clock:
+// it is placed anew once its count runs ahead, and the delay is found
+// (placed by its first read, the echo would sit past the longest delay
+// searched, and nothing would ever be taken out).
+func TestMicrophoneBacklogIsPlacedAnew(t *testing.T) {
+	far := append(make([]int16, rate), farSpeech(t)...) // a second before the reply
+	sim := simulation{far: far, room: room{delay: 2400, gain: 0.4}, speakerAt: 20 * time.Millisecond,
+		backlog: audio.Pipeline.Samples(400 * time.Millisecond)}
+	mic, out, src := sim.run(t)
+	st := src.Stats()
+	if !st.Measured {
+		t.Fatal("the delay was never measured")
+	}
+	if d := audio.Pipeline.Samples(st.Delay); abs(d-2720) > 8 {
+		t.Errorf("delay %v (%d samples), want 2720 samples (170 ms)", st.Delay, d)
+	}
+	if e := erle(mic, out, 2*rate, len(far)); e < 20 {
+		t.Errorf("ERLE %.1f dB after the first second of the reply; want >= 20 dB", e)
+	}
+}
+
 // The user talking over the agent is kept: the near-end speech comes out
 // at about its own level while the echo goes.
 func TestKeepsTheUserOverTheEcho(t *testing.T) {
@@ -291,4 +332,82 @@ func echoStartOf(pcm []int16) int {
 		}
 	}
 	return -1
+}
+
+// failingEngine is a canceller whose processing fails after a while.
+type failingEngine struct{ left int }
+
+func (e *failingEngine) process(mic, ref, out []int16) error {
+	if e.left--; e.left < 0 {
+		return errors.New("processing failed")
+	}
+	copy(out, mic)
+	return nil
+}
+func (e *failingEngine) close() {}
+
+// A canceller that fails is given up: Options.Failed hears it once, and
+// the microphone goes on as it is (no frame lost, nothing silenced after).
+func TestFailedCancellerPassesTheMicrophone(t *testing.T) {
+	far := farSpeech(t)
+	sim := simulation{far: far, room: room{delay: 2400, gain: 0.4}, speakerAt: 20 * time.Millisecond}
+	mic := sim.microphone()
+	failed := make(chan error, 2)
+	sim.options = &Options{Failed: func(err error) { failed <- err }}
+	sim.engine = &failingEngine{left: 100} // a second of aligned frames
+	out, src := sim.process(t, mic)
+	if len(out) != len(mic) {
+		t.Fatalf("%d samples out of %d", len(out), len(mic))
+	}
+	select {
+	case err := <-failed:
+		if !strings.Contains(err.Error(), "processing failed") {
+			t.Fatalf("Failed heard %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Failed never heard of the failure")
+	}
+	if src.Stats().Measured == false {
+		t.Fatal("the canceller never ran")
+	}
+	tail := len(mic) - 2*rate
+	if !slices.Equal(mic[tail:], out[tail:]) {
+		t.Fatal("the microphone was altered after the canceller failed")
+	}
+	select {
+	case <-failed:
+		t.Fatal("Failed heard twice")
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// The echo's delay jumps by 70 ms in the middle of a reply (a device ran
+// dry on a loaded machine and its buffering moved, as seen on the rig):
+// the canceller follows the jump itself within tens of milliseconds, and
+// the delay is measured again. (Measuring at once when the echo leaks
+// was tried: realigning sooner disturbed the canceller as it followed,
+// and let 60 ms through where this lets 10.)
+func TestDelayJumpLeaksBriefly(t *testing.T) {
+	far := farSpeech(t)
+	before, after := room{delay: 2400, gain: 0.4}, room{delay: 2400 + 1120, gain: 0.4}
+	jump := 4 * rate
+	sim := simulation{far: far, room: before, speakerAt: 20 * time.Millisecond}
+	mic := sim.microphone()
+	sim.room = after
+	copy(mic[jump:], sim.microphone()[jump:])
+	out, src := sim.process(t, mic)
+	leaked := 0
+	for k := jump; k+frame <= jump+3*rate; k += frame { // the realignment included
+		if audio.RMS(mic[k:k+frame]) > -45 && audio.RMS(out[k:k+frame]) > audio.RMS(mic[k:k+frame])-10 {
+			leaked += frame
+		}
+	}
+	t.Logf("after the jump: %v of echo let through (less than 10 dB taken out); delay %v, realigned %d",
+		audio.Pipeline.Duration(leaked), src.Stats().Delay, src.Stats().Realigned)
+	if d := audio.Pipeline.Samples(src.Stats().Delay); abs(d-(2720+1120)) > 8 {
+		t.Errorf("delay %d samples after the jump, want %d", d, 2720+1120)
+	}
+	if leaked > audio.Pipeline.Samples(100*time.Millisecond) {
+		t.Errorf("%v of echo let through after the jump; want at most 100 ms", audio.Pipeline.Duration(leaked))
+	}
 }

@@ -83,6 +83,7 @@ type Source struct {
 	realigned int   // times the delay in use changed
 	run       int64 // the speaker's run (Reference.runs) frames are aligned to
 	aligned   bool  // the delay of this run is measured
+	placed    int64 // where the microphone was last placed anew after its start; -1: never
 	failed    func(error)
 }
 
@@ -104,7 +105,7 @@ func NewSource(mic audio.Source, ref *Reference, opts *Options) (*Source, error)
 		return nil, err
 	}
 	maxLag := audio.Pipeline.Samples(o.MaxDelay)
-	return &Source{mic: mic, ref: ref, c: c, pos: -1, pending: -1, now: time.Now, buf: make([]int16, 3*frame*2),
+	return &Source{mic: mic, ref: ref, c: c, pos: -1, pending: -1, placed: -1, now: time.Now, buf: make([]int16, 3*frame*2),
 		refBuf: make([]int16, frame), outBuf: make([]int16, frame), window: make([]int16, maxLag+window),
 		history: make([]int16, 0, 2*window), maxLag: maxLag, failed: o.Failed}, nil
 }
@@ -157,22 +158,40 @@ func (s *Source) Read(ctx context.Context, p []int16) (int, error) {
 	return n, nil
 }
 
+// Limits of the microphone's count against the clock (see place).
+const (
+	lostLimit  = rate * 3 / 10 // behind the clock by this much: audio was lost
+	aheadLimit = rate / 50     // ahead by this much: it had waited in a buffer
+)
+
 // place puts the n samples just read on the timeline: they end about now.
 // A microphone runs at its own pace, so it is placed by the clock at its
-// start, or when it has lost audio (its count fell behind the clock).
+// start, and again when its count and the clock part: it has lost audio
+// (its count fell behind), or what it delivered first had waited in its
+// buffer (its count ran ahead, which it cannot: audio is read after it
+// is heard; on a loaded machine the first read found 400 ms waiting, and
+// the delay, then past its longest, was never measured). Placed anew, its
+// delay is measured anew, as at a new run of the speaker.
 func (s *Source) place(n int) {
 	start := s.ref.position(s.now()) - int64(n) - int64(len(s.in))
-	if s.pos < 0 || start > s.pos+int64(rate)*3/10 {
+	switch {
+	case s.pos < 0:
 		s.pos = start
+	case start > s.pos+lostLimit || start < s.pos-aheadLimit:
+		s.pos = start
+		s.mu.Lock()
+		s.aligned, s.pending, s.placed = false, -1, start
+		s.mu.Unlock()
 	}
 }
 
 // processFrames cancels the echo in every whole frame of s.in.
 //
-// Each time the speaker starts again (a run, see Reference) its place on
-// the timeline is only known to the wall clock's accuracy, so the delay
-// is measured anew (in about 100 ms). Until then the canceller is not
-// fed (out of step, it would learn nonsense), and frames that may hold
+// Each time the speaker starts again (a run, see Reference), or the
+// microphone is placed anew (see place), their places on the timeline are
+// only known to the wall clock's accuracy, so the delay is measured anew
+// (in about 100 ms). Until then the canceller is not fed (out of step, it
+// would learn nonsense), and frames that may hold
 // the echo are silenced: passed on, the agent's first syllables would
 // count as the user speaking (on the first reply too: before anything is
 // known of the room). That lasts muteLimit past the longest delay at
@@ -192,8 +211,10 @@ func (s *Source) processFrames() {
 			s.run, s.aligned, s.pending = run, false, -1
 		}
 		s.ref.read(s.pos-int64(s.delay)+margin, s.refBuf)
-		unsure := !s.echoless && first >= 0 && s.pos < last+int64(s.maxLag) && s.pos < first+int64(s.maxLag+muteLimit)
+		unsure := !s.echoless && first >= 0 && s.pos < last+int64(s.maxLag) && s.pos < max(first, s.placed)+int64(s.maxLag+muteLimit)
 		switch {
+		case s.c == nil:
+			copy(s.outBuf, mic) // the canceller failed: the microphone as it is
 		case s.aligned:
 			if err := s.c.process(mic, s.refBuf, s.outBuf); err != nil {
 				s.fail(err)
@@ -250,8 +271,8 @@ func (s *Source) remember(mic []int16) {
 	end := s.pos + frame // after this frame
 	ref := s.window[:s.maxLag+w]
 	s.ref.read(end-int64(len(ref)), ref)
-	if audio.RMS(ref[s.maxLag:]) <= activeLevel || audio.RMS(heard) <= activeLevel {
-		return // nothing played, or nothing heard
+	if audio.RMS(ref) <= activeLevel || audio.RMS(heard) <= activeLevel {
+		return // nothing played that could be heard now, or nothing heard
 	}
 	lag, c := s.est.estimate(heard, ref, s.maxLag)
 	if c < minCorrelation {
