@@ -80,22 +80,27 @@ type simulation struct {
 	speakerAt time.Duration // how early the speaker hands over audio
 	// asleep is a stretch of far (silent) during which the device sleeps
 	// between replies: the speaker reports nothing, and starts a new run.
-	asleep [2]int
+	asleep [][2]int
 	// backlog is how much audio waits in the microphone's buffer at its
 	// first read (a loaded machine): it is delivered at once, the clock
 	// standing still.
 	backlog int
-	options *Options
-	engine  engine // instead of WebRTC's
+	// fastAt, fast: from sample fastAt on, the microphone's clock runs
+	// ahead of the wall clock by fast samples (a fast device clock, seen
+	// at once).
+	fastAt, fast int
+	options      *Options
+	engine       engine // instead of WebRTC's
 }
 
 type simMic struct {
-	pcm     []int16
-	pos     int
-	at      int // the clock, in samples
-	backlog int
-	clock   *time.Time
-	spk     func(upTo int) // plays what the speaker hands over by then
+	pcm          []int16
+	pos          int
+	at           int // the clock, in samples
+	backlog      int
+	fastAt, fast int
+	clock        *time.Time
+	spk          func(upTo int) // plays what the speaker hands over by then
 }
 
 func (m *simMic) Format() audio.Format { return audio.Pipeline }
@@ -109,12 +114,26 @@ func (m *simMic) Read(_ context.Context, p []int16) (int, error) {
 	m.pos += n
 	// The clock: where the microphone is, or where it was when the
 	// backlog had waited.
-	if t := max(m.pos, m.backlog); t > m.at {
+	t := max(m.pos, m.backlog)
+	if m.fast > 0 && m.pos > m.fastAt {
+		t -= min(m.pos-m.fastAt, m.fast)
+	}
+	if t > m.at {
 		*m.clock = m.clock.Add(audio.Pipeline.Duration(t - m.at))
 		m.at = t
 		m.spk(t)
 	}
 	return n, nil
+}
+
+// sleeping says whether the device sleeps at sample k of far.
+func (s simulation) sleeping(k int) bool {
+	for _, a := range s.asleep {
+		if k >= a[0] && k < a[1] {
+			return true
+		}
+	}
+	return false
 }
 
 // run returns the microphone's signal, the output and the source.
@@ -152,14 +171,14 @@ func (s simulation) process(t testing.TB, mic []int16) (out []int16, src *Source
 		ahead := audio.Pipeline.Samples(s.speakerAt)
 		for played < min(upTo+ahead, len(s.far)) {
 			n := min(2*frame, len(s.far)-played)
-			if played < s.asleep[0] || played >= s.asleep[1] {
+			if !s.sleeping(played) {
 				at := ref.epoch.Add(audio.Pipeline.Duration(played) - s.speakerAt)
 				ref.Played(s.far[played:played+n], rate, at)
 			}
 			played += n
 		}
 	}
-	m := &simMic{pcm: mic, backlog: s.backlog, clock: &clock, spk: spk}
+	m := &simMic{pcm: mic, backlog: s.backlog, fastAt: s.fastAt, fast: s.fast, clock: &clock, spk: spk}
 	src, err := NewSource(m, ref, s.options)
 	if err != nil {
 		t.Fatal(err)
@@ -266,8 +285,31 @@ func TestMicrophoneBacklogIsPlacedAnew(t *testing.T) {
 	if d := audio.Pipeline.Samples(st.Delay); abs(d-2720) > 8 {
 		t.Errorf("delay %v (%d samples), want 2720 samples (170 ms)", st.Delay, d)
 	}
-	if e := erle(mic, out, 2*rate, len(far)); e < 20 {
+	if e := erle(mic, out, 2*rate, len(far)); !(e >= 20) { // NaN: all silenced
 		t.Errorf("ERLE %.1f dB after the first second of the reply; want >= 20 dB", e)
+	}
+}
+
+// A microphone whose clock runs fast gets 25 ms ahead of the wall clock
+// in the middle of a reply: it is placed back, and the delay shrinks by
+// as much, the canceller going on undisturbed (not measured anew, with
+// the microphone silenced meanwhile).
+func TestFastMicrophoneIsMovedBackAligned(t *testing.T) {
+	far := farSpeech(t)
+	sim := simulation{far: far, room: room{delay: 2400, gain: 0.4}, speakerAt: 20 * time.Millisecond,
+		fastAt: 4 * rate, fast: 400}
+	mic, out, src := sim.run(t)
+	st := src.Stats()
+	if d := audio.Pipeline.Samples(st.Delay); abs(d-(2720-400)) > 8 || st.Realigned != 0 {
+		t.Errorf("delay %d samples, realigned %d times; want %d, 0", d, st.Realigned, 2720-400)
+	}
+	for k := 4 * rate; k+frame <= len(out); k += frame {
+		if silenced(out[k:k+frame]) && !silenced(mic[k:k+frame]) {
+			t.Fatalf("silenced at %v, after the move", audio.Pipeline.Duration(k))
+		}
+	}
+	if e := erle(mic, out, 4*rate, len(far)); !(e >= 20) {
+		t.Errorf("ERLE %.1f dB after the move; want >= 20 dB", e)
 	}
 }
 
@@ -302,7 +344,7 @@ func TestHeadphonesPassTheMicrophone(t *testing.T) {
 	second := len(reply) + gap
 	pad := append(make([]int16, second+rate/5), near...) // 200 ms into the second reply
 	sim := simulation{far: far, near: pad, room: room{delay: 2400, gain: 0}, speakerAt: 20 * time.Millisecond,
-		asleep: [2]int{len(reply) + rate/2, second}}
+		asleep: [][2]int{{len(reply) + rate/2, second}}}
 	mic, out, src := sim.run(t)
 	if st := src.Stats(); st.Measured {
 		t.Fatalf("an echo was measured where there is none: %+v", st)
@@ -334,14 +376,15 @@ func echoStartOf(pcm []int16) int {
 	return -1
 }
 
-// failingEngine is a canceller whose processing fails after a while.
+// failingEngine is a canceller whose processing fails after a while;
+// until then it takes everything out.
 type failingEngine struct{ left int }
 
 func (e *failingEngine) process(mic, ref, out []int16) error {
 	if e.left--; e.left < 0 {
 		return errors.New("processing failed")
 	}
-	copy(out, mic)
+	clear(out)
 	return nil
 }
 func (e *failingEngine) close() {}
@@ -355,7 +398,7 @@ func TestFailedCancellerPassesTheMicrophone(t *testing.T) {
 	failed := make(chan error, 2)
 	sim.options = &Options{Failed: func(err error) { failed <- err }}
 	sim.engine = &failingEngine{left: 100} // a second of aligned frames
-	out, src := sim.process(t, mic)
+	out, _ := sim.process(t, mic)
 	if len(out) != len(mic) {
 		t.Fatalf("%d samples out of %d", len(out), len(mic))
 	}
@@ -367,12 +410,19 @@ func TestFailedCancellerPassesTheMicrophone(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Failed never heard of the failure")
 	}
-	if src.Stats().Measured == false {
+	// It ran (its silence is in the output), then every frame after the
+	// failure is the microphone's.
+	ran := -1
+	for k := 0; k+frame <= len(out); k += frame {
+		if silenced(out[k:k+frame]) && !silenced(mic[k:k+frame]) {
+			ran = k
+		}
+	}
+	if ran < 0 {
 		t.Fatal("the canceller never ran")
 	}
-	tail := len(mic) - 2*rate
-	if !slices.Equal(mic[tail:], out[tail:]) {
-		t.Fatal("the microphone was altered after the canceller failed")
+	if after := ran + frame; !slices.Equal(mic[after:], out[after:]) {
+		t.Fatalf("the microphone was altered after the canceller failed at %v", audio.Pipeline.Duration(after))
 	}
 	select {
 	case <-failed:
@@ -409,5 +459,36 @@ func TestDelayJumpLeaksBriefly(t *testing.T) {
 	}
 	if leaked > audio.Pipeline.Samples(100*time.Millisecond) {
 		t.Errorf("%v of echo let through after the jump; want at most 100 ms", audio.Pipeline.Duration(leaked))
+	}
+}
+
+// Headphones at first, then the laptop's speakers: the room was found
+// echoless, but once an echo is measured after all, the start of each
+// reply is silenced again while its delay is measured.
+func TestEchoFoundAfterAnEcholessStart(t *testing.T) {
+	reply := speak(t, "Here is the weather for today. It will be sunny in the morning.", "en-us")
+	gap := 2 * rate
+	var far []int16
+	var starts []int
+	var asleep [][2]int
+	for i := range 3 {
+		if i > 0 {
+			asleep = append(asleep, [2]int{len(far) + rate/2, len(far) + gap})
+			far = append(far, make([]int16, gap)...)
+		}
+		starts = append(starts, len(far))
+		far = append(far, reply...)
+	}
+	sim := simulation{far: far, room: room{delay: 2400, gain: 0}, speakerAt: 20 * time.Millisecond, asleep: asleep}
+	mic := sim.microphone()
+	sim.room.gain = 0.4 // the headphones come off before the second reply
+	copy(mic[starts[1]-rate:], sim.microphone()[starts[1]-rate:])
+	out, src := sim.process(t, mic)
+	if !src.Stats().Measured {
+		t.Fatal("the echo of the later replies was never measured")
+	}
+	third := starts[2] + echoStartOf(reply) + 3*frame
+	if !silenced(out[third : third+frame]) {
+		t.Fatalf("the third reply's start passed (%.1f dBFS) though an echo had been found", audio.RMS(out[third:third+frame]))
 	}
 }

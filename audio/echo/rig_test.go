@@ -192,7 +192,7 @@ func TestRigEveryReplyCancelledFromItsStart(t *testing.T) {
 		if i == 0 {
 			want = 12 // a new canceller: 15 to 30 dB
 		}
-		if first < want {
+		if !(first >= want) { // NaN: all silenced
 			t.Errorf("reply %d: ERLE %.1f dB over its first second; want >= %.0f dB", i+1, first, want)
 		}
 	}

@@ -166,23 +166,31 @@ const (
 
 // place puts the n samples just read on the timeline: they end about now.
 // A microphone runs at its own pace, so it is placed by the clock at its
-// start, and again when its count and the clock part: it has lost audio
-// (its count fell behind), or what it delivered first had waited in its
-// buffer (its count ran ahead, which it cannot: audio is read after it
-// is heard; on a loaded machine the first read found 400 ms waiting, and
-// the delay, then past its longest, was never measured). Placed anew, its
-// delay is measured anew, as at a new run of the speaker.
+// start, and again when its count and the clock part. Behind: it lost
+// audio (or stalled). Ahead: what it delivered had waited in its buffer
+// (audio is read after it is heard: on a loaded machine the first read
+// found 400 ms waiting, and the delay, then past its longest, was never
+// measured), or its clock runs fast. Placed anew, its delay is measured
+// anew, as at a new run of the speaker; except when it is only moved back
+// while aligned: the delay shrinks by as much, and the canceller goes on
+// with the same reference (a fast clock's 20 ms every few minutes).
 func (s *Source) place(n int) {
 	start := s.ref.position(s.now()) - int64(n) - int64(len(s.in))
-	switch {
-	case s.pos < 0:
+	if s.pos < 0 {
 		s.pos = start
-	case start > s.pos+lostLimit || start < s.pos-aheadLimit:
-		s.pos = start
-		s.mu.Lock()
-		s.aligned, s.pending, s.placed = false, -1, start
-		s.mu.Unlock()
+		return
 	}
+	if start <= s.pos+lostLimit && start >= s.pos-aheadLimit {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d := s.delay + int(start-s.pos); start < s.pos && s.aligned && d >= 0 {
+		s.delay, s.pos = d, start
+		return
+	}
+	s.pos = start
+	s.aligned, s.pending, s.placed = false, -1, start
 }
 
 // processFrames cancels the echo in every whole frame of s.in.
@@ -191,15 +199,16 @@ func (s *Source) place(n int) {
 // microphone is placed anew (see place), their places on the timeline are
 // only known to the wall clock's accuracy, so the delay is measured anew
 // (in about 100 ms). Until then the canceller is not fed (out of step, it
-// would learn nonsense), and frames that may hold
-// the echo are silenced: passed on, the agent's first syllables would
-// count as the user speaking (on the first reply too: before anything is
-// known of the room). That lasts muteLimit past the longest delay at
-// most: an echo that cannot be found has gone (headphones), and the
-// microphone is passed on as it is. Once a whole first stretch of sound
-// has played with no echo found at all, nothing is silenced any more
-// (headphones again: barge-in must not wait). The room has not changed,
-// so what the canceller learnt holds once the reference is back in step.
+// would learn nonsense), and frames that may hold the echo are silenced:
+// passed on, the agent's first syllables would count as the user speaking
+// (on the first reply too: before anything is known of the room). That
+// lasts muteLimit past the longest delay at most, counted from the run's
+// first sound or the placing: an echo that cannot be found has gone
+// (headphones), and the microphone is passed on as it is. Once a whole
+// first stretch of sound has played with no echo found at all, nothing is
+// silenced any more (headphones again: barge-in must not wait) until an
+// echo is found after all. The room has not changed, so what the
+// canceller learnt holds once the reference is back in step.
 func (s *Source) processFrames() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -223,7 +232,7 @@ func (s *Source) processFrames() {
 		case unsure:
 			clear(s.outBuf) // the echo of what played may be in it
 		default:
-			if !s.measured && first >= 0 && s.pos >= first+int64(s.maxLag+muteLimit) && last >= first+muteLimit {
+			if f := max(first, s.placed); !s.measured && first >= 0 && s.pos >= f+int64(s.maxLag+muteLimit) && last >= f+muteLimit {
 				s.echoless = true // played long enough to be heard, and nothing was
 			}
 			copy(s.outBuf, mic)
@@ -301,7 +310,9 @@ func (s *Source) align(lag int) {
 		// while the delay was unknown: a learnt one steps back in, a new
 		// one starts learning before its output is heard.
 		fresh := !s.aligned
-		s.delay, s.measured, s.aligned, s.pending = lag, true, true, -1
+		// An echo after all (the first sound may have been too short or
+		// too plain to measure, an earcon): silenced again at each run.
+		s.delay, s.measured, s.aligned, s.pending, s.echoless = lag, true, true, -1, false
 		if fresh {
 			s.prime()
 		}
