@@ -251,20 +251,27 @@ func TestCancelsEchoOfARoom(t *testing.T) {
 	far := farSpeech(t)
 	sim := simulation{far: far, room: room{delay: 2400, gain: 0.4}, speakerAt: 20 * time.Millisecond}
 	mic, out, src := sim.run(t)
-	st := src.Stats()
-	if !st.Measured {
-		t.Fatal("the delay was never measured")
-	}
 	// The echo's direct sound is room.delay after what played, which was
 	// handed over 20 ms (320 samples) before it played.
-	if d := audio.Pipeline.Samples(st.Delay); abs(d-2720) > 8 {
-		t.Errorf("delay %v (%d samples), want 2720 samples (170 ms)", st.Delay, d)
-	}
+	wantDelay(t, src, 2720)
 	second := erle(mic, out, rate, 2*rate)
 	rest := erle(mic, out, 2*rate, len(far))
 	t.Logf("ERLE: second 2: %.1f dB; after: %.1f dB", second, rest)
 	if second < 20 || rest < 20 {
 		t.Errorf("ERLE %.1f dB in the second second, %.1f dB after; want >= 20 dB", second, rest)
+	}
+}
+
+// wantDelay checks that src measured a delay of want samples (to the
+// sample, give or take the measure's jitter).
+func wantDelay(t *testing.T, src *Source, want int) {
+	t.Helper()
+	st := src.Stats()
+	if !st.Measured {
+		t.Fatal("the delay was never measured")
+	}
+	if d := audio.Pipeline.Samples(st.Delay); abs(d-want) > 8 {
+		t.Errorf("delay %v (%d samples), want %d samples", st.Delay, d, want)
 	}
 }
 
@@ -278,13 +285,7 @@ func TestMicrophoneBacklogIsPlacedAnew(t *testing.T) {
 	sim := simulation{far: far, room: room{delay: 2400, gain: 0.4}, speakerAt: 20 * time.Millisecond,
 		backlog: audio.Pipeline.Samples(400 * time.Millisecond)}
 	mic, out, src := sim.run(t)
-	st := src.Stats()
-	if !st.Measured {
-		t.Fatal("the delay was never measured")
-	}
-	if d := audio.Pipeline.Samples(st.Delay); abs(d-2720) > 8 {
-		t.Errorf("delay %v (%d samples), want 2720 samples (170 ms)", st.Delay, d)
-	}
+	wantDelay(t, src, 2720)
 	if e := erle(mic, out, 2*rate, len(far)); !(e >= 20) { // NaN: all silenced
 		t.Errorf("ERLE %.1f dB after the first second of the reply; want >= 20 dB", e)
 	}
