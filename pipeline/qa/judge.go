@@ -3,6 +3,7 @@ package qa
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/voicetui/voicetui/fallback"
@@ -143,7 +144,7 @@ func findClip(timeline []int16, c fallback.Clip) (int, bool) {
 		return 0, false
 	}
 	for i := 0; i+len(needle) <= len(timeline); i++ {
-		if timeline[i] == needle[0] && equal(timeline[i:i+len(needle)], needle) {
+		if timeline[i] == needle[0] && slices.Equal(timeline[i:i+len(needle)], needle) {
 			first := max(i-start, 0)
 			// The clip's first sound: its first sample that is not silence.
 			for k, v := range clip {
@@ -156,15 +157,6 @@ func findClip(timeline []int16, c fallback.Clip) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-func equal(a, b []int16) bool {
-	for i := range b {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // checkCategory: the quota body as the user is shown it.
