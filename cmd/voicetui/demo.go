@@ -213,12 +213,16 @@ func newKeyReader(f *os.File) *keyReader {
 
 // wait returns errDemoQuit for q, nil for any other key.
 func (k *keyReader) wait(ctx context.Context) error {
+	if k.tty {
+		// Restored here, not by the reader: an interrupt returns while it
+		// still waits for a key, and the terminal must not stay raw.
+		if old, err := term.MakeRaw(int(k.f.Fd())); err == nil {
+			defer term.Restore(int(k.f.Fd()), old)
+		}
+	}
 	got := make(chan string, 1)
 	go func() {
 		if k.tty {
-			if old, err := term.MakeRaw(int(k.f.Fd())); err == nil {
-				defer term.Restore(int(k.f.Fd()), old)
-			}
 			b := make([]byte, 1)
 			n, _ := k.f.Read(b)
 			got <- string(b[:n])

@@ -98,9 +98,9 @@ func (o *eventOutputs) recordFailed(err error) {
 // with the agent's echo in it, and the user should know why the agent may
 // now interrupt itself.
 func (o *eventOutputs) echoFailed(err error) {
-	o.events.Emit(conversation.Error{Stage: "device", Attempt: 1, Retryable: true,
+	o.events.Emit(conversation.Error{Stage: "device", Attempt: 1,
 		Message: safetext.Sanitize("echo cancellation stopped: "+err.Error(), 300),
-		Hint:    "the microphone goes on without it: use headphones, or restart with --half-duplex"})
+		Hint:    "the voice threshold is raised again while the agent speaks; headphones let you talk over it"})
 }
 
 // printEvent shows an event to a person, one plain line (stdout is not a

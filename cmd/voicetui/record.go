@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/audio/device"
@@ -25,8 +26,10 @@ type audioIO struct {
 	// speaker. These say which is missing, for the status pane.
 	noMic, noSpeaker error
 	// echo says whether the speaker's echo is taken out of the
-	// microphone: "on", or "off" with why.
-	echo string
+	// microphone: "on", or "off" with why. echoWorking says it still is
+	// (nil when off): a canceller that failed is given up.
+	echo        string
+	echoWorking func() bool
 }
 
 // openAudio opens the microphone (or --input) and the speaker (or
@@ -143,8 +146,13 @@ func cancelEcho(c config, io *audioIO, closers *closers, failed func(error)) {
 		return
 	}
 	ref := echo.NewReference()
+	var broken atomic.Bool
+	opts := &echo.Options{Failed: func(err error) {
+		broken.Store(true)
+		failed(err)
+	}}
 	wrap := func(m audio.Source) (audio.Source, error) {
-		return echo.NewSource(m, ref, &echo.Options{Failed: failed})
+		return echo.NewSource(m, ref, opts)
 	}
 	mic, err := wrap(io.mic)
 	if err != nil {
@@ -169,6 +177,7 @@ func cancelEcho(c config, io *audioIO, closers *closers, failed func(error)) {
 	}
 	spk.SetMonitor(ref)
 	io.echo = "on"
+	io.echoWorking = func() bool { return !broken.Load() }
 }
 
 // silentSource is a microphone that is not there: it waits, silent.

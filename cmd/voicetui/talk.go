@@ -48,8 +48,8 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	so.LLM, so.STT, so.TTS = b.LLM, b.STT, b.TTS
 	so.Mic, so.Speaker, so.Events, so.Attempts = aio.mic, aio.spk, out.events, attempts
 	so.ReopenMic = aio.reopenMic
-	if aio.echo == "on" && !c.halfDuplex {
-		so.HalfDuplex = -1 // the echo is taken out: the user can talk over the agent at a normal voice
+	if !c.halfDuplex {
+		so.EchoCancelled = aio.echoWorking // nil without a canceller: the threshold is raised
 	}
 	var lv *levels
 	if c.tui {

@@ -419,6 +419,7 @@ type Mic struct {
 type Segment struct {
 	Voice bool
 	For   time.Duration
+	Level float64 // of the voice, dBFS (default -20)
 }
 
 // Voice and Silence are script segments.
@@ -435,7 +436,11 @@ func (m *Mic) Read(ctx context.Context, p []int16) (int, error) {
 		m.set = true
 		for _, s := range m.Script {
 			if s.Voice {
-				m.pcm = append(m.pcm, Tone(audio.PipelineRate, s.For, -20)...)
+				level := s.Level
+				if level == 0 {
+					level = -20
+				}
+				m.pcm = append(m.pcm, Tone(audio.PipelineRate, s.For, level)...)
 			} else {
 				m.pcm = append(m.pcm, Tone(audio.PipelineRate, s.For, -75)...)
 			}

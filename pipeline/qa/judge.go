@@ -143,17 +143,11 @@ func findClip(timeline []int16, c fallback.Clip) (int, bool) {
 	if len(needle) == 0 {
 		return 0, false
 	}
+	// The clip's first sound: its first sample that is not silence.
+	sound := slices.IndexFunc(clip, func(v int16) bool { return v != 0 })
 	for i := 0; i+len(needle) <= len(timeline); i++ {
 		if timeline[i] == needle[0] && slices.Equal(timeline[i:i+len(needle)], needle) {
-			first := max(i-start, 0)
-			// The clip's first sound: its first sample that is not silence.
-			for k, v := range clip {
-				if v != 0 {
-					first = max(i-start+k, 0)
-					break
-				}
-			}
-			return first, true
+			return max(i-start+sound, 0), true
 		}
 	}
 	return 0, false

@@ -172,7 +172,7 @@ type sessionRun struct {
 	problems []string
 }
 
-func runSession(ctx context.Context, o Options, c Class, question string) (*sessionRun, error) {
+func runSession(ctx context.Context, o Options, c Class, question string) (_ *sessionRun, err error) {
 	dir := filepath.Join(o.Out, c.Name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -205,6 +205,18 @@ func runSession(ctx context.Context, o Options, c Class, question string) (*sess
 		if err := control("/reset"); err != nil {
 			return nil, fmt.Errorf("control endpoint: %w", err)
 		}
+		// It is left as found, or the report says it is not: with the
+		// class's problems, or with the error that ended the run early.
+		defer func() {
+			if rerr := control("/reset"); rerr != nil {
+				msg := "the gateway's rules could not be reset afterwards: " + rerr.Error()
+				if err != nil {
+					err = fmt.Errorf("%w; %s", err, msg)
+				} else {
+					run.problems = append(run.problems, msg)
+				}
+			}
+		}()
 	}
 	for _, r := range c.Quota {
 		if err := control("/quota?rule=" + url.QueryEscape(r)); err != nil {
@@ -215,14 +227,6 @@ func runSession(ctx context.Context, o Options, c Class, question string) (*sess
 		if err := control("/fault?rule=" + url.QueryEscape(r)); err != nil {
 			return nil, fmt.Errorf("fault rule %s: %w", r, err)
 		}
-	}
-	if o.Gateway != "" {
-		// A shared gateway is left as found, or the report says it is not.
-		defer func() {
-			if err := control("/reset"); err != nil {
-				run.problems = append(run.problems, "the gateway's rules could not be reset afterwards: "+err.Error())
-			}
-		}()
 	}
 	src, err := audio.NewWAVSource(question, &audio.WAVSourceOptions{Realtime: true})
 	if err != nil {

@@ -217,6 +217,9 @@ func (r *run) onReply(ctx context.Context, m replyMsg) error {
 	if !m.done {
 		r.setAgent("speaking")
 		r.listen.vad.Boost = r.o.HalfDuplex
+		if r.o.EchoCancelled != nil && r.o.EchoCancelled() {
+			r.listen.vad.Boost = 0 // the user can talk over the agent at a normal voice
+		}
 		r.policy.spoke()
 		return nil
 	}

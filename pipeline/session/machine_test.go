@@ -504,6 +504,35 @@ func TestMachineBargeIn(t *testing.T) {
 	})
 }
 
+// With the echo taken out, a user talking quietly over the agent stops
+// it; once the canceller has failed, the threshold is raised again while
+// the agent speaks (its echo would stop it), and the same voice does not.
+func TestMachineFailedEchoCancellerRaisesTheThreshold(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		cancelled bool
+	}{{"cancelling", true}, {"failed", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				quiet := pipelinetest.Segment{Voice: true, For: sec, Level: -50} // over the threshold, under it raised by 10 dB
+				r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(2*sec), quiet, pipelinetest.Silence(4*sec))
+				r.llm.Reply = func(int) pipelinetest.Reply { return pipelinetest.Reply{Text: "One. Two. Three."} }
+				r.tts.Speak = func(int) pipelinetest.Speech { return pipelinetest.Speech{PerSentence: 2 * sec} }
+				err := r.run(t, context.Background(), func(o *Options) {
+					o.EchoCancelled = func() bool { return c.cancelled }
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				cut := slices.ContainsFunc(replies(r.rec), func(a conversation.AgentText) bool { return a.Interrupted })
+				if cut != c.cancelled {
+					t.Fatalf("interrupted: %v, want %v: %+v", cut, c.cancelled, replies(r.rec))
+				}
+			})
+		})
+	}
+}
+
 // Failed turns count per stage; the one past the tolerance closes the
 // session with the generic clip. A reply in between resets the count.
 func TestMachineToleranceClose(t *testing.T) {

@@ -62,6 +62,11 @@ type Options struct {
 	// laptop speakers do not make it interrupt itself (default 10 dB;
 	// negative: not raised).
 	HalfDuplex float64
+	// EchoCancelled, when set, says whether the speaker's echo is taken
+	// out of the microphone right now: the threshold is not raised then.
+	// Asked each time the agent speaks: a canceller that fails brings the
+	// raised threshold back.
+	EchoCancelled func() bool
 
 	// Watchdogs on the answers providers owe (owed.go): a final
 	// transcript after the user's turn (default 3 s: the user waits in
