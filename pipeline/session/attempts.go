@@ -26,32 +26,27 @@ type retryListener struct{ fn func(wait time.Duration) }
 
 // NewAttempts reports retries to events.
 func NewAttempts(events *conversation.Emitter) *Attempts {
-	return &Attempts{events: events, n: map[provider.Stage]int{}}
+	return &Attempts{events: events, n: map[provider.Stage]int{}, listeners: map[*retryListener]provider.Stage{}}
 }
 
 // OnRetry is a provider.Retry.OnRetry hook.
 func (a *Attempts) OnRetry(attempt int, err error, wait time.Duration) {
-	var c provider.Classified
-	if errors.As(err, &c) {
+	var fns []func(time.Duration)
+	if c := provider.Classified(nil); errors.As(err, &c) {
 		a.mu.Lock()
 		a.n[c.ErrStage()] = attempt
-		a.mu.Unlock()
-	}
-	e := conversation.ErrorInfo(err, attempt)
-	e.RetryInMs = max(wait.Milliseconds(), 1)
-	a.events.Emit(*e)
-	if errors.As(err, &c) {
-		a.mu.Lock()
-		var fns []func(time.Duration)
 		for l, stage := range a.listeners {
 			if stage == c.ErrStage() {
 				fns = append(fns, l.fn)
 			}
 		}
 		a.mu.Unlock()
-		for _, fn := range fns {
-			fn(wait)
-		}
+	}
+	e := conversation.ErrorInfo(err, attempt)
+	e.RetryInMs = max(wait.Milliseconds(), 1)
+	a.events.Emit(*e)
+	for _, fn := range fns {
+		fn(wait)
 	}
 }
 
@@ -62,9 +57,6 @@ func (a *Attempts) listen(stage provider.Stage, fn func(wait time.Duration)) (st
 	l := &retryListener{fn: fn}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.listeners == nil {
-		a.listeners = map[*retryListener]provider.Stage{}
-	}
 	a.listeners[l] = stage
 	return func() {
 		a.mu.Lock()

@@ -111,7 +111,11 @@ func (t *turn) answer(ctx context.Context, history []provider.Message) error {
 		t.cancel(&provider.TimeoutError{Stage: provider.StageLLM, After: r.o.AnswerWait})
 	})
 	defer llmOwed.Stop()
-	defer r.o.Attempts.listen(provider.StageLLM, func(wait time.Duration) { llmOwed.Reset(wait + r.o.AnswerWait) })()
+	// Heard until the first text: a retry of another turn's request (an
+	// interrupted one may still run) must not re-arm a watchdog whose
+	// answer came.
+	stopListening := r.o.Attempts.listen(provider.StageLLM, func(wait time.Duration) { llmOwed.Reset(wait + r.o.AnswerWait) })
+	defer stopListening()
 	// TTS owes audio while text waits to be spoken (owed.go).
 	audioOwed := newAudioOwed(r.o.AudioWait, func() {
 		t.cancel(&provider.TimeoutError{Stage: provider.StageTTS, After: r.o.AudioWait})
@@ -174,6 +178,7 @@ func (t *turn) answer(ctx context.Context, history []provider.Message) error {
 	}
 	for first := true; stream.Next(); first = false {
 		if first {
+			stopListening()
 			llmOwed.Stop()
 		}
 		for _, piece := range c.add(stream.Current()) {
