@@ -366,22 +366,26 @@ func TestHeadphonesPassTheMicrophone(t *testing.T) {
 	}
 }
 
-// echoStartOf is where pcm first sounds (above the reference's activity
-// level).
-func echoStartOf(pcm []int16) int {
+// soundStart is the first frame of pcm above level (dBFS); -1: none.
+func soundStart(pcm []int16, level float64) int {
 	for k := 0; k+frame <= len(pcm); k += frame {
-		if audio.RMS(pcm[k:k+frame]) > activeLevel {
+		if audio.RMS(pcm[k:k+frame]) > level {
 			return k
 		}
 	}
 	return -1
 }
 
+// echoStartOf is where pcm first sounds for the reference (its activity
+// level).
+func echoStartOf(pcm []int16) int { return soundStart(pcm, activeLevel) }
+
 // failingEngine is a canceller whose processing fails after a while;
 // until then it takes everything out.
-type failingEngine struct{ left int }
+type failingEngine struct{ left, calls int }
 
 func (e *failingEngine) process(mic, ref, out []int16) error {
+	e.calls++
 	if e.left--; e.left < 0 {
 		return errors.New("processing failed")
 	}
@@ -398,7 +402,8 @@ func TestFailedCancellerPassesTheMicrophone(t *testing.T) {
 	mic := sim.microphone()
 	failed := make(chan error, 2)
 	sim.options = &Options{Failed: func(err error) { failed <- err }}
-	sim.engine = &failingEngine{left: 100} // a second of aligned frames
+	engine := &failingEngine{left: 100} // a second of aligned frames
+	sim.engine = engine
 	out, _ := sim.process(t, mic)
 	if len(out) != len(mic) {
 		t.Fatalf("%d samples out of %d", len(out), len(mic))
@@ -419,8 +424,8 @@ func TestFailedCancellerPassesTheMicrophone(t *testing.T) {
 			ran = k
 		}
 	}
-	if ran < 0 {
-		t.Fatal("the canceller never ran")
+	if ran < 0 || engine.calls != 101 {
+		t.Fatalf("the canceller ran %d times (want 100 and the failure), last silenced frame %d", engine.calls, ran)
 	}
 	if after := ran + frame; !slices.Equal(mic[after:], out[after:]) {
 		t.Fatalf("the microphone was altered after the canceller failed at %v", audio.Pipeline.Duration(after))

@@ -103,14 +103,7 @@ func rigPlay(t testing.TB, far []int16, replies int, gap time.Duration, total in
 }
 
 // echoStart is where the echo begins in the microphone's signal.
-func echoStart(raw []int16) int {
-	for k := 0; k+frame <= len(raw); k += frame {
-		if audio.RMS(raw[k:k+frame]) > -45 {
-			return k
-		}
-	}
-	return -1
-}
+func echoStart(raw []int16) int { return soundStart(raw, -45) }
 
 // convergence is the time from the echo's start until the ERLE over the
 // next second reaches 20 dB (in 50 ms steps); false if it never does.
@@ -163,8 +156,8 @@ func TestRigCancelsTheEcho(t *testing.T) {
 // may show it.)
 func TestRigEveryReplyCancelledFromItsStart(t *testing.T) {
 	far := speak(t, "Here is the weather for today. It will be sunny.", "en-us")
-	// Four replies, 3 s apart: the device sleeps in between (2 s after
-	// the last sound, with a monitor).
+	// Four replies, 3 s apart: the device sleeps in between (150 ms
+	// after the last sound).
 	const replies, gap = 4, 3 * time.Second
 	raw, out, src := rigPlay(t, far, replies, gap, replies*(audio.Pipeline.Samples(gap)+len(far)+rate/2))
 	// Each reply's echo: the first loud frame after a second of quiet.

@@ -125,7 +125,7 @@ func (s *Source) Close() error {
 	return err
 }
 
-// Stats reports the delay measured and the echo taken out so far.
+// Stats reports the delay measured and how often it moved.
 func (s *Source) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -220,7 +220,12 @@ func (s *Source) processFrames() {
 			s.run, s.aligned, s.pending = run, false, -1
 		}
 		s.ref.read(s.pos-int64(s.delay)+margin, s.refBuf)
-		unsure := !s.echoless && first >= 0 && s.pos < last+int64(s.maxLag) && s.pos < max(first, s.placed)+int64(s.maxLag+muteLimit)
+		// The stretch in which an unmeasured echo is looked for: from the
+		// run's first sound (or the placing) to muteLimit past the longest
+		// delay, and no longer than the longest delay after the last sound.
+		from := max(first, s.placed)
+		looked := first >= 0 && s.pos >= from+int64(s.maxLag+muteLimit)
+		unsure := !s.echoless && first >= 0 && !looked && s.pos < last+int64(s.maxLag)
 		switch {
 		case s.c == nil:
 			copy(s.outBuf, mic) // the canceller failed: the microphone as it is
@@ -232,7 +237,7 @@ func (s *Source) processFrames() {
 		case unsure:
 			clear(s.outBuf) // the echo of what played may be in it
 		default:
-			if f := max(first, s.placed); !s.measured && first >= 0 && s.pos >= f+int64(s.maxLag+muteLimit) && last >= f+muteLimit {
+			if looked && !s.measured && last >= from+muteLimit {
 				s.echoless = true // played long enough to be heard, and nothing was
 			}
 			copy(s.outBuf, mic)
