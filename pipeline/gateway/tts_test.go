@@ -248,21 +248,22 @@ func TestTTSStalledStreamTimesOut(t *testing.T) {
 	}
 }
 
-// Messages that are not audio (a session.created repeated, as a stalled
-// server's keepalive) do not hold the stream open: only audio buys time.
+// Messages that are not audio (alignments with no audio behind them, as
+// a stalled server might still send) do not hold the stream open: only
+// audio buys time.
 func TestTTSKeepalivesAreNotAudio(t *testing.T) {
-	stopped := make(chan struct{}) // the server has stopped its keepalives
+	finished := make(chan struct{}) // the server sent all its alignments: the client waited them out
 	cfg := fakeGateway(t, wsHandler(t, func(ctx context.Context, c *websocket.Conn, r *http.Request) {
-		defer close(stopped)
 		readJSON(ctx, c)
 		readJSON(ctx, c)
 		sendJSON(ctx, c, pcmMessage([]int16{1}))
-		for range 500 { // 10 s of keepalives, never audio
-			if sendJSON(ctx, c, map[string]any{"type": "session.created", "session_id": "s1"}) != nil {
+		for range 500 { // 10 s of them, never audio
+			if sendJSON(ctx, c, map[string]any{"type": "output_alignment", "session_id": "s1", "words": []any{}}) != nil {
 				return
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+		close(finished)
 	}))
 	cfg.Retry.Timeout = 100 * time.Millisecond
 	got, err := speak(t, newTTS(t, cfg), "Hi.")
@@ -271,7 +272,7 @@ func TestTTSKeepalivesAreNotAudio(t *testing.T) {
 		t.Fatalf("audio %v, %v", got, err)
 	}
 	select {
-	case <-stopped:
+	case <-finished:
 		t.Fatal("the timeout came only once the keepalives stopped")
 	default:
 	}
