@@ -41,11 +41,15 @@ func TestFlowQuotaErrorShowsHint(t *testing.T) {
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }
 
+// The prompt stays open after a message: the next words typed are text,
+// never commands ("q" does not quit, "m" does not mute); esc closes it,
+// keeping a draft; outside it the letters are commands again.
 func TestFlowTextMode(t *testing.T) {
 	var mu sync.Mutex
-	var said []string
-	tm := teatest.NewTestModel(t, flowModel(Controller{Say: func(s string) { mu.Lock(); said = append(said, s); mu.Unlock() }}),
-		teatest.WithInitialTermSize(80, 24))
+	var said, calls []string
+	ctl := Controller{Say: func(s string) { mu.Lock(); said = append(said, s); mu.Unlock() },
+		SetMuted: func(bool) { mu.Lock(); calls = append(calls, "mute"); mu.Unlock() }}
+	tm := teatest.NewTestModel(t, flowModel(ctl), teatest.WithInitialTermSize(80, 24))
 	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlT})
 	waitFor(t, tm, "say:")
 	tm.Type("what time is it")
@@ -54,19 +58,49 @@ func TestFlowTextMode(t *testing.T) {
 	tm.Send(EventMsg(conversation.Event{Payload: conversation.Transcript{Text: "what time is it", Final: true}}))
 	tm.Send(EventMsg(conversation.Event{Payload: conversation.AgentText{Text: "It is noon.", Final: true}}))
 	waitFor(t, tm, "It is noon.")
-	// q in text mode is a letter; outside it quits.
+	tm.Type("quit muting me")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	tm.Type("a draft")
+	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("m")}) // a command again
 	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlT})
-	tm.Type("q")
+	waitFor(t, tm, "say: a draft")
 	tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
 	final := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(Model)
 	mu.Lock()
 	defer mu.Unlock()
-	if len(said) != 1 || said[0] != "what time is it" {
-		t.Fatalf("said %q", said)
+	if strings.Join(said, "|") != "what time is it|quit muting me" || strings.Join(calls, "|") != "mute" {
+		t.Fatalf("said %q, calls %q", said, calls)
 	}
-	if final.typing {
-		t.Fatal("still typing after esc")
+	if final.typing || final.input.Value() != "a draft" {
+		t.Fatalf("after esc: typing %v, draft %q", final.typing, final.input.Value())
+	}
+}
+
+// Without a microphone the prompt is always open: esc does not close it,
+// and the commands are the control keys shown under it.
+func TestFlowNoMicrophone(t *testing.T) {
+	var mu sync.Mutex
+	var said []string
+	var replays int
+	ctl := Controller{Say: func(s string) { mu.Lock(); said = append(said, s); mu.Unlock() },
+		Replay: func() { mu.Lock(); replays++; mu.Unlock() }}
+	m := New(Info{Backend: "embedded gateway", Detail: "test", TextMode: true}, ctl, pinned())
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(80, 24))
+	waitFor(t, tm, "NO MIC", "say:", "ctrl+r replay", "ctrl+c quit")
+	for _, text := range []string{"help", "quit", "x marks the spot"} {
+		tm.Type(text)
+		tm.Send(tea.KeyMsg{Type: tea.KeyEsc})
+		tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+	}
+	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlR})
+	tm.Send(tea.KeyMsg{Type: tea.KeyCtrlC})
+	final := tm.FinalModel(t, teatest.WithFinalTimeout(5*time.Second)).(Model)
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(said, "|") != "help|quit|x marks the spot" || replays != 1 || !final.typing {
+		t.Fatalf("said %q, replays %d, typing %v", said, replays, final.typing)
 	}
 }
 

@@ -2,8 +2,11 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
 
@@ -24,8 +27,26 @@ func fit(s string, w int) string {
 	return strings.Join(lines, "\n")
 }
 
-// wrap breaks a styled line into rows of at most w cells.
-func wrap(s string, w int) []string { return strings.Split(ansi.Wrap(s, w, " "), "\n") }
+// wrap breaks a styled line into rows of at most w cells, at spaces.
+// ansi.Wrap always breaks at hyphens too, which cuts flags in two
+// ("-- / output-device"), can leave an empty row after "--", and a row a
+// hyphen too wide: hyphens are hidden from it as non-breaking ones, and a
+// row still too wide (a word longer than w) is cut by cells.
+func wrap(s string, w int) []string {
+	var rows []string
+	for _, r := range strings.Split(ansi.Wrap(strings.ReplaceAll(s, "-", nbHyphen), w, " "), "\n") {
+		r = strings.ReplaceAll(r, nbHyphen, "-")
+		if ansi.StringWidth(r) > w {
+			rows = append(rows, strings.Split(ansi.Hardwrap(r, w, true), "\n")...)
+			continue
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// nbHyphen is U+2011, one cell wide like "-".
+const nbHyphen = "\u2011"
 
 // safe is network text made inert and short enough for a line.
 func safe(s string, limit int) string { return safetext.Sanitize(s, limit) }
@@ -116,42 +137,84 @@ func (p metersPane) view(st styles, w int) string {
 
 // --- transcript -------------------------------------------------------------
 
-// line is one entry of the transcript.
+// The transcript pane is part of a value model: Bubble Tea copies the
+// model on every Update, so the pane holds only what survives copying.
+// Text is kept as strings (a strings.Builder panics when written through
+// a copy at another address), and the lines slice is never written in
+// place: adding or replacing a line makes a new backing array, so no two
+// copies ever see each other's writes.
+
+// line is one entry of the transcript. Its text never changes; a changed
+// line is a new line.
 type line struct {
 	who         string // "you" or "agent"
 	text        string
 	interrupted bool
-	// The line sanitised, styled and wrapped, for width; a long session
-	// draws only its last screenful, from these.
-	rows  []string
+	// rows is the line sanitised, styled and wrapped for one width, made
+	// on first draw and shared by every copy of the line: a memo of its
+	// immutable text, so sharing it is safe. A long session draws only its
+	// last screenful, from these.
+	rows *wrapped
+}
+
+type wrapped struct {
 	width int
+	rows  []string
 }
 
 type transcriptPane struct {
 	lines   []line
 	interim string
-	partial strings.Builder // the agent's reply as it streams
-	reply   int             // index of the current reply's line, -1 when none
+	partial string // the agent's reply as it streams
+	reply   int    // index of the current reply's line, -1 when none
 }
+
+// maxLines is how many finished lines the pane keeps.
+const maxLines = 200
 
 func newTranscript() transcriptPane { return transcriptPane{reply: -1} }
 
 func (p *transcriptPane) add(l line) {
-	p.lines = append(p.lines, l)
-	if len(p.lines) > 200 {
-		p.lines = p.lines[len(p.lines)-200:]
-		p.reply = max(p.reply-1, -1)
+	l.rows = &wrapped{}
+	keep := p.lines
+	if len(keep) >= maxLines {
+		keep = keep[len(keep)-maxLines+1:]
+		p.reply = max(p.reply-(len(p.lines)-len(keep)), -1)
 	}
+	p.lines = append(slices.Clip(keep), l) // a new array: copies keep theirs
+}
+
+// replace puts l at i, in a new array.
+func (p *transcriptPane) replace(i int, l line) {
+	l.rows = &wrapped{}
+	lines := slices.Clone(p.lines)
+	lines[i] = l
+	p.lines = lines
 }
 
 // endReply turns a reply that stopped without its final text (an error,
 // a close) into a line marked as cut short.
 func (p *transcriptPane) endReply() {
-	if p.partial.Len() > 0 {
-		p.add(line{who: "agent", text: p.partial.String(), interrupted: true})
-		p.partial.Reset()
+	if p.partial != "" {
+		p.add(line{who: "agent", text: p.partial, interrupted: true})
+		p.partial = ""
 	}
 	p.reply = -1
+}
+
+// joinPiece appends a streamed piece: sentences (the local session) are
+// joined by a space, pieces that carry their own spacing (a room's
+// transcription stream) as they are.
+func joinPiece(text, piece string) string {
+	if text == "" || piece == "" {
+		return text + piece
+	}
+	last, _ := utf8.DecodeLastRuneInString(text)
+	first, _ := utf8.DecodeRuneInString(piece)
+	if unicode.IsSpace(last) || unicode.IsSpace(first) {
+		return text + piece
+	}
+	return text + " " + piece
 }
 
 func (p *transcriptPane) event(e any) {
@@ -165,21 +228,18 @@ func (p *transcriptPane) event(e any) {
 		p.add(line{who: "you", text: v.Text})
 	case conversation.AgentText:
 		if !v.Final {
-			if p.partial.Len() > 0 {
-				p.partial.WriteByte(' ')
-			}
-			p.partial.WriteString(v.Text)
+			p.partial = joinPiece(p.partial, v.Text)
 			return
 		}
-		streaming := p.partial.Len() > 0
-		p.partial.Reset()
+		streaming := p.partial != ""
+		p.partial = ""
 		if v.Text == "" {
 			return
 		}
 		// An interruption after the reply's final text marks that line,
 		// wherever it is now; before it, the partial becomes the line.
 		if v.Interrupted && !streaming && p.reply >= 0 {
-			p.lines[p.reply] = line{who: "agent", text: v.Text, interrupted: true} // drawn anew
+			p.replace(p.reply, line{who: "agent", text: v.Text, interrupted: true})
 			p.reply = -1
 			return
 		}
@@ -197,14 +257,12 @@ func (p *transcriptPane) event(e any) {
 	}
 }
 
-// view draws the last h rows. Finished lines are wrapped once per width
-// and kept (the pane's lines share their backing array with every copy of
-// the model, so the cache outlives this value receiver); only lines that
-// reach the screen are looked at.
+// view draws the last h rows; only lines that reach the screen are
+// looked at.
 func (p transcriptPane) view(st styles, w, h int) string {
 	var tail []string // the rows below the finished lines
-	if p.partial.Len() > 0 {
-		tail = append(tail, wrap(st.agent.Render("agent:")+" "+safe(p.partial.String(), 2000)+"…", w)...)
+	if p.partial != "" {
+		tail = append(tail, wrap(st.agent.Render("agent:")+" "+safe(p.partial, 2000)+"…", w)...)
 	}
 	if p.interim != "" {
 		tail = append(tail, wrap(st.dim.Render("you:   "+safe(p.interim, 500)+"…"), w)...)
@@ -212,12 +270,9 @@ func (p transcriptPane) view(st styles, w, h int) string {
 	var blocks [][]string // finished lines' rows, newest first
 	n := len(tail)
 	for i := len(p.lines) - 1; i >= 0 && n < h; i-- {
-		l := &p.lines[i]
-		if l.width != w || l.rows == nil {
-			l.rows, l.width = l.render(st, w), w
-		}
-		blocks = append(blocks, l.rows)
-		n += len(l.rows)
+		rows := p.lines[i].wrappedTo(st, w)
+		blocks = append(blocks, rows)
+		n += len(rows)
 	}
 	var rows []string
 	for i := len(blocks) - 1; i >= 0; i-- {
@@ -234,6 +289,17 @@ func (p transcriptPane) view(st styles, w, h int) string {
 		rows = append(rows, "")
 	}
 	return strings.Join(rows, "\n")
+}
+
+// wrappedTo is l's rows at width w, from its memo when it has them.
+func (l line) wrappedTo(st styles, w int) []string {
+	if l.rows == nil { // a line made without add (none is)
+		return l.render(st, w)
+	}
+	if l.rows.rows == nil || l.rows.width != w {
+		l.rows.rows, l.rows.width = l.render(st, w), w
+	}
+	return l.rows.rows
 }
 
 // render is l sanitised, styled and wrapped to w.
@@ -290,19 +356,23 @@ func (p *statusPane) event(e any, now time.Time) {
 	}
 }
 
-// view shows the last error in full, or a calm line; at most maxRows rows
-// inside the border (the hint is cut first).
+// view shows the last error in full, or a calm line, in at most maxRows
+// rows inside the border. It is laid out by rows first (what it says, one
+// entry a row: the error, its details, the hint, the countdown, what was
+// heard, the close), then each row is wrapped, so a wrapped row is never
+// cut in two by another. What does not fit is cut by importance: the
+// hint first, then the details, and so on; the first row stays.
 func (p statusPane) view(st styles, w, maxRows int, now time.Time) string {
 	inner := w - 4 // border and padding
-	var rows []string
 	box := st.box
+	var rows []statusRow
+	add := func(text string, cut int) { rows = append(rows, statusRow{text: text, cut: cut}) }
 	e := p.err
-	hint := ""
 	switch {
 	case e == nil && p.closed == nil && p.back != "":
-		rows = append(rows, st.good.Render("✓ the "+safe(p.back, 20)+" works again"))
+		add(st.good.Render("✓ the "+safe(p.back, 20)+" works again"), cutNever)
 	case e == nil && p.closed == nil:
-		rows = append(rows, st.good.Render("✓ all good")+st.dim.Render(" · no errors"))
+		add(st.good.Render("✓ all good")+st.dim.Render(" · no errors"), cutNever)
 	case e != nil:
 		kind := st.warn.Render("transient")
 		if e.Terminal {
@@ -316,20 +386,20 @@ func (p statusPane) view(st styles, w, maxRows int, now time.Time) string {
 		if e.Attempt > 1 {
 			head += fmt.Sprintf(" · attempt %d", e.Attempt)
 		}
-		rows = append(rows, head)
+		add(head, cutNever)
+		hint := ""
 		if q := e.Quota; q != nil {
-			rows = append(rows, fmt.Sprintf("quota %s · %s · remaining %s", orDash(safe(q.Type, 20)), orDash(safe(q.Category, 60)), orDash(safe(q.RemainingLimit, 20))))
-			if q.Hint != "" {
-				hint = "hint: " + safe(q.Hint, 300)
-			}
+			add(fmt.Sprintf("quota %s · %s · remaining %s", orDash(safe(q.Type, 20)), orDash(safe(q.Category, 60)), orDash(safe(q.RemainingLimit, 20))), cutDetails)
+			hint = q.Hint
 		} else {
-			rows = append(rows, safe(e.Message, 300))
-			if e.Hint != "" {
-				hint = "hint: " + safe(e.Hint, 300)
-			}
+			add(safe(e.Message, 300), cutDetails)
+			hint = e.Hint
+		}
+		if hint != "" {
+			add("hint: "+safe(hint, 300), cutHint)
 		}
 		if left := p.retryUntil.Sub(now); !p.retryUntil.IsZero() && left > 0 {
-			rows = append(rows, st.warn.Render(fmt.Sprintf("retrying in %ds", int((left+time.Second-1)/time.Second))))
+			add(st.warn.Render(fmt.Sprintf("retrying in %ds", int((left+time.Second-1)/time.Second))), cutRetry)
 		}
 	}
 	if f := p.fallback; f != nil {
@@ -344,13 +414,13 @@ func (p statusPane) view(st styles, w, maxRows int, now time.Time) string {
 		}
 		switch {
 		case f.OK && strings.HasPrefix(f.Clip, "earcon"):
-			rows = append(rows, st.dim.Render(what+" played"))
+			add(st.dim.Render(what+" played"), cutHeard)
 		case f.OK:
-			rows = append(rows, st.good.Render("fallback "+what+" played"))
+			add(st.good.Render("fallback "+what+" played"), cutHeard)
 		case f.Error != "":
-			rows = append(rows, st.bad.Render("fallback "+what+" failed: "+safe(f.Error, 120)))
+			add(st.bad.Render("fallback "+what+" failed: "+safe(f.Error, 120)), cutHeard)
 		default:
-			rows = append(rows, st.dim.Render("fallback sound off (--no-error-audio)"))
+			add(st.dim.Render("fallback sound off (--no-error-audio)"), cutHeard)
 		}
 	}
 	if c := p.closed; c != nil {
@@ -361,26 +431,81 @@ func (p statusPane) view(st styles, w, maxRows int, now time.Time) string {
 		if !p.noKeys {
 			line += st.dim.Render(" · q quits · f replays the clip")
 		}
-		rows = append(rows, line)
+		add(line, cutClose)
+	}
+	return box.Width(w - 2).Render(strings.Join(layoutRows(rows, inner, maxRows), "\n"))
+}
+
+// statusRow is one entry of the status pane, before wrapping; cut is its
+// place in the order in which rows give way when the pane has no room.
+type statusRow struct {
+	text string
+	cut  int
+}
+
+// The order rows give way in: the lowest first.
+const (
+	cutHint = iota
+	cutDetails
+	cutRetry
+	cutHeard
+	cutClose
+	cutNever
+)
+
+// layoutRows wraps rows to w and fits them in maxRows (at least 1): rows
+// that do not fit are first shortened to one row ending in "…", the
+// first to give way first, then dropped in the same order.
+func layoutRows(rows []statusRow, w, maxRows int) []string {
+	maxRows = max(maxRows, 1)
+	blocks := make([][]string, len(rows))
+	total := 0
+	for i, r := range rows {
+		blocks[i] = wrap(r.text, w)
+		total += len(blocks[i])
+	}
+	order := make([]int, len(rows)) // indexes, the first to give way first
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return rows[a].cut - rows[b].cut })
+	// Shorten, keeping as many rows of each as there is room for.
+	for _, i := range order {
+		if total <= maxRows {
+			break
+		}
+		if over := total - maxRows; len(blocks[i]) > 1 {
+			keep := max(len(blocks[i])-over, 1)
+			total -= len(blocks[i]) - keep
+			blocks[i] = ellipsis(blocks[i][:keep], w)
+		}
+	}
+	// Drop, the first row never.
+	for _, i := range order {
+		if total <= maxRows {
+			break
+		}
+		if i > 0 && len(blocks[i]) > 0 {
+			total -= len(blocks[i])
+			blocks[i] = nil
+		}
 	}
 	var out []string
-	for _, r := range rows {
-		out = append(out, wrap(r, inner)...)
+	for _, b := range blocks {
+		out = append(out, b...)
 	}
-	if hint != "" { // after the first two rows, as long as room allows
-		h := wrap(hint, inner)
-		room := max(maxRows-len(out), 1)
-		if len(h) > room {
-			h = h[:room]
-			h[room-1] = ansi.Truncate(h[room-1], inner-1, "") + "…"
-		}
-		at := min(2, len(out))
-		out = append(out[:at], append(h, out[at:]...)...)
+	if len(out) > maxRows { // only the first row is left, wrapped
+		out = ellipsis(out[:maxRows], w)
 	}
-	if len(out) > maxRows {
-		out = out[:maxRows]
-	}
-	return box.Width(w - 2).Render(strings.Join(out, "\n"))
+	return out
+}
+
+// ellipsis marks the last of rows as cut short (in a copy).
+func ellipsis(rows []string, w int) []string {
+	rows = slices.Clone(rows)
+	last := len(rows) - 1
+	rows[last] = ansi.Truncate(rows[last], w-1, "") + "…"
+	return rows
 }
 
 func orDash(s string) string {

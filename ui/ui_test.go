@@ -112,6 +112,16 @@ func TestGoldenPanes(t *testing.T) {
 		"status_tts_credits_fallback": {model(ttsCredits, conversation.Fallback{Clip: "quota", Reason: "quota_exhausted", OK: true},
 			conversation.Close{Reason: "error"}), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
 		"status_hostile_hint": {model(hostile), func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
+		"status_long_message": {model(conversation.Error{Stage: "device", Attempt: 1,
+			Message: `no speaker, audio is off: output device "(default)": select: no usable output device (run ` + "`voicetui devices`" + ` to list devices, then pick one with --output-device)`,
+			Hint:    "replies are shown as text; pick a speaker from `voicetui devices` with --output-device"}),
+			func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
+		"status_long_hint_retry": {model(conversation.Error{Stage: "llm", Message: "llm: rate limited", Status: 429, Retryable: true, Attempt: 3, RetryInMs: 4500,
+			Quota: &conversation.QuotaInfo{Type: "llm", Category: "MaxConcurrentGatewayLLMRpm", RemainingLimit: "0",
+				Hint: strings.Repeat("LLM request rate limit reached, reduce the request rate or upgrade your plan. ", 4)}}),
+			func(m Model, w int) string { return m.status.view(m.styles, w, 6, m.now()) }},
+		"status_closed_quota": {model(llmCredits, conversation.Fallback{Clip: "quota", Reason: "quota_exhausted", OK: true}, conversation.Close{Reason: "error"}),
+			func(m Model, w int) string { return m.status.view(m.styles, w, 8, m.now()) }},
 		"metrics_slow": {model(conversation.Metrics{Turn: 3, EOUMs: 500, STTMs: 12, LLMTTFTMs: 640, TTSTTFBMs: 180, E2EMs: 1450}),
 			func(m Model, w int) string { return m.metrics.view(m.styles, w) }},
 	}
@@ -134,8 +144,47 @@ func TestGoldenPanes(t *testing.T) {
 		view func(Model, int) string
 	}{model(), func(m Model, w int) string { return m.resize(w, 20).footerView(w) }}
 	for name, c := range cases {
-		for _, w := range []int{60, 80} {
+		widths := []int{60, 80}
+		if strings.HasPrefix(name, "status_") {
+			widths = append(widths, 120)
+		}
+		for _, w := range widths {
 			golden(t, name+"_"+itoa(w), c.view(c.m, w))
+		}
+	}
+}
+
+// The status pane lays out rows first, then wraps each: a message that
+// wraps is never cut in two by the hint, whatever the width; what does
+// not fit gives way hint first, the first row never.
+func TestStatusRowsThenWrapping(t *testing.T) {
+	noSpeaker := conversation.Error{Stage: "device", Attempt: 1,
+		Message: `no speaker, audio is off: output device "(default)": select: no usable output device (run ` + "`voicetui devices`" + ` to list devices, then pick one with --output-device)`,
+		Hint:    "replies are shown as text; pick a speaker from `voicetui devices` with --output-device"}
+	m := model(noSpeaker)
+	for _, w := range []int{40, 60, 80, 120} {
+		rows := strings.Split(ansi.Strip(m.status.view(m.styles, w, 12, m.now())), "\n")
+		hint := -1
+		last := -1 // the last row of the message
+		for i, r := range rows {
+			if strings.Contains(r, "hint:") {
+				hint = i
+			}
+			if strings.Contains(r, "--output-device)") {
+				last = i
+			}
+		}
+		if hint < 0 || last < 0 || hint < last {
+			t.Errorf("at %d columns the hint (row %d) is not after the whole message (ends row %d):\n%s", w, hint, last, strings.Join(rows, "\n"))
+		}
+	}
+	for rows := 1; rows <= 8; rows++ {
+		v := ansi.Strip(m.status.view(m.styles, 60, rows, m.now()))
+		if h := strings.Count(v, "\n") + 1; h > rows+2 {
+			t.Errorf("given %d rows the pane took %d:\n%s", rows, h-2, v)
+		}
+		if !strings.Contains(v, "DEVICE error") {
+			t.Errorf("given %d rows the first row is gone:\n%s", rows, v)
 		}
 	}
 }
@@ -152,8 +201,15 @@ func TestGoldenScreens(t *testing.T) {
 	long := model(conversation.State{Agent: "listening"}, conversation.Error{Stage: "tts", Status: 429, Terminal: true, Attempt: 1,
 		Quota: &conversation.QuotaInfo{Type: "tts", Category: "MaxGatewayCredits", Hint: strings.Repeat("A very long hint. ", 30), RemainingLimit: "0"}},
 		conversation.Fallback{Clip: "quota", Reason: "quota_exhausted", Error: strings.Repeat("speaker gone ", 20)}, conversation.Close{Reason: "error"})
-	for name, m := range map[string]Model{"screen_normal": normal, "screen_quota_exhausted": exhausted, "screen_long_hint": long} {
-		for _, size := range [][2]int{{60, 20}, {80, 24}} {
+	typing := New(Info{Backend: "embedded gateway", Detail: "embedded gateway", TextMode: true},
+		Controller{Quota: func(string) error { return nil }, Reset: func() error { return nil }}, pinned())
+	typing.now = func() time.Time { return clock }
+	typing.event(conversation.Event{Payload: conversation.State{Agent: "speaking", User: "listening"}})
+	typing.event(conversation.Event{Payload: conversation.Transcript{Text: "tell me about the weather", Final: true}})
+	typing.event(conversation.Event{Payload: conversation.AgentText{Text: "It is sunny today."}})
+	typing.input.SetValue("and tomorrow?")
+	for name, m := range map[string]Model{"screen_normal": normal, "screen_quota_exhausted": exhausted, "screen_long_hint": long, "screen_typing_no_mic": typing} {
+		for _, size := range [][2]int{{60, 20}, {80, 24}, {120, 30}} {
 			m = m.resize(size[0], size[1])
 			v := m.View()
 			if h := lipgloss.Height(v); h > size[1] {
