@@ -19,11 +19,14 @@ const interfaceFPS = 20
 // (q, ctrl+c: raw mode makes it a key) or ctx ends (a signal), then ends
 // the conversation and waits for its replays. It returns the interface's
 // failure, else the conversation's closing error. ctl's conversation
-// controls are filled from conv; lv, when set, feeds the meters.
+// controls are filled from conv; lv, when set, feeds the meters. A crash
+// of the interface closes the conversation as a quit does; its report
+// goes to crashDir (--record's directory, or "" for the temporary one).
 func runInterface(ctx context.Context, conv conversation.Conversation, info ui.Info, ctl ui.Controller,
-	stdout io.Writer, out *eventOutputs, lv *levels, notes ...conversation.Error) error {
+	stdout io.Writer, out *eventOutputs, lv *levels, crashDir string, notes ...conversation.Error) error {
 	ctl.SetMuted, ctl.Say, ctl.Replay = conv.SetMuted, conv.Say, conv.ReplayFallback
-	prog := tea.NewProgram(ui.New(info, ctl, nil), tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithoutSignalHandler(), tea.WithFPS(interfaceFPS))
+	model := guard(injectCrash(ui.New(info, ctl, nil)))
+	prog := tea.NewProgram(model, tea.WithAltScreen(), tea.WithOutput(stdout), tea.WithoutSignalHandler(), tea.WithFPS(interfaceFPS))
 	out.attach(prog)
 	if lv != nil {
 		stop, done := make(chan struct{}), make(chan struct{})
@@ -56,6 +59,9 @@ func runInterface(ctx context.Context, conv conversation.Conversation, info ui.I
 	stop()
 	err := <-closed
 	conv.Wait()
+	if model.crash.crashed() != nil {
+		return model.crash.report(crashDir)
+	}
 	if perr != nil {
 		return perr
 	}

@@ -64,6 +64,6 @@ func talkInRoom(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if !c.tui {
 		return conv.Run(ctx)
 	}
-	return runInterface(ctx, conv, ui.Info{Backend: "LiveKit room", Detail: where, TextMode: aio.noMic != nil, Echo: aio.echo}, ui.Controller{}, stdout, out, lv,
+	return runInterface(ctx, conv, ui.Info{Backend: "LiveKit room", Detail: where, TextMode: aio.noMic != nil, Echo: aio.echo}, ui.Controller{}, stdout, out, lv, c.record,
 		aio.notes()...)
 }

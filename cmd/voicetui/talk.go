@@ -67,7 +67,7 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if b.Gateway != nil {
 		gatewayControl(&ctl, b.Gateway)
 	}
-	return runInterface(ctx, sess, ui.Info{Backend: kindName(b.Kind), Detail: b.Description, TextMode: aio.noMic != nil, Echo: aio.echo}, ctl, stdout, out, lv,
+	return runInterface(ctx, sess, ui.Info{Backend: kindName(b.Kind), Detail: b.Description, TextMode: aio.noMic != nil, Echo: aio.echo}, ctl, stdout, out, lv, c.record,
 		aio.notes()...)
 }
 

@@ -27,11 +27,17 @@ func startTmux(t testing.TB, cols, rows int, args ...string) *tmuxSession {
 // startTmuxEnv is startTmux with env added to the binary's environment.
 func startTmuxEnv(t testing.TB, cols, rows int, env []string, args ...string) *tmuxSession {
 	t.Helper()
+	return startTmuxBin(t, binary, cols, rows, env, args...)
+}
+
+// startTmuxBin is startTmuxEnv with another build of the binary.
+func startTmuxBin(t testing.TB, bin string, cols, rows int, env []string, args ...string) *tmuxSession {
+	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is not installed: the interface's smoke test needs it (make setup installs it)")
 	}
 	s := &tmuxSession{t: t, sock: filepath.Join(t.TempDir(), "tmux.sock")}
-	cmdline := binary
+	cmdline := bin
 	for _, a := range args {
 		cmdline += " '" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
@@ -47,8 +53,10 @@ func startTmuxEnv(t testing.TB, cols, rows int, env []string, args ...string) *t
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
+// screen is the pane as shown, lines wrapped by the terminal joined
+// again (-J): a long exit message is one line.
 func (s *tmuxSession) screen() string {
-	out, _ := exec.Command("tmux", "-S", s.sock, "capture-pane", "-p", "-t", "vt").CombinedOutput()
+	out, _ := exec.Command("tmux", "-S", s.sock, "capture-pane", "-p", "-J", "-t", "vt").CombinedOutput()
 	return string(out)
 }
 
@@ -130,6 +138,8 @@ func TestInterfaceQuitThenCtrlCForcesTheExit(t *testing.T) {
 	s.keys("-l", "what time is it")
 	s.keys("Enter")
 	s.waitScreen(15*time.Second, "You're out of credits") // said before the 4 s clip plays
+	s.keys("Escape") // the prompt stays open after a message: esc closes it
+	time.Sleep(200 * time.Millisecond) // esc and q at once are alt+q
 	s.keys("q")
 	time.Sleep(300 * time.Millisecond)
 	s.keys("C-c")
