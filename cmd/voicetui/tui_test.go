@@ -138,8 +138,8 @@ func TestInterfaceQuitThenCtrlCForcesTheExit(t *testing.T) {
 	s.keys("-l", "what time is it")
 	s.keys("Enter")
 	s.waitScreen(15*time.Second, "You're out of credits") // said before the 4 s clip plays
-	s.keys("Escape") // the prompt stays open after a message: esc closes it
-	time.Sleep(200 * time.Millisecond) // esc and q at once are alt+q
+	s.keys("Escape")                                      // the prompt stays open after a message: esc closes it
+	time.Sleep(200 * time.Millisecond)                    // esc and q at once are alt+q
 	s.keys("q")
 	time.Sleep(300 * time.Millisecond)
 	s.keys("C-c")
