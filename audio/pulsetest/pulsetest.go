@@ -54,10 +54,16 @@ pcm.virtual_mic { type pulse device mic.monitor hint { show on description "Virt
 `
 
 // RunTests serves a TestMain for packages that test real devices: it
-// starts a server, stores it in *srv, runs the tests, stops the server and
+// takes the real-time test lock (LockRealtime), starts a server, stores it in *srv, runs the tests, stops the server and
 // returns the exit code. When the server cannot start, the tests fail with
 // the reason; they never skip.
 func RunTests(m *testing.M, srv **Server) int {
+	unlock, err := LockRealtime()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "FAIL:", err)
+		return 1
+	}
+	defer unlock()
 	s, err := Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: these tests need the headless audio setup:", err)

@@ -127,6 +127,14 @@ func (w *watchdog) agentStateChanged(now time.Time, state string) *alarm {
 	w.agentState = state
 	switch state {
 	case "thinking":
+		// The agent took the user's speech as a turn, even when its
+		// transcript never reached us (lost, or late under load): an
+		// answer is owed now, so thinking -> listening without speaking
+		// is still an alarm (it once passed in silence, and the session
+		// then closed at the end of its input with nothing said).
+		if !w.hearingOwed.IsZero() {
+			w.owe(w.hearingOwed)
+		}
 		w.hearingOwed = time.Time{}
 	case "speaking":
 		w.answered()

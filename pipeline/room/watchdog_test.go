@@ -152,3 +152,32 @@ func TestWatchdogConnectionLost(t *testing.T) {
 		t.Fatal("a second terminal alarm")
 	}
 }
+
+// The user spoke, the agent went thinking, and back to listening without
+// a word, and no transcript ever reached us (seen under load: the session
+// then ended with its input, silent). Still an alarm, and nothing lets
+// the conversation end quietly while it is owed.
+func TestWatchdogThinkingWithoutTranscriptStillOwesAnAnswer(t *testing.T) {
+	w := newWatchdog(th)
+	w.joined(at(0))
+	w.agentJoined()
+	w.agentStateChanged(at(1), "listening")
+	w.userSpoke(at(2), 1100*time.Millisecond)
+	w.agentStateChanged(at(2.5), "thinking")
+	if w.quiet() {
+		t.Fatal("quiet while an answer is owed")
+	}
+	a := w.agentStateChanged(at(6), "listening")
+	if a == nil || a.kind != alarmNoAnswer || a.terminal {
+		t.Fatalf("%+v", a)
+	}
+	// And thinking that never ends is dead air, counted from the speech.
+	w.userSpoke(at(10), 1100*time.Millisecond)
+	w.agentStateChanged(at(10.5), "thinking")
+	if got := w.next(); !got.Equal(at(20)) {
+		t.Fatalf("next %v", got)
+	}
+	if a := w.tick(at(20)); a == nil || a.kind != alarmDeadAir {
+		t.Fatalf("%+v", a)
+	}
+}

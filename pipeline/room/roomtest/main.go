@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/voicetui/voicetui/audio/pulsetest"
 )
 
 // The stage of this process (see the package documentation).
@@ -75,6 +77,12 @@ func outer() int {
 	if err != nil {
 		fatalf("preparing dependencies: %v", err)
 	}
+	// Rooms talk in real time: one such package at a time on the machine.
+	unlock, err := pulsetest.LockRealtime()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	defer unlock()
 	js, _ := json.Marshal(d)
 	exe, err := os.Executable()
 	if err != nil {
