@@ -75,11 +75,7 @@ func interfaceIdle(b *testing.B, args ...string) {
 		s := startTmuxEnv(b, 100, 30, strings.Fields(os.Getenv("IDLE_ENV")), args...)
 		s.waitScreen(20*time.Second, "agent listening")
 		toListening := time.Since(start)
-		out, err := exec.Command("tmux", "-S", s.sock, "display", "-p", "-t", "vt", "#{pane_pid}").Output()
-		if err != nil {
-			b.Fatal(err)
-		}
-		shell := strings.TrimSpace(string(out))
+		shell := s.Display("#{pane_pid}")
 		kids, err := exec.Command("pgrep", "-P", shell).Output()
 		if err != nil {
 			b.Fatalf("no voicetui under the pane's shell %s", shell)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -21,8 +22,44 @@ import (
 // names. Bubble Tea would catch it too, but print it over the restored
 // terminal and nowhere else.
 type guarded struct {
-	m     tea.Model
-	crash *crash // shared by every copy
+	m      tea.Model
+	crash  *crash  // shared by every copy
+	frames *frames // how long the frames took to draw
+}
+
+// frames counts the interface's frames and how long each took to draw:
+// a frame over 16 ms is one a 60 Hz terminal would show late.
+type frames struct {
+	mu        sync.Mutex
+	n, over16 int
+	slowest   time.Duration
+	total     time.Duration
+}
+
+func (f *frames) add(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	f.total += d
+	f.slowest = max(f.slowest, d)
+	if d > 16*time.Millisecond {
+		f.over16++
+	}
+}
+
+// log writes the figures to the log, if there is one.
+func (f *frames) log(h slog.Handler) {
+	if h == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	mean := time.Duration(0)
+	if f.n > 0 {
+		mean = f.total / time.Duration(f.n)
+	}
+	slog.New(h).Info("interface frames", "frames", f.n, "mean_ms", float64(mean.Microseconds())/1000,
+		"slowest_ms", float64(f.slowest.Microseconds())/1000, "over_16ms", f.over16)
 }
 
 // crash is the first panic of the interface.
@@ -35,7 +72,7 @@ type crash struct {
 // errInterfaceCrashed is the error of a session whose interface crashed.
 var errInterfaceCrashed = errors.New("the interface crashed")
 
-func guard(m tea.Model) guarded { return guarded{m: m, crash: &crash{}} }
+func guard(m tea.Model) guarded { return guarded{m: m, crash: &crash{}, frames: &frames{}} }
 
 func (c *crash) note(v any) {
 	c.mu.Lock()
@@ -76,13 +113,16 @@ func (g guarded) View() (v string) {
 	if g.crash.crashed() != nil {
 		return "voicetui: the interface crashed: closing"
 	}
+	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
 			g.crash.note(r)
 			v = "voicetui: the interface crashed: closing"
 		}
 	}()
-	return g.m.View()
+	v = g.m.View()
+	g.frames.add(time.Since(start))
+	return v
 }
 
 // cmd guards a command, and those of a batch it returns.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,7 +52,7 @@ func TestInterfaceCrashKeepsTheRecording(t *testing.T) {
 	s.waitScreen(20*time.Second, "agent listening")
 	s.keys("F12")
 	scr := s.waitScreen(20*time.Second, "EXITED 1")
-	if alt, _ := exec.Command("tmux", "-S", s.sock, "display", "-p", "-t", "vt", "#{alternate_on}").Output(); strings.TrimSpace(string(alt)) != "0" {
+	if alt := s.Display("#{alternate_on}"); alt != "0" {
 		t.Fatalf("the terminal is still in the interface's screen (alternate_on %q):\n%s", alt, scr)
 	}
 	m := regexp.MustCompile(`voicetui: the interface crashed: injected panic .*details in (\S+) \(please report it\)`).FindStringSubmatch(strings.Join(strings.Fields(scr), " "))
@@ -75,24 +73,14 @@ func TestInterfaceCrashKeepsTheRecording(t *testing.T) {
 		t.Errorf("the report is %v, want 0600", st.Mode().Perm())
 	}
 	// The events to the close, the conversation in them.
-	f, err := os.Open(filepath.Join(rec, "events.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var types []string
 	said, answered := false, false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var e event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Fatalf("events.jsonl: %q: %v", sc.Text(), err)
-		}
+	for _, e := range readEvents(t, filepath.Join(rec, "events.jsonl")) {
 		types = append(types, e.typ())
 		said = said || e.typ() == "transcript" && e["text"] == "what time is it"
 		answered = answered || e.typ() == "agent_text" && e["final"] == true
 	}
-	if len(types) == 0 || types[len(types)-1] != "close" || !said || !answered {
+	if types[len(types)-1] != "close" || !said || !answered {
 		t.Fatalf("events.jsonl holds %v (said %v, answered %v)", types, said, answered)
 	}
 	// The recordings are whole WAVs: the reply is in speaker.wav, the

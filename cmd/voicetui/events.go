@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -30,6 +31,7 @@ type eventOutputs struct {
 	outputs []func(conversation.Event)
 	program *tea.Program // the interface, once it exists
 	failed  sync.Once
+	log     slog.Handler // --log-file, nil without it
 }
 
 // openEvents builds the outputs c asks for; closers gets the files to

@@ -59,6 +59,7 @@ func runInterface(ctx context.Context, conv conversation.Conversation, info ui.I
 	stop()
 	err := <-closed
 	conv.Wait()
+	model.frames.log(out.log)
 	if model.crash.crashed() != nil {
 		return model.crash.report(crashDir)
 	}

@@ -43,6 +43,7 @@ func talkInRoom(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	out.log = sdkLog
 	aio, err := openAudio(c, &open, out.recordFailed, out.echoFailed)
 	if err != nil {
 		return err

@@ -19,13 +19,15 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 	var open closers
 	defer open.closeAll()
 
-	if err := gatewayLog(&c, &open); err != nil {
+	log, err := gatewayLog(&c, &open)
+	if err != nil {
 		return err
 	}
 	out, err := openEvents(c, stdout, &open)
 	if err != nil {
 		return err
 	}
+	out.log = log
 	aio, err := openAudio(c, &open, out.recordFailed, out.echoFailed)
 	if err != nil {
 		return err
@@ -71,13 +73,14 @@ func talk(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		aio.notes()...)
 }
 
-// gatewayLog sends the embedded gateway's log to --log-file.
-func gatewayLog(c *config, open *closers) error {
+// gatewayLog sends the embedded gateway's log to --log-file, and returns
+// that log (nil without the flag).
+func gatewayLog(c *config, open *closers) (slog.Handler, error) {
 	h, err := logFile(*c, open)
 	if h != nil {
 		c.provider.Local.Log = slog.New(h)
 	}
-	return err
+	return h, err
 }
 
 // logFile is --log-file as a log handler, or nil without it: nothing else

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,14 +9,12 @@ import (
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline/pipelinetest/tmuxtest"
 )
 
 // tmuxSession runs the real binary in a private tmux server, in a real
 // terminal of the given size, on the headless audio devices.
-type tmuxSession struct {
-	t    testing.TB
-	sock string
-}
+type tmuxSession struct{ *tmuxtest.Session }
 
 func startTmux(t testing.TB, cols, rows int, args ...string) *tmuxSession {
 	t.Helper()
@@ -33,55 +30,17 @@ func startTmuxEnv(t testing.TB, cols, rows int, env []string, args ...string) *t
 // startTmuxBin is startTmuxEnv with another build of the binary.
 func startTmuxBin(t testing.TB, bin string, cols, rows int, env []string, args ...string) *tmuxSession {
 	t.Helper()
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Fatal("tmux is not installed: the interface's smoke test needs it (make setup installs it)")
-	}
-	s := &tmuxSession{t: t, sock: filepath.Join(t.TempDir(), "tmux.sock")}
-	cmdline := bin
-	for _, a := range args {
-		cmdline += " '" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-	}
-	cmd := exec.Command("tmux", "-S", s.sock, "new-session", "-d", "-s", "vt", "-x", itoa(cols), "-y", itoa(rows),
-		cmdline+"; echo EXITED $?; sleep 30")
-	cmd.Env = append(os.Environ(), append(append(noCredentials, "TERM=xterm-256color"), env...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("tmux: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("tmux", "-S", s.sock, "kill-server").Run() })
-	return s
+	return &tmuxSession{Session: tmuxtest.Start(t, bin, cols, rows, append(append([]string{}, noCredentials...), env...), args...)}
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-// screen is the pane as shown, lines wrapped by the terminal joined
-// again (-J): a long exit message is one line.
-func (s *tmuxSession) screen() string {
-	out, _ := exec.Command("tmux", "-S", s.sock, "capture-pane", "-p", "-J", "-t", "vt").CombinedOutput()
-	return string(out)
-}
-
-func (s *tmuxSession) keys(k ...string) {
-	exec.Command("tmux", append([]string{"-S", s.sock, "send-keys", "-t", "vt"}, k...)...).Run()
-}
+func (s *tmuxSession) screen() string   { return s.Screen() }
+func (s *tmuxSession) keys(k ...string) { s.Keys(k...) }
 
 // waitScreen waits until the screen shows every one of want.
 func (s *tmuxSession) waitScreen(limit time.Duration, want ...string) string {
-	s.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		scr := s.screen()
-		ok := true
-		for _, w := range want {
-			ok = ok && strings.Contains(scr, w)
-		}
-		if ok {
-			return scr
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("the screen never showed %q:\n%s", want, scr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return s.WaitScreen(limit, want...)
 }
 
 func TestInterfaceInTmux(t *testing.T) {
@@ -101,8 +60,7 @@ func TestInterfaceInTmux(t *testing.T) {
 	scr := s.waitScreen(15*time.Second, "TERMINAL", "MaxGatewayCredits", "You're out of credits", "fallback clip quota played", "session closed (error)")
 	// Had the sequences reached the terminal, tmux would have renamed the
 	// pane and cleared the screen.
-	title, _ := exec.Command("tmux", "-S", s.sock, "display", "-p", "-t", "vt", "#{pane_title}").Output()
-	if strings.Contains(string(title), "pwned") {
+	if title := s.Display("#{pane_title}"); strings.Contains(title, "pwned") {
 		t.Fatalf("a transcript's escape sequence reached the terminal: pane title %q", title)
 	}
 	if !strings.Contains(scr, "you:   what time is it") {
