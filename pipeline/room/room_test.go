@@ -99,12 +99,54 @@ func (h *heard) loudAfter(d time.Duration) int {
 type recorder struct {
 	mu     sync.Mutex
 	events []conversation.Event
+	ready  chan struct{} // closed when the agent first listens
 }
+
+func newRecorder() *recorder { return &recorder{ready: make(chan struct{})} }
 
 func (r *recorder) add(e conversation.Event) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.events = append(r.events, e)
-	r.mu.Unlock()
+	if st, ok := e.Payload.(conversation.State); ok && st.Agent == "listening" {
+		select {
+		case <-r.ready:
+		default:
+			close(r.ready)
+		}
+	}
+}
+
+// untilReady is a microphone that is silent until the agent listens, as a
+// user waits for the agent the interface shows as "initializing": speech
+// said while the agent is still starting is not heard by it (under load on
+// two cores that took 2 s, and a test's first sentence fell into it).
+type untilReady struct {
+	audio.Source
+	ready <-chan struct{}
+	start time.Time
+	sent  time.Duration
+}
+
+func (u *untilReady) Read(ctx context.Context, p []int16) (int, error) {
+	select {
+	case <-u.ready:
+		return u.Source.Read(ctx, p)
+	default:
+	}
+	if u.start.IsZero() {
+		u.start = time.Now()
+	}
+	chunk := u.Format().SampleRate / 50 // 20 ms
+	n := min(len(p), chunk)
+	clear(p[:n])
+	u.sent += 20 * time.Millisecond
+	select {
+	case <-time.After(time.Until(u.start.Add(u.sent))):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return n, nil
 }
 func (r *recorder) all() []conversation.Event {
 	r.mu.Lock()
@@ -149,7 +191,7 @@ func join(t testing.TB, w *world, tune func(*Options), parts ...any) *session {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mic.Close() })
-	s := &session{rec: &recorder{}, spk: &heard{}, done: make(chan error, 1)}
+	s := &session{rec: newRecorder(), spk: &heard{}, done: make(chan error, 1)}
 	clock, err := audio.NewClockSink(audio.Format{SampleRate: audio.PipelineRate, Channels: 1}, s.spk.record)
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +199,8 @@ func join(t testing.TB, w *world, tune func(*Options), parts ...any) *session {
 	t.Cleanup(func() { clock.Close() })
 	events := conversation.NewEmitter(s.rec.add)
 	o := Options{URL: w.srv.URL(), APIKey: roomtest.APIKey, APISecret: roomtest.APISecret,
-		Room: strings.ReplaceAll(t.Name(), "/", "-"), Identity: "voicetui-test", Mic: mic, Speaker: clock, Events: events}
+		Room: strings.ReplaceAll(t.Name(), "/", "-"), Identity: "voicetui-test", Mic: &untilReady{Source: mic, ready: s.rec.ready},
+		Speaker: clock, Events: events}
 	if tune != nil {
 		tune(&o)
 	}
