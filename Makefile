@@ -27,7 +27,7 @@ build: setup
 	$(GO) build -o $(BIN) ./cmd/voicetui
 
 # A spoken conversation on the default devices, with the embedded gateway
-# unless credentials are set (README: Backend). `make check` tests devices.
+# unless credentials are set (docs/commands.md: --backend). `make check` tests devices.
 run: build
 	$(BIN) $(ARGS)
 

@@ -19,7 +19,7 @@ import (
 // canceller is WebRTC's echo canceller (the audio processing module of
 // WebRTC 0.3, as Debian ships it), through a small C shim (webrtc.cc):
 // the library made for the job, which `lk agent console` runs too.
-// Chosen over speexdsp by measurement on the rig (README, "Echo
+// Chosen over speexdsp by measurement on the rig (docs/audio.md, "Echo
 // cancellation"): it converged in 0.1 s where speexdsp took 1.0-1.35 s,
 // and took out 34 dB of echo against 30.
 type canceller struct{ h unsafe.Pointer }

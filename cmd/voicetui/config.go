@@ -168,7 +168,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&ro.AnswerWait, "answer-wait", room.DefaultAnswerWait, "room: how long the agent may stay silent after your turn before that is an error")
 	fs.DurationVar(&ro.ReconnectWait, "reconnect-wait", room.DefaultReconnectWait, "room: how long a lost connection may take to come back before the conversation ends")
 	fs.StringVar(&c.qaOut, "out", "qa-report", "qa: the report's directory (index.md and one folder per class)")
-	fs.StringVar(&c.qaOnly, "only", "", "qa: run only these classes, comma-separated (default: all; see README, \"QA and demos\")")
+	fs.StringVar(&c.qaOnly, "only", "", "qa: run only these classes, comma-separated (default: all; see docs/qa.md)")
 	fs.StringVar(&c.qaGateway, "gateway", "", "qa: run against this gateway (base URL ending in /v1) through its control endpoint (--control-token) instead of embedded ones")
 	fs.StringVar(&local.Key, "key", localgw.DefaultKey, "gateway: API key its tokens must carry")
 	fs.StringVar(&local.ControlToken, "control-token", "", "gateway: the token its control endpoint requires (default: a random one, printed at start)")

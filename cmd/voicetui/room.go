@@ -49,6 +49,7 @@ func talkInRoom(ctx context.Context, c config, stdout, stderr io.Writer) error {
 		return err
 	}
 	ro.Mic, ro.Speaker, ro.Events = aio.mic, aio.spk, out.events
+	ro.HoldInput = c.input != "" // a recording waits for the agent, as a person does
 	var lv *levels
 	if c.tui {
 		lv = newLevels()

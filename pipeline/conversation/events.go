@@ -12,7 +12,7 @@ import (
 	"github.com/voicetui/voicetui/pipeline/safetext"
 )
 
-// The event stream is a public interface (README.md, "Events"): every
+// The event stream is a public interface (docs/failures-and-events.md, "Events"): every
 // JSON line is {"t_ms": <ms since start>, "type": "..."} plus the fields
 // of its payload below. Keep it stable.
 

@@ -2,7 +2,7 @@
 // session per failure class against a gateway with the embedded
 // gateway's control endpoint (an in-process one per class by default),
 // each keeping its events, what reached the speaker and what the status
-// pane showed, judged against what README.md's failure table promises.
+// pane showed, judged against what the failure table of docs/failures-and-events.md promises.
 package qa
 
 import "github.com/voicetui/voicetui/fallback"
@@ -19,7 +19,7 @@ type Class struct {
 	Expect      Expectation
 }
 
-// Expectation is README.md's failure table, for one class.
+// Expectation is the failure table of docs/failures-and-events.md, for one class.
 type Expectation struct {
 	Summary string // for the report, in the table's words
 	Close   string // the close event's reason

@@ -46,7 +46,7 @@ func Render(w io.Writer, results []Result, meta Meta) error {
 	fmt.Fprintf(&b, "# voicetui QA: %s (%d of %d classes as documented)\n\n", verdict, passed, len(results))
 	fmt.Fprintf(&b, "Gateway: %s. Started %s, took %s", meta.Gateway, meta.Started.UTC().Format("2006-01-02 15:04:05 UTC"), meta.Took.Round(100*time.Millisecond))
 	b.WriteString(".\nEach class: the user asks one question (question.wav); its folder holds events.jsonl, speaker.wav (what the user heard, on their timeline) and status.txt (the status pane). \"failure -> first sound\": from the error event to the signal's first sound written to the speaker (a simulated one, which plays it within its next 20 ms).\n\n")
-	b.WriteString("| class | expected (README, \"When something fails\") | verdict | heard | failure -> first sound | folder |\n")
+	b.WriteString("| class | expected (docs/failures-and-events.md, \"When something fails\") | verdict | heard | failure -> first sound | folder |\n")
 	b.WriteString("|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		v := "pass"

@@ -39,8 +39,10 @@ type run struct {
 	playing   sync.Mutex // one fallback clip at a time
 	failures  int        // consecutive agent failures
 	agentID   string
-	agent     string // initializing, listening, thinking, speaking
-	user      string // speaking, listening
+	ready     chan struct{} // HoldInput: closed when the agent first listens
+	bargedIn  bool          // the user spoke over the agent's reply
+	agent     string        // initializing, listening, thinking, speaking
+	user      string        // speaking, listening
 	vad       *audio.VoiceDetector
 	meter     *audio.Meter
 	voicedRun int
@@ -71,6 +73,13 @@ func (r *run) setAgent(s string) {
 	if s == "idle" {
 		s = "listening"
 	}
+	if s == "listening" && r.ready != nil {
+		close(r.ready) // HoldInput: the recording starts
+		r.ready = nil
+	}
+	if s == "speaking" && r.agent != "speaking" {
+		r.bargedIn = false // a new reply
+	}
 	if s != "" && s != r.agent {
 		r.agent = s
 		r.emit(conversation.State{Agent: r.agent, User: r.user})
@@ -79,6 +88,9 @@ func (r *run) setAgent(s string) {
 
 func (r *run) setUser(s string) {
 	if s != r.user {
+		if s == "speaking" && r.agent == "speaking" {
+			r.bargedIn = true // the agent's reply ends interrupted
+		}
 		r.user = s
 		r.emit(conversation.State{Agent: r.agent, User: r.user})
 	}
@@ -109,7 +121,12 @@ func (r *run) loop(ctx context.Context) (err error) {
 		r.onParticipant(p)
 	}
 	r.bg.Add(3)
-	go func() { defer r.bg.Done(); readMic(bgCtx, r.o.Mic, r.mics) }()
+	var ready <-chan struct{}
+	if r.o.HoldInput {
+		r.ready = make(chan struct{})
+		ready = r.ready
+	}
+	go func() { defer r.bg.Done(); readMic(bgCtx, r.o.Mic, ready, r.mics) }()
 	speakerFailed := func(err error) {
 		select {
 		case r.spkFailed <- err:
@@ -253,7 +270,14 @@ func (r *run) onVoiceFrame(voiced bool, _ float64) {
 		r.setUser("listening")
 		r.speechEnd = time.Now().Add(-500 * time.Millisecond) // the voice ended before the silence that says so
 		r.trace("speech_end", r.speechEnd)
-		r.dog.userSpoke(time.Now(), time.Duration(r.voiced)*20*time.Millisecond)
+		voiced := time.Duration(r.voiced) * 20 * time.Millisecond
+		r.dog.userSpoke(time.Now(), voiced)
+		if voiced >= heardVoice && (r.agentID == "" || r.agent == "" || r.agent == "initializing") {
+			// Said before the agent listened: it did not hear it, and it
+			// owes nothing, so without this the user would wait in silence.
+			r.emit(conversation.Error{Stage: "agent", Message: "you spoke before the agent was listening: it did not hear that",
+				Retryable: true, Attempt: 1, Hint: "wait for \"agent listening\", then say it again"})
+		}
 	}
 }
 
@@ -301,10 +325,12 @@ func (r *run) onTranscript(t transcriptMsg) {
 	}
 }
 
-// finishReply emits the agent's segment as said.
+// finishReply emits the agent's segment as said; interrupted when the
+// user spoke over it (the agent stops it then: its state and the end of
+// its transcript come in either order, so neither tells).
 func (r *run) finishReply(interrupted bool) {
 	if text := strings.TrimSpace(r.reply.String()); text != "" {
-		r.emit(conversation.AgentText{Text: text, Final: true, Interrupted: interrupted})
+		r.emit(conversation.AgentText{Text: text, Final: true, Interrupted: interrupted || r.bargedIn})
 	}
 	r.reply.Reset()
 }

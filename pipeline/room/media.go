@@ -33,7 +33,28 @@ type micMsg struct {
 // input ends it goes on with silence at the same pace, because the agent's
 // voice detector needs the silence after the last words to end the turn,
 // and the track would otherwise go quiet.
-func readMic(ctx context.Context, mic audio.Source, out chan<- micMsg) {
+//
+// When ready is not nil the source is held until it is closed (the agent
+// listens), with silence sent meanwhile: a recording (--input) said into a
+// room before the agent listened was not heard (on two cores the agent
+// took 2 s), where a person would have waited.
+func readMic(ctx context.Context, mic audio.Source, ready <-chan struct{}, out chan<- micMsg) {
+	if ready != nil {
+		t := time.NewTicker(20 * time.Millisecond)
+	hold:
+		for {
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-ready:
+				break hold
+			case <-t.C:
+				send(ctx, out, micMsg{pcm: make([]int16, frame)})
+			}
+		}
+		t.Stop()
+	}
 	buf := make([]int16, frame)
 	for {
 		n, err := mic.Read(ctx, buf)

@@ -48,8 +48,11 @@ type Options struct {
 	Identity          string
 	AgentName         string
 
-	Mic     audio.Source // audio.Pipeline format
-	Speaker audio.Sink   // mono, any rate
+	Mic audio.Source // audio.Pipeline format
+	// HoldInput: Mic is a recording (--input), not a person; it starts
+	// once the agent listens (silence is published until then).
+	HoldInput bool
+	Speaker   audio.Sink // mono, any rate
 
 	Events   *conversation.Emitter
 	Fallback fallback.Options
@@ -75,8 +78,9 @@ const (
 	DefaultReconnectWait    = 10 * time.Second
 	DefaultMaxUnrecoverable = 3
 	// heardVoice is voice the user surely spoke (not a cough): the agent
-	// owes a reaction to it.
-	heardVoice = time.Second
+	// owes a reaction to it. "What time is it?" is about 0.8 s of voice
+	// (1 s missed it); a cough is under half a second.
+	heardVoice = 700 * time.Millisecond
 	// closeWait bounds leaving the room.
 	closeWait = 3 * time.Second
 )

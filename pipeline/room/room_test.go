@@ -99,55 +99,16 @@ func (h *heard) loudAfter(d time.Duration) int {
 type recorder struct {
 	mu     sync.Mutex
 	events []conversation.Event
-	ready  chan struct{} // closed when the agent first listens
 }
 
-func newRecorder() *recorder { return &recorder{ready: make(chan struct{})} }
+func newRecorder() *recorder { return &recorder{} }
 
 func (r *recorder) add(e conversation.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = append(r.events, e)
-	if st, ok := e.Payload.(conversation.State); ok && st.Agent == "listening" {
-		select {
-		case <-r.ready:
-		default:
-			close(r.ready)
-		}
-	}
 }
 
-// untilReady is a microphone that is silent until the agent listens, as a
-// user waits for the agent the interface shows as "initializing": speech
-// said while the agent is still starting is not heard by it (under load on
-// two cores that took 2 s, and a test's first sentence fell into it).
-type untilReady struct {
-	audio.Source
-	ready <-chan struct{}
-	start time.Time
-	sent  time.Duration
-}
-
-func (u *untilReady) Read(ctx context.Context, p []int16) (int, error) {
-	select {
-	case <-u.ready:
-		return u.Source.Read(ctx, p)
-	default:
-	}
-	if u.start.IsZero() {
-		u.start = time.Now()
-	}
-	chunk := u.Format().SampleRate / 50 // 20 ms
-	n := min(len(p), chunk)
-	clear(p[:n])
-	u.sent += 20 * time.Millisecond
-	select {
-	case <-time.After(time.Until(u.start.Add(u.sent))):
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	return n, nil
-}
 func (r *recorder) all() []conversation.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -199,7 +160,7 @@ func join(t testing.TB, w *world, tune func(*Options), parts ...any) *session {
 	t.Cleanup(func() { clock.Close() })
 	events := conversation.NewEmitter(s.rec.add)
 	o := Options{URL: w.srv.URL(), APIKey: roomtest.APIKey, APISecret: roomtest.APISecret,
-		Room: strings.ReplaceAll(t.Name(), "/", "-"), Identity: "voicetui-test", Mic: &untilReady{Source: mic, ready: s.rec.ready},
+		Room: strings.ReplaceAll(t.Name(), "/", "-"), Identity: "voicetui-test", Mic: mic, HoldInput: true,
 		Speaker: clock, Events: events}
 	if tune != nil {
 		tune(&o)
@@ -455,6 +416,25 @@ func TestNoAgentIsNoticed(t *testing.T) {
 	}
 }
 
+// Speech said before any agent listens is not heard by one: voicetui says
+// so at the end of it instead of leaving the user waiting.
+func TestSpeechBeforeTheAgentIsSaid(t *testing.T) {
+	w := newWorld(t, localgw.Options{}, false)
+	s := join(t, w, func(o *Options) {
+		o.HoldInput = false // speak at once, not when an agent listens
+		o.AgentWait = 6 * time.Second
+	}, time.Second, "What time is it?", 8*time.Second)
+	if err := s.wait(t, 30*time.Second); err == nil {
+		t.Fatalf("no agent, yet Run ended well:\n%s", dump(s.rec))
+	}
+	for _, e := range payloads[conversation.Error](s.rec) {
+		if strings.Contains(e.Message, "before the agent was listening") && strings.Contains(e.Hint, "say it again") {
+			return
+		}
+	}
+	t.Fatalf("the unheard speech was not said:\n%s", dump(s.rec))
+}
+
 // A speaker that fails ends the conversation at once, even while nothing
 // plays (here no agent has come yet): the agent would talk to nobody.
 func TestSpeakerFailureEndsTheConversation(t *testing.T) {
@@ -474,16 +454,7 @@ func TestSpeakerFailureEndsTheConversation(t *testing.T) {
 
 // voicetui room as scripts and QA drive it: --headless, --input, --output.
 func TestBinaryScripted(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "voicetui")
-	root, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-o", bin, "./cmd/voicetui")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(root)))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := voicetuiBinary(t)
 	w := newWorld(t, localgw.Options{STTScript: []string{"what time is it"}}, true)
 	in := speechtest.WAV(t, time.Second, "What time is it?", 5*time.Second)
 	out := filepath.Join(t.TempDir(), "out.wav")
@@ -534,4 +505,20 @@ func TestBinaryScripted(t *testing.T) {
 	if strings.Contains(stderr.String(), "pion") {
 		t.Fatalf("the SDK wrote to stderr:\n%s", stderr.String())
 	}
+}
+
+// voicetuiBinary builds the program, as a user runs it.
+func voicetuiBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "voicetui")
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", bin, "./cmd/voicetui")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
