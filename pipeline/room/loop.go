@@ -41,6 +41,7 @@ type run struct {
 	agentID   string
 	ready     chan struct{} // HoldInput: closed when the agent first listens
 	bargedIn  bool          // the user spoke over the agent's reply
+	segment   string        // the agent's transcript segment open, if any
 	agent     string        // initializing, listening, thinking, speaking
 	user      string        // speaking, listening
 	vad       *audio.VoiceDetector
@@ -298,7 +299,9 @@ func (r *run) onParticipant(p participantMsg) *alarm {
 	}
 	if p.state != "" {
 		a := r.dog.agentStateChanged(time.Now(), p.state)
-		if r.agent == "speaking" && p.state != "speaking" {
+		if r.agent == "speaking" && p.state != "speaking" && r.segment == "" {
+			// A segment still open ends with its stream: what it
+			// still brings belongs to this reply, not to a line of its own.
 			r.finishReply(false)
 		}
 		r.setAgent(p.state)
@@ -316,11 +319,15 @@ func (r *run) onTranscript(t transcriptMsg) {
 		return
 	}
 	if t.text != "" {
+		if r.segment != "" && t.segment != r.segment {
+			r.finishReply(false) // a new segment before the last one ended
+		}
+		r.segment = t.segment
 		text := safetext.Inert(t.text)
 		r.reply.WriteString(text)
 		r.emit(conversation.AgentText{Text: text})
 	}
-	if t.done {
+	if t.done && (t.segment == r.segment || r.segment == "") {
 		r.finishReply(false)
 	}
 }
@@ -333,6 +340,7 @@ func (r *run) finishReply(interrupted bool) {
 		r.emit(conversation.AgentText{Text: text, Final: true, Interrupted: interrupted || r.bargedIn})
 	}
 	r.reply.Reset()
+	r.segment = ""
 }
 
 func (r *run) onAgentError(label string) {
@@ -410,7 +418,9 @@ func (r *run) onAlarm(a *alarm) error {
 	r.failures++
 	if r.failures > r.o.MaxUnrecoverable {
 		err.Terminal = true
-		err.Message += fmt.Sprintf(" (%d times in a row)", r.failures)
+		if r.failures > 1 {
+			err.Message += fmt.Sprintf(" (%d times in a row)", r.failures)
+		}
 		return err
 	}
 	r.emit(*conversation.ErrorInfo(err, r.failures))
