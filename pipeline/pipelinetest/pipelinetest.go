@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -104,4 +107,21 @@ func Say(ctx context.Context, tts provider.TTS, sentences ...string) ([]int16, e
 		}
 		out = append(out, pcm...)
 	}
+}
+
+// Binary builds voicetui into a temporary directory, as a user runs it,
+// for the tests of other packages that drive the program.
+func Binary(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "voicetui")
+	root, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", bin, "./cmd/voicetui")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(root)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

@@ -454,7 +454,7 @@ func TestSpeakerFailureEndsTheConversation(t *testing.T) {
 
 // voicetui room as scripts and QA drive it: --headless, --input, --output.
 func TestBinaryScripted(t *testing.T) {
-	bin := voicetuiBinary(t)
+	bin := pipelinetest.Binary(t)
 	w := newWorld(t, localgw.Options{STTScript: []string{"what time is it"}}, true)
 	in := speechtest.WAV(t, time.Second, "What time is it?", 5*time.Second)
 	out := filepath.Join(t.TempDir(), "out.wav")
@@ -505,20 +505,4 @@ func TestBinaryScripted(t *testing.T) {
 	if strings.Contains(stderr.String(), "pion") {
 		t.Fatalf("the SDK wrote to stderr:\n%s", stderr.String())
 	}
-}
-
-// voicetuiBinary builds the program, as a user runs it.
-func voicetuiBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "voicetui")
-	root, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-o", bin, "./cmd/voicetui")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(root)))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
