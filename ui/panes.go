@@ -344,8 +344,9 @@ func (p *statusPane) event(e any, now time.Time) {
 			p.err, p.fallback = nil, nil // a reply played: all good again
 		}
 	case conversation.Device:
-		if v.OK && p.closed == nil && p.err != nil && p.err.Stage == "device" {
-			p.err, p.fallback = nil, nil // the device is back
+		// The device is back (a room's "room connection" after a room error).
+		if v.OK && p.closed == nil && p.err != nil && (p.err.Stage == "device" || p.err.Stage == "room" && v.Device == "room connection") {
+			p.err, p.fallback = nil, nil
 			p.back = v.Device
 		}
 	case conversation.Close:

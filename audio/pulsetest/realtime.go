@@ -22,8 +22,11 @@ func realtimeLock() string { return filepath.Join(os.TempDir(), "voicetui-realti
 // LockRealtime waits until no other real-time test package runs, then
 // holds the lock until unlock is called or the process exits (the kernel
 // drops it with the file, even on a crash). Call it from TestMain before
-// the tests start: the time spent waiting does not count toward -timeout
-// there. It says on stderr when it has to wait.
+// the tests start. The wait does not count toward the test binary's own
+// -timeout, but it does toward the go command's, which kills a test binary
+// one minute after -timeout from its start: so no real-time package may
+// run for long (cmd/voicetui/journeys splits the longest ones out). It
+// says on stderr when it has to wait.
 func LockRealtime() (unlock func(), err error) {
 	f, err := os.OpenFile(realtimeLock(), os.O_CREATE|os.O_RDWR, 0o666)
 	if err != nil {

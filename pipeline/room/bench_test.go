@@ -79,24 +79,71 @@ func BenchmarkVoiceToVoice(b *testing.B) {
 	b.ReportMetric(float64(len(all)), "turns")
 }
 
-// BenchmarkFailureToFallback: the agent's failure noticed (its LLM credits
-// are gone; the watchdog's alarm) -> the first sound of the local clip at
-// the speaker.
-func BenchmarkFailureToFallback(b *testing.B) {
-	var all []time.Duration
-	for range b.N {
-		func() {
-			q, _ := localgw.ParseQuota("llm:credits")
+// BenchmarkFailureToSound: per room failure class, the moment it became
+// knowable (the loop handled the event that made it so: the turn's end
+// with an error reported, the state change, the SDK's callback, the
+// watchdog's deadline) -> the first sound at the speaker (the earcon or
+// the clip), median of 3 runs. The sessions are real: a livekit-server, an
+// agents-js agent, the embedded gateway as its inference.
+func BenchmarkFailureToSound(b *testing.B) {
+	type scenario struct {
+		name    string
+		reasons []string // the alarms it measures
+		run     func(b *testing.B, m *marks) *session
+	}
+	quota := func(rule string) func(b *testing.B, m *marks) *session {
+		return func(b *testing.B, m *marks) *session {
+			q, _ := localgw.ParseQuota(rule)
 			w := newWorld(b, localgw.Options{STTScript: []string{"what time is it"}, Quotas: []localgw.QuotaRule{q}}, true)
-			var m marks
-			s := join(b, w, func(o *Options) { o.Trace = m.trace }, time.Second, "What time is it?", 12*time.Second)
+			s := join(b, w, func(o *Options) { o.Trace = m.trace }, time.Second, "What time is it?", 10*time.Second)
 			s.wait(b, time.Minute)
-			if alarms := m.get("alarm"); len(alarms) > 0 {
-				if d, ok := s.firstLoudAfter(alarms[0]); ok {
-					all = append(all, d)
+			return s
+		}
+	}
+	scenarios := []scenario{
+		{"llm_credits", []string{"agent_error", "no_answer"}, quota("llm:credits")},
+		{"llm_rate_limit", []string{"agent_error"}, quota("llm:rate:count=1")},
+		{"server_killed", []string{"reconnecting", "connection_lost"}, func(b *testing.B, m *marks) *session {
+			w := newWorld(b, localgw.Options{STTScript: []string{"hello"}}, true)
+			s := join(b, w, func(o *Options) { o.Trace = m.trace }, 30*time.Second)
+			s.agentListening(b)
+			w.srv.Stop()
+			s.wait(b, 30*time.Second)
+			return s
+		}},
+		{"agent_killed", []string{"not_heard", "agent_left"}, func(b *testing.B, m *marks) *session {
+			w := newWorld(b, localgw.Options{STTScript: []string{"what time is it", "hello"}}, true)
+			s := join(b, w, func(o *Options) { o.Trace, o.AnswerWait = m.trace, 4*time.Second },
+				time.Second, "What time is it?", 5*time.Second, "Hello, are you there?", 40*time.Second)
+			for deadline := time.Now().Add(30 * time.Second); len(m.get("first_agent_audio")) == 0 && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+			}
+			w.agent.Kill()
+			s.wait(b, time.Minute)
+			return s
+		}},
+	}
+	for _, sc := range scenarios {
+		b.Run(sc.name, func(b *testing.B) {
+			took := map[string][]time.Duration{}
+			for range 3 {
+				var m marks
+				s := sc.run(b, &m)
+				for _, reason := range sc.reasons {
+					if at := m.get("alarm:" + reason); len(at) > 0 {
+						if d, ok := s.firstLoudAfter(at[0]); ok {
+							took[reason] = append(took[reason], d)
+						}
+					}
 				}
 			}
-		}()
+			for _, reason := range sc.reasons {
+				if len(took[reason]) == 0 {
+					b.Fatalf("no %s alarm followed by a sound", reason)
+				}
+				b.ReportMetric(float64(median(took[reason]).Microseconds())/1000, "ms_"+reason+"_to_sound")
+				b.ReportMetric(float64(len(took[reason])), "runs_"+reason)
+			}
+		})
 	}
-	b.ReportMetric(float64(median(all).Microseconds())/1000, "ms_alarm_to_sound_median")
 }

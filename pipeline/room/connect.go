@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/livekit/protocol/auth"
@@ -37,6 +38,7 @@ type (
 		left     bool
 		reason   string
 		state    string // lk.agent.state, when it has one
+		lost     bool   // left while the connection was being restored
 	}
 	// transcriptMsg is text on lk.transcription: the user's (one stream
 	// per update, the whole text) or the agent's (one stream per segment,
@@ -65,6 +67,9 @@ type inbox struct {
 	conns        chan connMsg
 	agentErrors  chan agentErrorMsg
 	tracks       chan *webrtc.TrackRemote // the agent's audio, to subscribe
+	// lost is set from the SDK's reconnecting callback to its reconnected
+	// one: the participants it drops meanwhile did not leave by choice.
+	lost atomic.Bool
 }
 
 func newInbox(ctx context.Context) *inbox {
@@ -100,7 +105,8 @@ func (in *inbox) callbacks() *lksdk.RoomCallback {
 		send(in.ctx, in.participants, participantMsg{identity: p.Identity(), agent: isAgent(p), state: p.Attributes()[attrAgentState]})
 	}
 	cb.OnParticipantDisconnected = func(p *lksdk.RemoteParticipant) {
-		send(in.ctx, in.participants, participantMsg{identity: p.Identity(), agent: isAgent(p), left: true, reason: p.DisconnectReason().String()})
+		send(in.ctx, in.participants, participantMsg{identity: p.Identity(), agent: isAgent(p), left: true, reason: p.DisconnectReason().String(),
+			lost: in.lost.Load()})
 	}
 	cb.OnAttributesChanged = func(changed map[string]string, p lksdk.Participant) {
 		if st, ok := changed[attrAgentState]; ok {
@@ -112,8 +118,14 @@ func (in *inbox) callbacks() *lksdk.RoomCallback {
 			send(in.ctx, in.tracks, track)
 		}
 	}
-	cb.OnReconnecting = func() { send(in.ctx, in.conns, connMsg{reconnecting: true}) }
-	cb.OnReconnected = func() { send(in.ctx, in.conns, connMsg{reconnected: true}) }
+	cb.OnReconnecting = func() {
+		in.lost.Store(true) // before the SDK drops the participants
+		send(in.ctx, in.conns, connMsg{reconnecting: true})
+	}
+	cb.OnReconnected = func() {
+		in.lost.Store(false)
+		send(in.ctx, in.conns, connMsg{reconnected: true})
+	}
 	cb.OnDisconnectedWithReason = func(reason lksdk.DisconnectionReason) {
 		send(in.ctx, in.conns, connMsg{disconnected: true, reason: string(reason)})
 	}

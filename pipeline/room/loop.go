@@ -16,6 +16,7 @@ import (
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/fallback"
+	"github.com/voicetui/voicetui/pipeline/agentwatch"
 	"github.com/voicetui/voicetui/pipeline/conversation"
 	"github.com/voicetui/voicetui/pipeline/safetext"
 )
@@ -33,7 +34,7 @@ type run struct {
 	pub       *publisher
 	remote    *media.PCMRemoteTrack
 	speaker   *agentAudio
-	dog       *watchdog
+	dog       *agentwatch.Watchdog
 	bg        sync.WaitGroup
 	bgCancel  context.CancelFunc
 	playing   sync.Mutex // one fallback clip at a time
@@ -54,11 +55,12 @@ type run struct {
 	turns     int
 	reply     strings.Builder // the agent's segment being spoken
 	inputDone bool
+	left      chan struct{} // closed once the room is left (leave)
 }
 
 func newRun(c *Conversation) *run {
 	return &run{c: c, o: c.o, mics: make(chan micMsg, 64), heard: make(chan time.Time, 1), spkFailed: make(chan error, 1),
-		dog: newWatchdog(thresholds{agentWait: c.o.AgentWait, answerWait: c.o.AnswerWait, heardVoice: heardVoice, reconnectWait: c.o.ReconnectWait}),
+		dog: agentwatch.New(agentwatch.Thresholds{AgentWait: c.o.AgentWait, AnswerWait: c.o.AnswerWait, HeardVoice: heardVoice, ReconnectWait: c.o.ReconnectWait}),
 		vad: audio.NewVoiceDetector(audio.PipelineRate), meter: audio.NewMeter(audio.PipelineRate, 14)}
 }
 
@@ -117,7 +119,7 @@ func (r *run) loop(ctx context.Context) (err error) {
 	if err := r.join(); err != nil {
 		return r.close(ctx, err)
 	}
-	r.dog.joined(time.Now())
+	r.dog.Joined(time.Now())
 	if p, ok := agentIn(r.room); ok {
 		r.onParticipant(p)
 	}
@@ -152,7 +154,7 @@ func (r *run) loop(ctx context.Context) (err error) {
 	defer timer.Stop()
 	for {
 		timer.Reset(r.untilNext())
-		var a *alarm
+		var a *agentwatch.Alarm
 		var err error
 		select {
 		case <-ctx.Done():
@@ -162,9 +164,9 @@ func (r *run) loop(ctx context.Context) (err error) {
 		case p := <-r.in.participants:
 			a = r.onParticipant(p)
 		case t := <-r.in.transcripts:
-			r.onTranscript(t)
+			a = r.onTranscript(t)
 		case e := <-r.in.agentErrors:
-			r.onAgentError(e.label)
+			a = r.onAgentError(e.label)
 		case c := <-r.in.conns:
 			a = r.onConn(c)
 		case track := <-r.in.tracks:
@@ -172,11 +174,11 @@ func (r *run) loop(ctx context.Context) (err error) {
 		case at := <-r.heard:
 			r.onAgentSound(at)
 		case text := <-r.c.typed:
-			err = r.onTyped(text)
+			a = r.onTyped(text)
 		case err = <-r.spkFailed:
 			// Terminal: the agent would go on talking to nobody.
 		case <-timer.C:
-			a = r.dog.tick(time.Now())
+			a = r.dog.Tick(time.Now())
 		}
 		if a != nil {
 			err = r.onAlarm(a)
@@ -186,7 +188,7 @@ func (r *run) loop(ctx context.Context) (err error) {
 		}
 		// The input is over and the agent has answered all of it (an agent
 		// that never came is the watchdog's to report).
-		if r.inputDone && !r.speaking && r.dog.quiet() && r.agentID != "" && r.agent != "initializing" {
+		if r.inputDone && !r.speaking && r.dog.Quiet() && r.agentID != "" && r.agent != "initializing" {
 			return r.close(ctx, io.EOF)
 		}
 	}
@@ -195,7 +197,7 @@ func (r *run) loop(ctx context.Context) (err error) {
 // untilNext is how long the loop may wait before the watchdog's next
 // deadline.
 func (r *run) untilNext() time.Duration {
-	next := r.dog.next()
+	next := r.dog.Next()
 	if next.IsZero() {
 		return time.Hour
 	}
@@ -211,7 +213,7 @@ func (r *run) join() error {
 	room, err := lksdk.ConnectToRoomWithToken(r.o.URL, tok, r.in.callbacks(), lksdk.WithAutoSubscribe(true), lksdk.WithConnectTimeout(10*time.Second))
 	if err != nil {
 		return &Error{Stage: "room", Message: "cannot join " + safetext.Sanitize(r.o.URL, 200), Err: errors.New(safetext.Sanitize(err.Error(), 300)),
-			Hint: hintRoom, Terminal: true}
+			Hint: agentwatch.HintRoom, Terminal: true}
 	}
 	r.room = room
 	if err := r.in.listen(room, room.LocalParticipant.Identity()); err != nil {
@@ -233,6 +235,9 @@ func (r *run) onMic(m micMsg) error {
 			return m.err // a microphone that failed: the conversation cannot go on
 		}
 		r.inputDone = true
+		if r.speaking {
+			r.endSpeech() // the input ended mid-speech: that speech is owed a reaction too
+		}
 		return nil
 	}
 	pcm := m.pcm
@@ -267,22 +272,27 @@ func (r *run) onVoiceFrame(voiced bool, _ float64) {
 		r.setUser("speaking")
 	}
 	if r.speaking && r.silentRun >= 25 { // 500 ms
-		r.speaking = false
-		r.setUser("listening")
-		r.speechEnd = time.Now().Add(-500 * time.Millisecond) // the voice ended before the silence that says so
-		r.trace("speech_end", r.speechEnd)
-		voiced := time.Duration(r.voiced) * 20 * time.Millisecond
-		r.dog.userSpoke(time.Now(), voiced)
-		if voiced >= heardVoice && (r.agentID == "" || r.agent == "" || r.agent == "initializing") {
-			// Said before the agent listened: it did not hear it, and it
-			// owes nothing, so without this the user would wait in silence.
-			r.emit(conversation.Error{Stage: "agent", Message: "you spoke before the agent was listening: it did not hear that",
-				Retryable: true, Attempt: 1, Hint: "wait for \"agent listening\", then say it again"})
-		}
+		r.endSpeech()
 	}
 }
 
-func (r *run) onParticipant(p participantMsg) *alarm {
+// endSpeech: the user stopped speaking.
+func (r *run) endSpeech() {
+	r.speaking = false
+	r.setUser("listening")
+	r.speechEnd = time.Now().Add(-time.Duration(r.silentRun) * 20 * time.Millisecond) // the voice ended before the silence that says so
+	r.trace("speech_end", r.speechEnd)
+	voiced := time.Duration(r.voiced) * 20 * time.Millisecond
+	r.dog.UserSpoke(time.Now(), voiced)
+	if voiced >= heardVoice && (r.agentID == "" || r.agent == "" || r.agent == "initializing") {
+		// Said before the agent listened: it did not hear it, and it
+		// owes nothing, so without this the user would wait in silence.
+		r.emit(conversation.Error{Stage: "agent", Message: "you spoke before the agent was listening: it did not hear that",
+			Retryable: true, Attempt: 1, Hint: "wait for \"agent listening\", then say it again"})
+	}
+}
+
+func (r *run) onParticipant(p participantMsg) *agentwatch.Alarm {
 	if !p.agent {
 		return nil
 	}
@@ -291,14 +301,21 @@ func (r *run) onParticipant(p participantMsg) *alarm {
 			return nil
 		}
 		r.agentID = ""
-		return r.dog.agentLeft(reasonText(p.reason))
+		if p.lost {
+			// The SDK drops everyone when it reconnects in full; this may
+			// reach the loop before the reconnecting itself.
+			a := r.dog.Reconnecting(time.Now())
+			r.dog.AgentLeft("")
+			return a
+		}
+		return r.dog.AgentLeft(reasonText(p.reason))
 	}
 	if r.agentID == "" {
 		r.agentID = p.identity
-		r.dog.agentJoined()
+		r.dog.AgentJoined()
 	}
 	if p.state != "" {
-		a := r.dog.agentStateChanged(time.Now(), p.state)
+		a := r.dog.AgentStateChanged(time.Now(), p.state)
 		if r.agent == "speaking" && p.state != "speaking" && r.segment == "" {
 			// A segment still open ends with its stream: what it
 			// still brings belongs to this reply, not to a line of its own.
@@ -310,13 +327,12 @@ func (r *run) onParticipant(p participantMsg) *alarm {
 	return nil
 }
 
-func (r *run) onTranscript(t transcriptMsg) {
+func (r *run) onTranscript(t transcriptMsg) *agentwatch.Alarm {
 	if t.user {
 		if t.text != "" {
 			r.emit(conversation.Transcript{Text: t.text, Final: t.final})
 		}
-		r.dog.userTranscript(time.Now(), t.final && t.text != "")
-		return
+		return r.dog.UserTranscript(time.Now(), t.final && t.text != "")
 	}
 	if t.text != "" {
 		if r.segment != "" && t.segment != r.segment {
@@ -330,6 +346,7 @@ func (r *run) onTranscript(t transcriptMsg) {
 	if t.done && (t.segment == r.segment || r.segment == "") {
 		r.finishReply(false)
 	}
+	return nil
 }
 
 // finishReply emits the agent's segment as said; interrupted when the
@@ -343,10 +360,15 @@ func (r *run) finishReply(interrupted bool) {
 	r.segment = ""
 }
 
-func (r *run) onAgentError(label string) {
-	r.dog.agentError(label)
-	r.emit(conversation.Error{Stage: "agent", Message: "the agent reported an error in " + orUnknown(label),
-		Retryable: true, Attempt: 1, Hint: "the agent's own log says more"})
+// onAgentError: an error the agent reported. While it owes an answer it
+// is an alarm (its event and the earcon); otherwise it is said only.
+func (r *run) onAgentError(label string) *agentwatch.Alarm {
+	a := r.dog.AgentError(label)
+	if a == nil {
+		r.emit(conversation.Error{Stage: "agent", Message: "the agent reported an error in " + orUnknown(label),
+			Retryable: true, Attempt: 1, Hint: "the agent's own log says more"})
+	}
+	return a
 }
 
 func orUnknown(s string) string {
@@ -356,15 +378,16 @@ func orUnknown(s string) string {
 	return s
 }
 
-func (r *run) onConn(c connMsg) *alarm {
+func (r *run) onConn(c connMsg) *agentwatch.Alarm {
 	switch {
 	case c.reconnecting:
-		r.dog.reconnecting(time.Now())
-		r.emit(conversation.Error{Stage: "room", Message: "the connection to the room was lost: reconnecting", Retryable: true, Attempt: 1, Hint: hintRoom})
+		return r.dog.Reconnecting(time.Now())
 	case c.reconnected:
-		r.dog.reconnected()
+		if r.dog.Reconnected(time.Now()) {
+			r.emit(conversation.Device{Device: "room connection", OK: true, Message: "the connection to the room is back"})
+		}
 	case c.disconnected:
-		return r.dog.disconnected(reasonText(c.reason))
+		return r.dog.Disconnected(reasonText(c.reason))
 	}
 	return nil
 }
@@ -384,7 +407,7 @@ func (r *run) onTrack(track *webrtc.TrackRemote) {
 // onAgentSound: the agent was heard. The first sound after the user's
 // turn ends it: the metrics of the turn.
 func (r *run) onAgentSound(at time.Time) {
-	r.dog.agentAudio()
+	r.dog.AgentAudio()
 	r.failures = 0
 	if !r.speechEnd.IsZero() {
 		r.turns++
@@ -394,36 +417,46 @@ func (r *run) onAgentSound(at time.Time) {
 	}
 }
 
-func (r *run) onTyped(typed string) error {
+func (r *run) onTyped(typed string) *agentwatch.Alarm {
 	text := safetext.Sanitize(typed, 2000)
 	if text == "" {
 		return nil
 	}
 	r.room.LocalParticipant.SendText(text, lksdk.StreamTextOptions{Topic: topicChat})
 	r.emit(conversation.Transcript{Text: text, Final: true})
-	r.dog.typedTurn(time.Now())
 	r.speechEnd = time.Now()
-	return nil
+	return r.dog.TypedTurn(time.Now())
 }
 
-// onAlarm tells the user: an error event with the alarm's hint, and a
-// clip played here. A terminal alarm, or one failure too many, ends the
-// conversation (the clip plays in the close).
-func (r *run) onAlarm(a *alarm) error {
-	r.trace("alarm", time.Now())
-	err := &Error{Stage: a.stage, Message: a.message, Hint: a.hint, Terminal: a.terminal}
-	if a.terminal {
+// onAlarm tells the user at once: an error event with the alarm's hint,
+// and a sound. A failure the conversation survives is the earcon (the
+// agent may still retry, the connection come back); the agent giving up
+// on the turn is the clip. A terminal alarm, or one failure too many,
+// ends the conversation (the clip plays in the close).
+func (r *run) onAlarm(a *agentwatch.Alarm) error {
+	r.trace("alarm:"+a.Kind.Reason(), time.Now())
+	err := &Error{Stage: a.Stage, Message: a.Message, Hint: a.Hint, Terminal: a.Terminal}
+	if a.Terminal {
 		return err
 	}
-	r.failures++
-	if r.failures > r.o.MaxUnrecoverable {
-		err.Terminal = true
-		if r.failures > 1 {
-			err.Message += fmt.Sprintf(" (%d times in a row)", r.failures)
+	if a.Failure {
+		r.failures++
+		if r.failures > r.o.MaxUnrecoverable {
+			err.Terminal = true
+			if r.failures > 1 {
+				err.Message += fmt.Sprintf(" (%d times in a row)", r.failures)
+			}
+			return err
 		}
-		return err
 	}
-	r.emit(*conversation.ErrorInfo(err, r.failures))
+	ev := *conversation.ErrorInfo(err, max(r.failures, 1))
+	ev.Retryable = !a.Clip()
+	r.emit(ev)
+	if !a.Clip() {
+		r.trace("fallback_start", time.Now())
+		r.c.fallback.Earcon(fallback.EarconFailed, a.Kind.Reason())
+		return nil
+	}
 	if r.playing.TryLock() {
 		r.bg.Add(1)
 		go func() {
@@ -436,37 +469,27 @@ func (r *run) onAlarm(a *alarm) error {
 	return nil
 }
 
-// close ends the conversation: on an error the fallback plays first, then
-// the room is left (bounded) and the close event said. cause is nil (the
-// user), io.EOF (the input ended) or the error.
+// close ends the conversation: on an error the fallback plays while the
+// room is left (both bounded: the close after a lost server is the wait,
+// then the clip), then the close event is said. cause is nil (the user),
+// io.EOF (the input ended) or the error.
 func (r *run) close(ctx context.Context, cause error) error {
 	r.finishReply(r.agent == "speaking")
 	if cause != nil && cause != io.EOF {
 		r.emit(*conversation.ErrorInfo(cause, max(r.failures, 1)))
 		r.o.Speaker.Flush()
 		r.bgCancel() // no more of the agent's audio
+		left := r.leave()
 		r.playing.Lock()
 		r.trace("fallback_start", time.Now())
 		r.c.fallback.Play(cause, fallback.State{TTSFailed: true})
 		r.playing.Unlock()
+		<-left
 	}
 	r.bgCancel()
 	r.playing.Lock() // a clip still playing is heard to its end first
 	r.playing.Unlock()
-	if r.room != nil {
-		done := make(chan struct{})
-		go func() {
-			if r.remote != nil {
-				r.remote.Close()
-			}
-			r.room.Disconnect()
-			close(done)
-		}()
-		select {
-		case <-done:
-		case <-time.After(closeWait):
-		}
-	}
+	<-r.leave()
 	if r.pub != nil {
 		r.pub.close()
 	}
@@ -475,4 +498,32 @@ func (r *run) close(ctx context.Context, cause error) error {
 		return nil
 	}
 	return cause
+}
+
+// leave leaves the room once, in the background; the channel closes when
+// it has, or after closeWait (a server gone does not answer).
+func (r *run) leave() <-chan struct{} {
+	if r.left != nil {
+		return r.left
+	}
+	left := make(chan struct{})
+	r.left = left
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if r.room != nil {
+			if r.remote != nil {
+				r.remote.Close()
+			}
+			r.room.Disconnect()
+		}
+	}()
+	go func() {
+		defer close(left)
+		select {
+		case <-done:
+		case <-time.After(closeWait):
+		}
+	}()
+	return left
 }

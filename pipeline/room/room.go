@@ -7,14 +7,15 @@
 // drive it unchanged.
 //
 // An agent that fails goes quiet rather than saying so, so a watchdog
-// (watchdog.go) listens for the silence; every sign of it gives an error
-// event with a hint, and a bundled clip played locally, never depending
-// on the agent's audio (conversation.FallbackPlayer).
+// (pipeline/agentwatch, shared with console mode) listens for the
+// silence; every sign of it gives an error event with a hint, and a sound
+// played locally as soon as it is known, never depending on the agent's
+// audio (conversation.FallbackPlayer): the earcon for a failure the
+// conversation survives, the clip when the agent gave up or it cannot go on.
 //
 // Files: room.go (options, controls), connect.go (joining, the SDK's
 // callbacks turned into messages), loop.go (the loop that owns the
-// state), media.go (the microphone track and the agent's audio),
-// watchdog.go.
+// state), media.go (the microphone track and the agent's audio).
 package room
 
 import (
@@ -59,7 +60,7 @@ type Options struct {
 
 	AgentWait     time.Duration // for an agent to join (default 20 s)
 	AnswerWait    time.Duration // for an answer after the user's turn (default 12 s)
-	ReconnectWait time.Duration // for a lost connection to return (default 10 s)
+	ReconnectWait time.Duration // for a lost connection to return (default 7 s)
 	// MaxUnrecoverable ends the conversation when the agent fails more
 	// times in a row than this (default 3; negative: at the first).
 	MaxUnrecoverable int
@@ -67,15 +68,20 @@ type Options struct {
 	InputLevel  func(audio.Levels)
 	OutputLevel func(float64)
 	// Trace, when set, hears the instants the benchmarks measure:
-	// speech_end, first_agent_audio, alarm, fallback_start.
+	// speech_end, first_agent_audio, alarm:REASON (agentwatch's Kind
+	// reasons: agent_error, connection_lost, ...), fallback_start.
 	Trace func(mark string, at time.Time)
 }
 
 // Defaults of Options.
 const (
-	DefaultAgentWait        = 20 * time.Second
-	DefaultAnswerWait       = 12 * time.Second
-	DefaultReconnectWait    = 10 * time.Second
+	DefaultAgentWait  = 20 * time.Second
+	DefaultAnswerWait = 12 * time.Second
+	// DefaultReconnectWait keeps the whole close after a lost server
+	// under 12 s: this wait, then the clip (3.9 s) while the room is left.
+	// The SDK retries at 0, 0.3, 1.5 and 4.2 s (its next is at 9 s), so 7 s
+	// lets a server restarted within about 4 s be reached again.
+	DefaultReconnectWait    = 7 * time.Second
 	DefaultMaxUnrecoverable = 3
 	// heardVoice is voice the user surely spoke (not a cough): the agent
 	// owes a reaction to it. "What time is it?" is about 0.8 s of voice

@@ -44,6 +44,20 @@ func StartServer(t testing.TB) *Server {
 	if err := os.WriteFile(s.configPath, []byte(s.config()), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	s.start(t)
+	return s
+}
+
+// Restart starts the server again after Stop, on the same ports with the
+// same config (a server restarted by its operator: it knows no rooms).
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.start(t)
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
 	start := time.Now()
 	s.p = startProc(t, "livekit-server", t.ArtifactDir(), childEnv(isLiveKitVar, nil),
 		deps.Server, "--config", s.configPath)
@@ -62,7 +76,6 @@ func StartServer(t testing.TB) *Server {
 		t.Fatal(err)
 	}
 	s.startedIn = time.Since(start)
-	return s
 }
 
 func (s *Server) config() string {
