@@ -462,6 +462,26 @@ func TestAgentKilledIsNoticed(t *testing.T) {
 	}
 }
 
+// You speak to an agent that can no longer hear (killed just before) and
+// the input ends right after: the close waits for the answer wait, plays
+// the earcon for the speech nobody heard, and only then ends.
+func TestNotHeardAtTheEndOfTheInput(t *testing.T) {
+	w := newWorld(t, localgw.Options{STTScript: []string{"what time is it"}}, true)
+	s := join(t, w, func(o *Options) { o.AnswerWait = 4 * time.Second }, 2*time.Second, "What time is it?", 300*time.Millisecond)
+	s.agentListening(t)
+	w.agent.Kill()
+	if err := s.wait(t, time.Minute); err != nil {
+		t.Fatalf("Run: %v\n%s", err, dump(s.rec))
+	}
+	s.soundWithin(t, "not heard", time.Second, isError("did not react to your speech"))
+	if e := fallbacks(s.rec, "earcon_failed"); len(e) != 1 || e[0].Reason != "not_heard" || !e[0].OK {
+		t.Fatalf("earcons %+v\n%s", e, dump(s.rec))
+	}
+	if c := closeOf(t, s.rec); c.Reason != "input_ended" {
+		t.Fatalf("close %+v\n%s", c, dump(s.rec))
+	}
+}
+
 // agentListening waits until the agent listens.
 func (s *session) agentListening(t testing.TB) {
 	t.Helper()
