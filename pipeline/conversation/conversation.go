@@ -163,6 +163,9 @@ func (p *FallbackPlayer) Replay() {
 	}()
 }
 
+// Sounding reports whether an earcon or a clip is playing now.
+func (p *FallbackPlayer) Sounding() bool { return len(p.sound()) > 0 }
+
 // Wait waits for replays and earcons still playing.
 func (p *FallbackPlayer) Wait() { p.replays.Wait() }
 

@@ -145,7 +145,7 @@ func (r *run) loop(ctx context.Context) (err error) {
 	}}
 	go func() {
 		defer r.bg.Done()
-		if err := play(bgCtx, r.o.Speaker, r.speaker.pieces, r.o.OutputLevel); err != nil {
+		if err := play(bgCtx, r.o.Speaker, r.speaker.pieces, r.o.OutputLevel, r.c.fallback.Sounding); err != nil {
 			speakerFailed(err)
 		}
 	}()

@@ -117,6 +117,10 @@ func (p *publisher) close() { p.track.Close() }
 // agentAudio is the agent's track decoded: each piece goes, never
 // blocking the SDK's goroutine, to the player; the loop hears that sound
 // came (and when) through heard.
+// holdMax bounds how long the agent's audio waits for a local sound (the
+// earcon is 0.35 s; a clip while the agent speaks is not worth more).
+const holdMax = 500 * time.Millisecond
+
 type agentAudio struct {
 	pieces chan []int16
 	heard  func(time.Time) // the piece was not silence
@@ -149,13 +153,17 @@ func subscribe(track *webrtc.TrackRemote, a *agentAudio) (*media.PCMRemoteTrack,
 }
 
 // play sends the agent's audio to the speaker, resampled, until ctx ends
-// or the speaker fails (that error is returned).
-func play(ctx context.Context, spk audio.Sink, pieces <-chan []int16, level func(float64)) error {
+// or the speaker fails (that error is returned). While hold says a local
+// sound plays (the earcon: an answer that comes right after a retried
+// error), the agent waits for it, at most holdMax: the speaker has no
+// mixer, and two writers would interleave.
+func play(ctx context.Context, spk audio.Sink, pieces <-chan []int16, level func(float64), hold func() bool) error {
 	var rs *audio.Resampler
 	if rate := spk.Format().SampleRate; rate != trackRate {
 		rs, _ = audio.NewResampler(trackRate, rate)
 	}
 	var buf []int16
+	var heldSince time.Time // a local sound has held the agent since; zero: none
 	for {
 		var pcm []int16
 		select {
@@ -166,6 +174,18 @@ func play(ctx context.Context, spk audio.Sink, pieces <-chan []int16, level func
 		if rs != nil {
 			buf = rs.Process(buf[:0], pcm)
 			pcm = buf
+		}
+		if !hold() {
+			heldSince = time.Time{}
+		} else if heldSince.IsZero() {
+			heldSince = time.Now()
+		}
+		for !heldSince.IsZero() && hold() && time.Since(heldSince) < holdMax {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
 		if level != nil {
 			level(audio.RMS(pcm))
