@@ -344,8 +344,8 @@ func (p *statusPane) event(e any, now time.Time) {
 			p.err, p.fallback = nil, nil // a reply played: all good again
 		}
 	case conversation.Device:
-		// The device is back (a room's "room connection" after a room error).
-		if v.OK && p.closed == nil && p.err != nil && (p.err.Stage == "device" || p.err.Stage == "room" && v.Device == "room connection") {
+		// What failed works again: the error of its stage is over.
+		if v.OK && p.closed == nil && p.err != nil && p.err.Stage == v.Stage {
 			p.err, p.fallback = nil, nil
 			p.back = v.Device
 		}

@@ -272,7 +272,7 @@ func (s *session) step() error {
 	case k < 43:
 		return s.event(conversation.Metrics{Turn: g.r.IntN(100), EOUMs: int64(g.r.IntN(3000)), E2EMs: int64(g.r.IntN(5000))})
 	case k < 44:
-		return s.event(conversation.Device{Device: g.pick("microphone", g.word()), OK: g.r.IntN(2) == 0, Message: g.text(100)})
+		return s.event(conversation.Device{Device: g.pick("microphone", "room connection", g.word()), Stage: g.pick("device", "room", ""), OK: g.r.IntN(2) == 0, Message: g.text(100)})
 	case k < 46:
 		s.closed = true
 		var e *conversation.Error

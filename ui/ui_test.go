@@ -273,3 +273,18 @@ func TestHeaderShowsEchoCancellation(t *testing.T) {
 		}
 	}
 }
+
+// What failed and works again ends the errors of its stage, and only
+// those: the room's connection back clears a room error, not a device's.
+func TestBackEndsTheErrorOfItsStage(t *testing.T) {
+	lost := conversation.Error{Stage: "room", Message: "the connection to the room was lost: reconnecting", Retryable: true, Attempt: 1}
+	back := conversation.Device{Device: "room connection", Stage: "room", OK: true, Message: "the connection to the room is back"}
+	view := func(m Model) string { return m.status.view(m.styles, 80, 8, m.now()) }
+	if v := view(model(lost, back)); strings.Contains(v, "reconnecting") || !strings.Contains(v, "room connection works again") {
+		t.Fatalf("the room's back did not end its error:\n%s", v)
+	}
+	mic := conversation.Error{Stage: "device", Message: "microphone: stopped", Retryable: true, Attempt: 1}
+	if v := view(model(mic, back)); !strings.Contains(v, "microphone: stopped") {
+		t.Fatalf("the room's back ended a device error:\n%s", v)
+	}
+}

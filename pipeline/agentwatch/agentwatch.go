@@ -157,13 +157,20 @@ func (w *Watchdog) owe(now time.Time) *Alarm {
 // "inference.LLM"). While an answer is owed, the first one is an alarm:
 // the earcon, as the agent may still retry.
 func (w *Watchdog) AgentError(label string) *Alarm {
-	if label == "" {
-		label = "an unnamed component"
-	}
+	label = Component(label)
 	if !strings.Contains(strings.Join(w.errors, ","), label) {
 		w.errors = append(w.errors, label)
 	}
 	return w.warn()
+}
+
+// Component is how an agent's error label is said: agents report only a
+// component ("inference.LLM"), sometimes not even that.
+func Component(label string) string {
+	if label == "" {
+		return "an unnamed component"
+	}
+	return label
 }
 
 func (w *Watchdog) warn() *Alarm {

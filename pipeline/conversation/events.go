@@ -90,10 +90,11 @@ type Metrics struct {
 	E2EMs     int64 `json:"e2e_ms"`
 }
 
-// Device is a device that stopped or came back (the microphone, reopened
-// while the session goes on).
+// Device is something that stopped or came back while the conversation
+// goes on: the microphone (reopened), a room's connection (restored).
 type Device struct {
-	Device  string `json:"device"` // "microphone"
+	Device  string `json:"device"` // "microphone", "room connection"
+	Stage   string `json:"stage"`  // the errors it ends when back: "device", "room"
 	OK      bool   `json:"ok"`     // it works (again)
 	Message string `json:"message"`
 }

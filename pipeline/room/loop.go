@@ -365,17 +365,10 @@ func (r *run) finishReply(interrupted bool) {
 func (r *run) onAgentError(label string) *agentwatch.Alarm {
 	a := r.dog.AgentError(label)
 	if a == nil {
-		r.emit(conversation.Error{Stage: "agent", Message: "the agent reported an error in " + orUnknown(label),
+		r.emit(conversation.Error{Stage: "agent", Message: "the agent reported an error in " + agentwatch.Component(label),
 			Retryable: true, Attempt: 1, Hint: "the agent's own log says more"})
 	}
 	return a
-}
-
-func orUnknown(s string) string {
-	if s == "" {
-		return "an unnamed component"
-	}
-	return s
 }
 
 func (r *run) onConn(c connMsg) *agentwatch.Alarm {
@@ -384,7 +377,7 @@ func (r *run) onConn(c connMsg) *agentwatch.Alarm {
 		return r.dog.Reconnecting(time.Now())
 	case c.reconnected:
 		if r.dog.Reconnected(time.Now()) {
-			r.emit(conversation.Device{Device: "room connection", OK: true, Message: "the connection to the room is back"})
+			r.emit(conversation.Device{Device: "room connection", Stage: "room", OK: true, Message: "the connection to the room is back"})
 		}
 	case c.disconnected:
 		return r.dog.Disconnected(reasonText(c.reason))
@@ -479,12 +472,11 @@ func (r *run) close(ctx context.Context, cause error) error {
 		r.emit(*conversation.ErrorInfo(cause, max(r.failures, 1)))
 		r.o.Speaker.Flush()
 		r.bgCancel() // no more of the agent's audio
-		left := r.leave()
+		r.leave()    // while the clip plays
 		r.playing.Lock()
 		r.trace("fallback_start", time.Now())
 		r.c.fallback.Play(cause, fallback.State{TTSFailed: true})
 		r.playing.Unlock()
-		<-left
 	}
 	r.bgCancel()
 	r.playing.Lock() // a clip still playing is heard to its end first

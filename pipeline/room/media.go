@@ -114,13 +114,13 @@ func (p *publisher) write(pcm []int16) error {
 
 func (p *publisher) close() { p.track.Close() }
 
-// agentAudio is the agent's track decoded: each piece goes, never
-// blocking the SDK's goroutine, to the player; the loop hears that sound
-// came (and when) through heard.
 // holdMax bounds how long the agent's audio waits for a local sound (the
 // earcon is 0.35 s; a clip while the agent speaks is not worth more).
 const holdMax = 500 * time.Millisecond
 
+// agentAudio is the agent's track decoded: each piece goes, never
+// blocking the SDK's goroutine, to the player; the loop hears that sound
+// came (and when) through heard.
 type agentAudio struct {
 	pieces chan []int16
 	heard  func(time.Time) // the piece was not silence

@@ -266,7 +266,7 @@ func (r *run) reopenMic(ctx context.Context, failed error) {
 
 func (r *run) onMicBack(ctx context.Context, src audio.Source, first []int16) {
 	r.mic, r.micOpened = src, true
-	r.emit(conversation.Device{Device: "microphone", OK: true, Message: "the microphone works again"})
+	r.emit(conversation.Device{Device: "microphone", Stage: "device", OK: true, Message: "the microphone works again"})
 	r.bg.Add(1)
 	go r.readMic(ctx, src)
 	r.onAudio(ctx, first)

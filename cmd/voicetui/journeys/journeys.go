@@ -73,9 +73,6 @@ func Reply(n int, heard string) string {
 	return b.String()
 }
 
-// Binary builds voicetui, as a user runs it.
-func Binary(t testing.TB) string { return pipelinetest.Binary(t) }
-
 // Say speaks sentence into the virtual microphone, in real time.
 func Say(t testing.TB, pulse *pulsetest.Server, sentence string) {
 	t.Helper()

@@ -31,7 +31,7 @@ var noCredentials = []string{"LIVEKIT_API_KEY=", "LIVEKIT_API_SECRET=", "LIVEKIT
 // plays the clip again; q exits 3 (a session a terminal provider error
 // closed).
 func TestJourney(t *testing.T) {
-	bin := journeys.Binary(t)
+	bin := pipelinetest.Binary(t)
 	llm := &pipelinetest.PacedLLM{Reply: journeys.Reply}
 	srv := httptest.NewServer(llm.Handler(t))
 	t.Cleanup(srv.Close)

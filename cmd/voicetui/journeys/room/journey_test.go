@@ -31,7 +31,7 @@ func TestRoomJourney(t *testing.T) {
 		t.Fatal("this test needs the headless audio setup: ", err)
 	}
 	t.Cleanup(func() { pulse.Stop() })
-	bin := journeys.Binary(t)
+	bin := pipelinetest.Binary(t)
 
 	llm := &pipelinetest.PacedLLM{Reply: journeys.Reply}
 	ln, err := net.Listen("tcp", roomtest.ServerIP+":0")
