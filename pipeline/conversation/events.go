@@ -99,6 +99,25 @@ type Device struct {
 	Message string `json:"message"`
 }
 
+// Tool is a tool the agent ran (console mode: function_tools_executed),
+// for the transcript: its name, its arguments (cut short), and whether it
+// answered or failed.
+type Tool struct {
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+	OK        bool   `json:"ok"`
+	Output    string `json:"output"` // what it answered (cut short), or its error
+}
+
+// Usage is what the agent's models have used so far in the session
+// (console mode: session_usage_updated), summed over models.
+type Usage struct {
+	LLMInputTokens  int     `json:"llm_input_tokens"`
+	LLMOutputTokens int     `json:"llm_output_tokens"`
+	TTSCharacters   int     `json:"tts_characters"`
+	STTAudioSeconds float64 `json:"stt_audio_s"`
+}
+
 // Close ends the stream: reason error, user or input_ended.
 type Close struct {
 	Reason string `json:"reason"`
@@ -132,6 +151,10 @@ func (e Event) Type() string {
 		return "close"
 	case Dropped:
 		return "dropped"
+	case Tool:
+		return "tool"
+	case Usage:
+		return "usage"
 	}
 	return "unknown"
 }

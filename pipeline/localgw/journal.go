@@ -37,19 +37,30 @@ type journal struct {
 // clients send the room, job and agent they serve.
 var clientHeaders = []string{"User-Agent", "X-LiveKit-Room-Id", "X-LiveKit-Job-Id", "X-LiveKit-Agent-Id"}
 
+// clientOf is who asked r, from its clientHeaders (nil: nobody said).
+func clientOf(r *http.Request) map[string]string {
+	var c map[string]string
+	for _, h := range clientHeaders {
+		if v := r.Header.Get(h); v != "" {
+			if c == nil {
+				c = map[string]string{}
+			}
+			c[strings.ToLower(strings.TrimPrefix(h, "X-LiveKit-"))] = safetext.Sanitize(v, 120)
+		}
+	}
+	return c
+}
+
 // note records and logs an answer to r.
 func (j *journal) note(r *http.Request, stage string, status int, why string) {
 	a := Answer{At: time.Now(), Stage: stage, Status: status, Why: why}
 	attrs := []any{"stage", stage, "status", status, "why", why}
 	if r != nil {
+		a.Client = clientOf(r)
 		for _, h := range clientHeaders {
-			if v := r.Header.Get(h); v != "" {
-				if a.Client == nil {
-					a.Client = map[string]string{}
-				}
-				k := strings.ToLower(strings.TrimPrefix(h, "X-LiveKit-"))
-				a.Client[k] = safetext.Sanitize(v, 120)
-				attrs = append(attrs, k, a.Client[k])
+			k := strings.ToLower(strings.TrimPrefix(h, "X-LiveKit-"))
+			if v, ok := a.Client[k]; ok {
+				attrs = append(attrs, k, v)
 			}
 		}
 	}

@@ -21,9 +21,91 @@ type chatRequest struct {
 	Model    string `json:"model"`
 	Stream   bool   `json:"stream"`
 	Messages []struct {
-		Role    string          `json:"role"`
-		Content json.RawMessage `json:"content"`
+		Role      string          `json:"role"`
+		Content   json.RawMessage `json:"content"`
+		ToolCalls []struct {
+			ID       string `json:"id"`
+			Function struct {
+				Name string `json:"name"`
+			} `json:"function"`
+		} `json:"tool_calls"`
+		ToolCallID string `json:"tool_call_id"`
 	} `json:"messages"`
+	Tools []struct {
+		Function struct {
+			Name       string `json:"name"`
+			Parameters struct {
+				Properties map[string]struct {
+					Type string `json:"type"`
+				} `json:"properties"`
+			} `json:"parameters"`
+		} `json:"function"`
+	} `json:"tools"`
+}
+
+// toolCall is what the demo agent does with the tools a request offers:
+// it calls the one whose name the user's last turn says (lookup_order:
+// "look up order 427" or "lookup order 427"), its properties filled with
+// the turn's last number (or last word), so a developer sees their
+// agent's tool run without a real model. After the tool's output it says
+// what the tool answered. ok is false when no tool is called.
+func (req chatRequest) toolCall(last string) (name, arguments string, ok bool) {
+	if len(req.Messages) == 0 || req.Messages[len(req.Messages)-1].Role != "user" {
+		return "", "", false
+	}
+	said := strings.ToLower(strings.Join(strings.FieldsFunc(last, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	}), " "))
+	for _, t := range req.Tools {
+		fn := t.Function
+		words := strings.ToLower(strings.ReplaceAll(fn.Name, "_", " "))
+		if fn.Name == "" || !strings.Contains(said, words) && !strings.Contains(said, strings.ReplaceAll(words, "lookup", "look up")) {
+			continue
+		}
+		fields := strings.Fields(said)
+		value := fields[len(fields)-1]
+		for _, f := range fields {
+			if _, err := strconv.ParseFloat(f, 64); err == nil {
+				value = f
+			}
+		}
+		args := map[string]any{}
+		for prop, schema := range fn.Parameters.Properties {
+			switch n, err := strconv.ParseFloat(value, 64); {
+			case (schema.Type == "number" || schema.Type == "integer") && err == nil:
+				args[prop] = n
+			default:
+				args[prop] = value
+			}
+		}
+		b, _ := json.Marshal(args)
+		return fn.Name, string(b), true
+	}
+	return "", "", false
+}
+
+// toolAnswer is the demo agent's reply after a tool ran: what it answered.
+func (req chatRequest) toolAnswer() (string, bool) {
+	if len(req.Messages) == 0 {
+		return "", false
+	}
+	m := req.Messages[len(req.Messages)-1]
+	if m.Role != "tool" {
+		return "", false
+	}
+	name := "the tool"
+	for _, prev := range req.Messages {
+		for _, c := range prev.ToolCalls {
+			if c.ID == m.ToolCallID && c.Function.Name != "" {
+				name = c.Function.Name
+			}
+		}
+	}
+	out := strings.TrimSpace(text(m.Content))
+	if r := []rune(out); len(r) > 200 {
+		out = string(r[:200]) + "..."
+	}
+	return name + " answered: " + out, true
 }
 
 // text reads a message's content: a string, or OpenAI's list of parts
@@ -110,7 +192,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-LiveKit-Inference-TPM-Used", strconv.FormatInt(s.llmTokens.Load(), 10))
 	if refused != nil {
 		s.journal.note(r, "llm", http.StatusTooManyRequests, "quota rule "+refused.String())
-		refuse(w, refused.refusal())
+		s.refuse(w, r, LLM, refused.refusal())
 		return
 	}
 	if f, ok := fault(faults, ServerErr); ok {
@@ -129,7 +211,15 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 			last = text(m.Content)
 		}
 	}
-	words := strings.SplitAfter(Reply(last, time.Now()), " ")
+	reply := Reply(last, time.Now())
+	if answer, ok := req.toolAnswer(); ok {
+		reply = answer
+	}
+	tool, arguments, calls := req.toolCall(last)
+	if calls {
+		reply = tool + " " + arguments
+	}
+	words := strings.SplitAfter(reply, " ")
 	s.llmTokens.Add(int64(len(words)))
 
 	h.Set("Content-Type", "text/event-stream")
@@ -146,7 +236,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
-	chunk := func(delta map[string]string, finish any) string {
+	chunk := func(delta map[string]any, finish any) string {
 		b, _ := json.Marshal(map[string]any{
 			"id": id, "object": "chat.completion.chunk", "created": time.Now().Unix(), "model": LLMModel,
 			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}},
@@ -165,14 +255,22 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		keepAlive(ctx, w, flusher)
 		return
 	}
-	if !send(chunk(map[string]string{"role": "assistant"}, nil)) {
+	if !send(chunk(map[string]any{"role": "assistant"}, nil)) {
+		return
+	}
+	if calls {
+		call := map[string]any{"index": 0, "id": fmt.Sprintf("call_local_%d", n), "type": "function",
+			"function": map[string]any{"name": tool, "arguments": arguments}}
+		send(chunk(map[string]any{"tool_calls": []any{call}}, nil))
+		send(chunk(map[string]any{}, "tool_calls"))
+		send("[DONE]")
 		return
 	}
 	for i, word := range words {
 		if i > 0 && !sleep(ctx, s.opts.TokenDelay) {
 			return
 		}
-		if !send(chunk(map[string]string{"content": word}, nil)) {
+		if !send(chunk(map[string]any{"content": word}, nil)) {
 			return
 		}
 		if i == 0 {
@@ -186,7 +284,7 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	send(chunk(map[string]string{}, "stop"))
+	send(chunk(map[string]any{}, "stop"))
 	usage, _ := json.Marshal(map[string]any{"id": id, "object": "chat.completion.chunk", "model": LLMModel, "choices": []any{},
 		"usage": map[string]int{"prompt_tokens": len(strings.Fields(last)), "completion_tokens": len(words), "total_tokens": len(strings.Fields(last)) + len(words)}})
 	send(string(usage))

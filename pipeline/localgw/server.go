@@ -55,6 +55,33 @@ type Options struct {
 	ControlToken string
 	// TTS engine; nil means espeak-ng (New fails when it is missing).
 	Speech Synthesizer
+	// OnRefused, when set, hears every quota refusal as it is answered
+	// (a rule's, or the upstream's 429), with its body: a client that
+	// only sees a label from the agent (console mode) shows the real one.
+	// It must not block.
+	OnRefused func(Refused)
+}
+
+// Refused is one quota refusal the gateway answered.
+type Refused struct {
+	At     time.Time
+	Stage  Stage
+	Status int // 429
+	Header http.Header
+	Body   []byte            // the quota body, as sent
+	Client map[string]string // who asked (job-id, agent-id, ...), as in the journal
+}
+
+// refused tells Options.OnRefused of a refusal answered to r.
+func (s *Server) refused(r *http.Request, stage Stage, status int, h http.Header, body []byte) {
+	if s.opts.OnRefused == nil || status != http.StatusTooManyRequests {
+		return
+	}
+	rf := Refused{At: time.Now(), Stage: stage, Status: status, Header: h.Clone(), Body: append([]byte(nil), body...)}
+	if r != nil {
+		rf.Client = clientOf(r)
+	}
+	s.opts.OnRefused(rf)
 }
 
 // Server is a running gateway.
@@ -249,14 +276,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// refuse writes a quota refusal as an HTTP response (also before a
-// WebSocket upgrade).
-func refuse(w http.ResponseWriter, r Refusal) {
+// refuse writes a quota refusal as an HTTP response to req (also before
+// a WebSocket upgrade).
+func (s *Server) refuse(w http.ResponseWriter, req *http.Request, stage Stage, r Refusal) {
 	for k, v := range r.Header {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(r.Status)
 	w.Write(r.Body)
+	s.refused(req, stage, r.Status, r.Header, r.Body)
 }
 
 func (s *Server) serveModels(w http.ResponseWriter, r *http.Request) {
@@ -342,7 +370,7 @@ func (s *Server) serveMissingModel(stage, what string) http.HandlerFunc {
 		if stage == "bargein" {
 			if refused, _ := s.policy.Admit(BargeIn); refused != nil {
 				s.journal.note(r, stage, http.StatusTooManyRequests, "quota rule "+refused.String())
-				refuse(w, refused.refusal())
+				s.refuse(w, r, BargeIn, refused.refusal())
 				return
 			}
 		}

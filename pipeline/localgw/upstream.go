@@ -140,11 +140,20 @@ func (s *Server) passHTTP(w http.ResponseWriter, r *http.Request, stage Stage, p
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}
-	w.WriteHeader(resp.StatusCode)
 	why := "passed to the upstream"
 	if resp.StatusCode/100 != 2 {
 		why = fmt.Sprintf("the upstream answered %d", resp.StatusCode)
 	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		// A refusal is short: read it whole, so its body is told too.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, provider.MaxBody))
+		w.WriteHeader(resp.StatusCode)
+		w.Write(body)
+		s.journal.note(r, string(stage), resp.StatusCode, why)
+		s.refused(r, stage, resp.StatusCode, resp.Header, body)
+		return
+	}
+	w.WriteHeader(resp.StatusCode)
 	s.journal.note(r, string(stage), resp.StatusCode, why)
 	flusher, _ := w.(http.Flusher)
 	buf := make([]byte, 32<<10)
@@ -212,6 +221,7 @@ func (s *Server) passSocket(w http.ResponseWriter, r *http.Request, stage Stage,
 			w.WriteHeader(resp.StatusCode)
 			w.Write(body)
 			s.journal.note(r, string(stage), resp.StatusCode, fmt.Sprintf("the upstream refused the socket (%d)", resp.StatusCode))
+			s.refused(r, stage, resp.StatusCode, resp.Header, body)
 			return
 		}
 		s.upstreamFailed(w, r, stage, err)

@@ -23,6 +23,7 @@ type session struct {
 	req     *http.Request
 	journal *journal
 	stage   Stage
+	refused func(r *http.Request, stage Stage, status int, h http.Header, body []byte)
 }
 
 // admit applies the rules to a request of stage: a quota rule refuses it
@@ -33,7 +34,7 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, stage Stage) ([]F
 	refused, faults := s.policy.Admit(stage)
 	if refused != nil {
 		s.journal.note(r, string(stage), http.StatusTooManyRequests, "quota rule "+refused.String())
-		refuse(w, refused.refusal())
+		s.refuse(w, r, stage, refused.refusal())
 		return nil, false
 	}
 	if f, ok := fault(faults, ServerErr); ok {
@@ -67,7 +68,7 @@ func (s *Server) newSession(r *http.Request, conn *websocket.Conn, stage Stage) 
 		schema = wire.TTSClient
 	}
 	id := fmt.Sprintf("%s_%d", stage, s.sessionIDs.Add(1))
-	return &session{ctx: r.Context(), conn: conn, schema: schema, id: id, req: r, journal: s.journal, stage: stage}
+	return &session{ctx: r.Context(), conn: conn, schema: schema, id: id, req: r, journal: s.journal, stage: stage, refused: s.refused}
 }
 
 // open accepts a WebSocket request of stage (see accept) and reads its
@@ -127,7 +128,9 @@ func (ss *session) fail(message string) {
 // rule that starts while a socket is open applies to it too.
 func (ss *session) refuseInStream(r *QuotaRule) {
 	ss.journal.note(ss.req, string(ss.stage), http.StatusTooManyRequests, "quota rule "+r.String()+", in the open socket")
-	ss.conn.Write(ss.ctx, websocket.MessageText, r.refusal().Body)
+	rf := r.refusal()
+	ss.conn.Write(ss.ctx, websocket.MessageText, rf.Body)
+	ss.refused(ss.req, ss.stage, rf.Status, rf.Header, rf.Body)
 	ss.conn.Close(websocket.StatusPolicyViolation, "quota exceeded")
 }
 

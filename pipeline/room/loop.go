@@ -27,7 +27,7 @@ type run struct {
 	o  Options
 	in *inbox
 
-	mics      chan micMsg
+	mics      chan conversation.MicPiece
 	heard     chan time.Time // agent sound, coalesced
 	spkFailed chan error     // the speaker failed: nobody hears the agent
 	room      *lksdk.Room
@@ -47,10 +47,7 @@ type run struct {
 	user      string        // speaking, listening
 	vad       *audio.VoiceDetector
 	meter     *audio.Meter
-	voicedRun int
-	silentRun int
-	voiced    int // frames of voice in the user's current speech
-	speaking  bool
+	speech    agentwatch.Speech
 	speechEnd time.Time // the user's last, while its answer is awaited
 	turns     int
 	reply     strings.Builder // the agent's segment being spoken
@@ -59,7 +56,7 @@ type run struct {
 }
 
 func newRun(c *Conversation) *run {
-	return &run{c: c, o: c.o, mics: make(chan micMsg, 64), heard: make(chan time.Time, 1), spkFailed: make(chan error, 1),
+	return &run{c: c, o: c.o, mics: make(chan conversation.MicPiece, 64), heard: make(chan time.Time, 1), spkFailed: make(chan error, 1),
 		dog: agentwatch.New(agentwatch.Thresholds{AgentWait: c.o.AgentWait, AnswerWait: c.o.AnswerWait, HeardVoice: heardVoice, ReconnectWait: c.o.ReconnectWait}),
 		vad: audio.NewVoiceDetector(audio.PipelineRate), meter: audio.NewMeter(audio.PipelineRate, 14)}
 }
@@ -129,7 +126,7 @@ func (r *run) loop(ctx context.Context) (err error) {
 		r.ready = make(chan struct{})
 		ready = r.ready
 	}
-	go func() { defer r.bg.Done(); readMic(bgCtx, r.o.Mic, ready, r.mics) }()
+	go func() { defer r.bg.Done(); conversation.ReadMic(bgCtx, r.o.Mic, ready, r.mics) }()
 	speakerFailed := func(err error) {
 		select {
 		case r.spkFailed <- err:
@@ -188,7 +185,7 @@ func (r *run) loop(ctx context.Context) (err error) {
 		}
 		// The input is over and the agent has answered all of it (an agent
 		// that never came is the watchdog's to report).
-		if r.inputDone && !r.speaking && r.dog.Quiet() && r.agentID != "" && r.agent != "initializing" {
+		if r.inputDone && !r.speech.Speaking() && r.dog.Quiet() && r.agentID != "" && r.agent != "initializing" {
 			return r.close(ctx, io.EOF)
 		}
 	}
@@ -229,18 +226,18 @@ func (r *run) join() error {
 	return nil
 }
 
-func (r *run) onMic(m micMsg) error {
-	if m.end {
-		if m.err != nil {
-			return m.err // a microphone that failed: the conversation cannot go on
+func (r *run) onMic(m conversation.MicPiece) error {
+	if m.End {
+		if m.Err != nil {
+			return m.Err // a microphone that failed: the conversation cannot go on
 		}
 		r.inputDone = true
-		if r.speaking {
+		if r.speech.Speaking() {
 			r.endSpeech() // the input ended mid-speech: that speech is owed a reaction too
 		}
 		return nil
 	}
-	pcm := m.pcm
+	pcm := m.PCM
 	if r.c.muted.Load() {
 		pcm = make([]int16, len(pcm))
 	}
@@ -255,34 +252,21 @@ func (r *run) onMic(m micMsg) error {
 // the user state, and the end of speech the watchdog and the metrics
 // count from.
 func (r *run) onVoiceFrame(voiced bool, _ float64) {
-	if voiced {
-		r.voicedRun++
-		r.silentRun = 0
-	} else {
-		r.silentRun++
-		if r.silentRun > 2 {
-			r.voicedRun = 0
-		}
-	}
-	if r.speaking && voiced {
-		r.voiced++
-	}
-	if !r.speaking && r.voicedRun >= 10 { // 200 ms
-		r.speaking, r.voiced = true, r.voicedRun
+	started, stopped := r.speech.Frame(voiced)
+	if started {
 		r.setUser("speaking")
 	}
-	if r.speaking && r.silentRun >= 25 { // 500 ms
+	if stopped {
 		r.endSpeech()
 	}
 }
 
 // endSpeech: the user stopped speaking.
 func (r *run) endSpeech() {
-	r.speaking = false
+	voiced, silence := r.speech.End()
 	r.setUser("listening")
-	r.speechEnd = time.Now().Add(-time.Duration(r.silentRun) * 20 * time.Millisecond) // the voice ended before the silence that says so
+	r.speechEnd = time.Now().Add(-silence) // the voice ended before the silence that says so
 	r.trace("speech_end", r.speechEnd)
-	voiced := time.Duration(r.voiced) * 20 * time.Millisecond
 	r.dog.UserSpoke(time.Now(), voiced)
 	if voiced >= heardVoice && (r.agentID == "" || r.agent == "" || r.agent == "initializing") {
 		// Said before the agent listened: it did not hear it, and it

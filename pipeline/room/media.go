@@ -2,7 +2,6 @@ package room
 
 import (
 	"context"
-	"io"
 	"sync/atomic"
 	"time"
 
@@ -17,73 +16,6 @@ import (
 // trackRate is the rate of the PCM the SDK's tracks take and give (48 kHz,
 // Opus's own).
 const trackRate = 48000
-
-// frame is one microphone read: 20 ms at the pipeline rate.
-const frame = audio.PipelineRate / 50
-
-// micMsg is 20 ms of microphone audio, or the end of the input (end; err
-// says whether it failed).
-type micMsg struct {
-	pcm []int16
-	end bool
-	err error
-}
-
-// readMic reads the microphone in 20 ms pieces for the loop; after its
-// input ends it goes on with silence at the same pace, because the agent's
-// voice detector needs the silence after the last words to end the turn,
-// and the track would otherwise go quiet.
-//
-// When ready is not nil the source is held until it is closed (the agent
-// listens), with silence sent meanwhile: a recording (--input) said into a
-// room before the agent listened was not heard (on two cores the agent
-// took 2 s), where a person would have waited.
-func readMic(ctx context.Context, mic audio.Source, ready <-chan struct{}, out chan<- micMsg) {
-	if ready != nil {
-		t := time.NewTicker(20 * time.Millisecond)
-	hold:
-		for {
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-ready:
-				break hold
-			case <-t.C:
-				send(ctx, out, micMsg{pcm: make([]int16, frame)})
-			}
-		}
-		t.Stop()
-	}
-	buf := make([]int16, frame)
-	for {
-		n, err := mic.Read(ctx, buf)
-		if n > 0 {
-			send(ctx, out, micMsg{pcm: append([]int16(nil), buf[:n]...)})
-		}
-		if err == nil {
-			continue
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err != io.EOF {
-			send(ctx, out, micMsg{end: true, err: err})
-			return
-		}
-		send(ctx, out, micMsg{end: true})
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				send(ctx, out, micMsg{pcm: make([]int16, frame)})
-			}
-		}
-	}
-}
 
 // publisher sends the microphone to the room: resampled to 48 kHz and
 // queued on the SDK's PCM track, which encodes Opus and paces 20 ms frames
