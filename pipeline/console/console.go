@@ -102,6 +102,7 @@ type Conversation struct {
 	fallback *conversation.FallbackPlayer
 	muted    atomic.Bool
 	typed    chan string
+	agent    atomic.Pointer[process] // the running agent, for tests that kill it
 }
 
 var _ conversation.Conversation = (*Conversation)(nil)

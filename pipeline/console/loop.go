@@ -3,6 +3,7 @@ package console
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -105,6 +106,7 @@ func (r *run) loop(ctx context.Context) error {
 	if err != nil {
 		return r.close(&Error{Stage: "agent", Terminal: true, Message: safetext.Sanitize(err.Error(), 300)})
 	}
+	r.c.agent.Store(r.proc)
 	r.dog.Joined(time.Now())
 	r.bg.Add(1)
 	go func() {
@@ -353,7 +355,7 @@ func (r *run) onTools(t *agent.AgentSessionEvent_FunctionToolsExecuted) {
 	for _, c := range t.GetFunctionCalls() {
 		ev := conversation.Tool{Name: safetext.Sanitize(c.GetName(), 80), Arguments: safetext.Sanitize(c.GetArguments(), 120)}
 		if o, ok := outputs[c.GetCallId()]; ok {
-			ev.OK, ev.Output = !o.GetIsError(), safetext.Sanitize(o.GetOutput(), 200)
+			ev.OK, ev.Output = !o.GetIsError(), safetext.Sanitize(unquote(o.GetOutput()), 200)
 		} else {
 			ev.Output = "no output"
 		}
@@ -605,4 +607,14 @@ func (r *run) close(cause error) error {
 		return nil
 	}
 	return cause
+}
+
+// unquote reads a tool's output: agents-js sends it JSON-encoded (a
+// string tool result arrives quoted).
+func unquote(s string) string {
+	var v string
+	if json.Unmarshal([]byte(s), &v) == nil {
+		return v
+	}
+	return s
 }

@@ -100,6 +100,7 @@ type player struct {
 	mu       sync.Mutex
 	queue    []item
 	paused   bool
+	flushed  bool // the speaker was flushed: its queue is empty
 	gen      int
 	wake     chan struct{}
 	rs       *audio.Resampler
@@ -128,7 +129,7 @@ func (p *player) push(it item) {
 // clear drops what is queued and silences the speaker.
 func (p *player) clear() {
 	p.mu.Lock()
-	p.queue, p.paused = nil, false
+	p.queue, p.paused, p.flushed = nil, false, true
 	p.gen++
 	p.mu.Unlock()
 	p.spk.Flush()
@@ -142,6 +143,7 @@ func (p *player) pause(on bool) bool {
 	was := p.paused
 	p.paused = on && len(p.queue) > 0
 	held := p.paused && !was
+	p.flushed = p.flushed || held
 	p.mu.Unlock()
 	if held {
 		p.spk.Flush()
@@ -176,10 +178,35 @@ func (p *player) current() int {
 	return p.gen
 }
 
+// lead is how far ahead of what is heard the player writes to the
+// speaker: the speaker's own queue cannot be held back, so a pause would
+// leave everything it holds playing over the user. What was written of
+// it is lost at a pause (at most lead and a frame).
+const lead = 120 * time.Millisecond
+
 // run plays until ctx ends or the speaker fails (its error is returned).
 func (p *player) run(ctx context.Context) error {
 	var buf []int16
+	var since time.Time       // the speaker has played since, without a gap
+	var written time.Duration // written since then
+	rate := p.spk.Format().SampleRate
 	for {
+		if p.takeFlushed() {
+			since, written = time.Time{}, 0
+		}
+		if !since.IsZero() {
+			if ahead := written - time.Since(since); ahead < 0 {
+				since, written = time.Time{}, 0 // it ran dry
+			} else if ahead > lead {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-p.wake:
+				case <-time.After(min(ahead-lead, 20*time.Millisecond)):
+				}
+				continue
+			}
+		}
 		it, gen, ok := p.next()
 		if !ok {
 			select {
@@ -202,7 +229,7 @@ func (p *player) run(ctx context.Context) error {
 			continue
 		}
 		pcm := it.pcm
-		if rate := p.spk.Format().SampleRate; rate != it.rate {
+		if rate != it.rate {
 			if p.rs == nil || p.rsFrom != it.rate {
 				p.rs, _ = audio.NewResampler(it.rate, rate)
 				p.rsFrom = it.rate
@@ -226,6 +253,10 @@ func (p *player) run(ctx context.Context) error {
 		if db > audibleDBFS {
 			p.heard(time.Now())
 		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		written += time.Duration(len(pcm)) * time.Second / time.Duration(rate)
 		if _, err := p.spk.Write(ctx, pcm); err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -233,4 +264,13 @@ func (p *player) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// takeFlushed reports whether the speaker was flushed since last asked.
+func (p *player) takeFlushed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f := p.flushed
+	p.flushed = false
+	return f
 }

@@ -102,6 +102,10 @@ func (req chatRequest) toolAnswer() (string, bool) {
 		}
 	}
 	out := strings.TrimSpace(text(m.Content))
+	var s string
+	if json.Unmarshal([]byte(out), &s) == nil {
+		out = s // agents-js sends a string result JSON-encoded
+	}
 	if r := []rune(out); len(r) > 200 {
 		out = string(r[:200]) + "..."
 	}
