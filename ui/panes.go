@@ -147,7 +147,7 @@ func (p metersPane) view(st styles, w int) string {
 // line is one entry of the transcript. Its text never changes; a changed
 // line is a new line.
 type line struct {
-	who         string // "you" or "agent"
+	who         string // "you", "agent" or "tool"
 	text        string
 	interrupted bool
 	// rows is the line sanitised, styled and wrapped for one width, made
@@ -248,6 +248,8 @@ func (p *transcriptPane) event(e any) {
 		if v.Interrupted {
 			p.reply = -1
 		}
+	case conversation.Tool:
+		p.add(line{who: "tool", text: ToolLine(v)})
 	case conversation.State:
 		if v.Agent == "listening" || v.Agent == "thinking" {
 			p.endReply() // a failed reply's text stays, marked
@@ -305,8 +307,11 @@ func (l line) wrappedTo(st styles, w int) []string {
 // render is l sanitised, styled and wrapped to w.
 func (l line) render(st styles, w int) []string {
 	who := st.you.Render("you:  ")
-	if l.who == "agent" {
+	switch l.who {
+	case "agent":
 		who = st.agent.Render("agent:")
+	case "tool":
+		who = st.dim.Render("tool: ")
 	}
 	text := safe(l.text, 2000)
 	if l.interrupted {
@@ -537,4 +542,18 @@ func (p metricsPane) view(st styles, w int) string {
 	}
 	return fit(fmt.Sprintf("turn %d  eou %s  stt %s  llm %s  tts %s  e2e %s", x.Turn, fmtMs(x.EOUMs), fmtMs(x.STTMs),
 		fmtMs(x.LLMTTFTMs), fmtMs(x.TTSTTFBMs), e2e), w)
+}
+
+// ToolLine is how a tool the agent ran reads in a transcript: its name,
+// its arguments, ok or failed, and what it answered.
+func ToolLine(t conversation.Tool) string {
+	status := "ok"
+	if !t.OK {
+		status = "failed"
+	}
+	text := t.Name + " " + t.Arguments + " -> " + status
+	if t.Output != "" {
+		text += ": " + t.Output
+	}
+	return text
 }

@@ -271,6 +271,8 @@ func (s *session) step() error {
 			Reason: g.pick("quota_exhausted", "turn_failed"), OK: g.r.IntN(2) == 0, Error: g.pick("", g.text(200))})
 	case k < 43:
 		return s.event(conversation.Metrics{Turn: g.r.IntN(100), EOUMs: int64(g.r.IntN(3000)), E2EMs: int64(g.r.IntN(5000))})
+	case k < 44 && g.r.IntN(2) == 0:
+		return s.event(conversation.Tool{Name: g.word(), Arguments: g.text(120), OK: g.r.IntN(2) == 0, Output: g.text(200)})
 	case k < 44:
 		return s.event(conversation.Device{Device: g.pick("microphone", "room connection", g.word()), Stage: g.pick("device", "room", ""), OK: g.r.IntN(2) == 0, Message: g.text(100)})
 	case k < 46:

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 	"github.com/muesli/termenv"
@@ -286,5 +287,20 @@ func TestBackEndsTheErrorOfItsStage(t *testing.T) {
 	mic := conversation.Error{Stage: "device", Message: "microphone: stopped", Retryable: true, Attempt: 1}
 	if v := view(model(mic, back)); !strings.Contains(v, "microphone: stopped") {
 		t.Fatalf("the room's back ended a device error:\n%s", v)
+	}
+}
+
+// A tool the agent ran (console mode) reads as a line of the transcript.
+func TestToolCallIsALineOfTheTranscript(t *testing.T) {
+	m := New(Info{Backend: "console agent"}, Controller{}, nil)
+	var tm tea.Model = m
+	tm, _ = tm.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	tm, _ = tm.Update(EventMsg{Payload: conversation.Tool{Name: "lookup_order", Arguments: `{"order":"427"}`, OK: true, Output: "order 427 shipped"}})
+	tm, _ = tm.Update(EventMsg{Payload: conversation.Tool{Name: "refund", Arguments: `{}`, Output: "the system is down"}})
+	view := ansi.Strip(tm.View())
+	for _, want := range []string{`tool:  lookup_order {"order":"427"} -> ok: order 427 shipped`, `tool:  refund {} -> failed: the system is down`} {
+		if !strings.Contains(view, want) {
+			t.Errorf("no %q in:\n%s", want, view)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline/backend"
+	"github.com/voicetui/voicetui/pipeline/console"
 	"github.com/voicetui/voicetui/pipeline/localgw"
 	"github.com/voicetui/voicetui/pipeline/room"
 	"github.com/voicetui/voicetui/pipeline/session"
@@ -42,10 +43,13 @@ type config struct {
 	aec          bool   // --aec on: cancel the speaker's echo in the microphone
 	halfDuplex   bool   // --half-duplex: raise the voice threshold while the agent speaks, even with AEC
 	session      session.Options
-	room         room.Options // voicetui room: URL, token, room, identity, agent name, thresholds
-	qaOut        string       // qa: the report's directory
-	qaOnly       string       // qa: classes, comma-separated
-	qaGateway    string       // qa: a gateway with a control endpoint instead of embedded ones
+	room         room.Options  // voicetui room: URL, token, room, identity, agent name, thresholds
+	qaOut        string        // qa: the report's directory
+	qaOnly       string        // qa: classes, comma-separated
+	qaGateway    string        // qa: a gateway with a control endpoint instead of embedded ones
+	agentArgs    []string      // console: the agent's command line
+	inference    string        // console: embedded (default) or direct
+	connectWait  time.Duration // console: for the agent to connect
 }
 
 type usageError struct{ msg string }
@@ -68,6 +72,10 @@ Usage:
                                  other clients and quota QA
   voicetui room [flags]          talk to a LiveKit agent in a room
                                  (LIVEKIT_URL, LIVEKIT_API_KEY/SECRET)
+  voicetui console [flags] [--] AGENT_COMMAND...
+                                 run your agent in its console mode with
+                                 voicetui as its microphone and speaker,
+                                 e.g. voicetui console -- node agent.mjs
   voicetui qa [flags]            run every failure class against the
                                  embedded gateway (or --gateway URL) and
                                  write a report (--out DIR); exit 0 when
@@ -165,8 +173,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&ro.Identity, "identity", "voicetui-user", "room: your participant identity")
 	fs.StringVar(&ro.AgentName, "agent-name", "", "room: dispatch this agent explicitly (default: the workers dispatched to every room)")
 	fs.DurationVar(&ro.AgentWait, "agent-wait", room.DefaultAgentWait, "room: how long an agent may take to join before that is an error")
-	fs.DurationVar(&ro.AnswerWait, "answer-wait", room.DefaultAnswerWait, "room: how long the agent may stay silent after your turn before that is an error")
+	fs.DurationVar(&ro.AnswerWait, "answer-wait", room.DefaultAnswerWait, "room, console: how long the agent may stay silent after your turn before that is an error")
 	fs.DurationVar(&ro.ReconnectWait, "reconnect-wait", room.DefaultReconnectWait, "room: how long a lost connection may take to come back before the conversation ends")
+	fs.StringVar(&c.inference, "inference", "embedded", "console: where the agent's inference goes: embedded (an embedded gateway here, with --quota, --fault and --upstream; the default) or direct (the agent's environment is left alone)")
+	fs.DurationVar(&c.connectWait, "connect-wait", console.DefaultConnectWait, "console: how long the agent may take to connect after it starts")
 	fs.StringVar(&c.qaOut, "out", "qa-report", "qa: the report's directory (index.md and one folder per class)")
 	fs.StringVar(&c.qaOnly, "only", "", "qa: run only these classes, comma-separated (default: all; see docs/qa.md)")
 	fs.StringVar(&c.qaGateway, "gateway", "", "qa: run against this gateway (base URL ending in /v1) through its control endpoint (--control-token) instead of embedded ones")
@@ -190,7 +200,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			}
 			return c, usageError{err.Error()}
 		}
-		if c.command == "ask" {
+		if c.command == "console" {
+			c.agentArgs = fs.Args()
+		} else if c.command == "ask" {
 			c.prompt = strings.TrimSpace(strings.Join(fs.Args(), " "))
 			if c.prompt == "" {
 				return c, usageError{"ask: what should I ask? (voicetui ask [flags] TEXT)"}
@@ -239,7 +251,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"agent-wait", c.room.AgentWait}, {"answer-wait", c.room.AnswerWait}, {"reconnect-wait", c.room.ReconnectWait}} {
+	}{{"agent-wait", c.room.AgentWait}, {"answer-wait", c.room.AnswerWait}, {"reconnect-wait", c.room.ReconnectWait}, {"connect-wait", c.connectWait}} {
 		if d.v < 100*time.Millisecond || d.v > 10*time.Minute {
 			return c, usageError{fmt.Sprintf("--%s %v: want 100ms to 10m", d.name, d.v)}
 		}
@@ -273,6 +285,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		c.provider.Kind = backend.Embedded
 		c.provider.Local.Upstream = &localgw.Upstream{URL: c.upstream, Kind: localgw.UpstreamKind(c.upstreamKind), AllowInsecureHTTP: p.AllowInsecureHTTP}
 	}
+	if c.inference != "embedded" && c.inference != "direct" {
+		return c, usageError{fmt.Sprintf("--inference %q: want embedded or direct", c.inference)}
+	}
+	if c.inference == "direct" && (c.upstream != "" || len(c.provider.Local.Quotas) > 0 || len(c.provider.Local.Faults) > 0) {
+		return c, usageError{"--inference direct leaves the agent's inference alone: --upstream, --quota and --fault need the embedded gateway"}
+	}
 	if c.seconds <= 0 || c.seconds > 600 {
 		return c, usageError{fmt.Sprintf("--seconds %g: want more than 0 and at most 600", c.seconds)}
 	}
@@ -300,12 +318,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runQA(ctx, c, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, c, stdout, stderr)
-	case "talk", "room":
+	case "talk", "room", "console":
 		if f, ok := stdout.(*os.File); ok && !c.headless {
 			c.tui = term.IsTerminal(int(f.Fd()))
 		}
-		if c.command == "room" {
+		switch c.command {
+		case "room":
 			return talkInRoom(ctx, c, stdout, stderr)
+		case "console":
+			return talkToConsoleAgent(ctx, c, stdout, stderr)
 		}
 		return talk(ctx, c, stdout, stderr)
 	default:

@@ -128,6 +128,8 @@ func printEvent(w io.Writer, e conversation.Event) {
 			what = fmt.Sprintf("%q", p.Text)
 		}
 		fmt.Fprintf(w, "fallback: %s (%s), played: %v\n", what, p.Reason, p.OK)
+	case conversation.Tool:
+		fmt.Fprintf(w, "tool:  %s\n", safetext.Sanitize(ui.ToolLine(p), 400))
 	case conversation.Close:
 		fmt.Fprintf(w, "session closed: %s\n", p.Reason)
 	case conversation.Dropped:

@@ -58,6 +58,7 @@ type run struct {
 	requests  int
 	inputDone bool
 	warnedAt  time.Time // the last rate-limit refusal said (one per turn)
+	usage     conversation.Usage
 }
 
 func newRun(c *Conversation) *run {
@@ -376,7 +377,10 @@ func (r *run) onUsage(u *agent.AgentSessionUsage) {
 			ev.STTAudioSeconds += m.GetStt().GetAudioDuration()
 		}
 	}
-	r.emit(ev)
+	if ev != r.usage {
+		r.usage = ev
+		r.emit(ev)
+	}
 }
 
 var stages = map[localgw.Stage]provider.Stage{localgw.LLM: provider.StageLLM, localgw.STT: provider.StageSTT,
