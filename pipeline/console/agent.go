@@ -155,23 +155,29 @@ func (p *process) diagnose(dir string) string {
 		return "@livekit/agents is not installed where the agent runs: npm install @livekit/agents@1.9.0 @livekit/agents-plugin-silero@1.9.0 in " + where
 	case strings.Contains(last, "unknown command 'console'"), strings.Contains(last, "unknown option '--connect-addr'"):
 		return "this agent's @livekit/agents has no console mode: npm install @livekit/agents@1.9.0 (or newer)"
+	case strings.Contains(last, "ERR_UNHANDLED_REJECTION"):
+		return "the agent crashed on an unhandled promise rejection (agents-js 1.9.0's console mode raises one when a reply being synthesized is interrupted): add process.on('unhandledRejection', ...) to the agent, as agents-js's worker processes do"
 	case strings.Contains(last, "EADDRINUSE"), strings.Contains(last, "ECONNREFUSED"):
 		return "the agent could not reach voicetui's console port on 127.0.0.1: is a firewall or another program in the way?"
 	}
 	return ""
 }
 
-// lastLines is the agent's last n lines of output, escapes removed, for
-// an error message.
+// lastLines is the agent's last n telling lines of output, escapes
+// removed, for an error message: blank lines, braces, stack frames and
+// Node's version banner say nothing.
 func (p *process) lastLines(n int) string {
-	lines := strings.Split(strings.TrimRight(p.tail.String(), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+	var keep []string
+	lines := strings.Split(p.tail.String(), "\n")
+	for i := len(lines) - 1; i >= 0 && len(keep) < n; i-- {
+		l := safetext.Sanitize(lines[i], 200)
+		switch {
+		case l == "", l == "}", l == "^", strings.HasPrefix(l, "at "), strings.HasPrefix(l, "Node.js v"):
+			continue
+		}
+		keep = append([]string{l}, keep...)
 	}
-	for i, l := range lines {
-		lines[i] = safetext.Sanitize(l, 200)
-	}
-	return strings.TrimSpace(strings.Join(lines, " | "))
+	return strings.Join(keep, " | ")
 }
 
 // tail keeps the last tailSize bytes written to it.

@@ -17,6 +17,13 @@ import { ServerOptions, cli, defineAgent, inference, llm, voice } from '@livekit
 import * as silero from '@livekit/agents-plugin-silero';
 import { z } from 'zod';
 
+// agents-js's worker processes log an unhandled rejection and go on; its
+// console mode runs the session in this process, where Node.js exits on
+// one. agents-js 1.9.0 raises one itself (a rejection without a reason)
+// when the user interrupts a reply still being synthesized, so do as its
+// workers do.
+process.on('unhandledRejection', (reason) => console.error('unhandled rejection (ignored, as agents-js workers do):', reason));
+
 const lookupOrder = llm.tool({
   description: 'Look up an order by its number and say where it is.',
   parameters: z.object({ order: z.string().describe('the order number') }),

@@ -44,7 +44,7 @@ func TestJourney(t *testing.T) {
 		"--record", rec, "--log-file", logPath)
 	s.WaitScreen(20*time.Second, "agent listening", "AEC on", "all good")
 
-	turn := journeys.Walk(t, s, pulse, llm)
+	turn := journeys.Walk(t, s, pulse, llm, true)
 
 	s.Keys("x")
 	s.WaitScreen(5*time.Second, "credits exhausted for llm")

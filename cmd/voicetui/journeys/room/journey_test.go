@@ -66,7 +66,7 @@ func TestRoomJourney(t *testing.T) {
 		"room", "--url", srv.URL(), "--room", "journey", "--record", rec, "--log-file", logPath, "--max-unrecoverable-errors", "0")
 	s.WaitScreen(40*time.Second, "agent listening")
 
-	turn := journeys.Walk(t, s, pulse, llm)
+	turn := journeys.Walk(t, s, pulse, llm, true)
 
 	// The agent's LLM credits run out: it retries, gives up and goes back
 	// to listening in silence; voicetui says so, plays the clip, closes.
