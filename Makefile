@@ -72,7 +72,7 @@ bench: setup
 	$(GO) test -run '^$$' -bench Cancel -count=1 ./audio/echo
 	$(GO) test -run '^$$' -bench Rig -benchtime 5x -count=1 ./audio/echo
 	$(GO) test -run '^$$' -bench . -count=1 ./audio ./pipeline/provider ./pipeline/gateway ./pipeline/openai ./pipeline/localgw ./ui
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./pipeline/session ./cmd/voicetui ./pipeline/localgw/sphinx ./pipeline/room
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./pipeline/session ./cmd/voicetui ./pipeline/localgw/sphinx ./pipeline/room ./pipeline/console
 
 clean:
 	rm -rf bin

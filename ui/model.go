@@ -157,8 +157,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m *Model) event(e conversation.Event) {
-	if st, ok := e.Payload.(conversation.State); ok {
-		m.agent = st.Agent
+	switch v := e.Payload.(type) {
+	case conversation.State:
+		m.agent = v.Agent
+	case conversation.Close:
+		m.agent = "closed" // nobody has the speaker now, whatever state it closed in
 	}
 	m.header.event(e.Payload)
 	m.transcript.event(e.Payload)

@@ -304,3 +304,18 @@ func TestToolCallIsALineOfTheTranscript(t *testing.T) {
 		}
 	}
 }
+
+// A conversation that closed while the agent was thinking (console mode:
+// a terminal refusal mid-turn) leaves the speaker free: f replays.
+func TestReplayAfterACloseMidTurn(t *testing.T) {
+	replays := 0
+	m := New(Info{Backend: "console agent"}, Controller{Replay: func() { replays++ }}, nil)
+	var tm tea.Model = m
+	tm, _ = tm.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	tm, _ = tm.Update(EventMsg{Payload: conversation.State{Agent: "thinking", User: "listening"}})
+	tm, _ = tm.Update(EventMsg{Payload: conversation.Close{Reason: "error"}})
+	tm, _ = tm.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("f")})
+	if replays != 1 {
+		t.Fatalf("%d replays after f:\n%s", replays, ansi.Strip(tm.View()))
+	}
+}
