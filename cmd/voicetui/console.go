@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -67,7 +68,8 @@ func talkToConsoleAgent(ctx context.Context, c config, stdout, stderr io.Writer)
 			defer cancel()
 			return gw.Close(shutdown)
 		})
-		co.Env = agentGatewayEnv(os.Environ(), gw.URL(), opts.Key, opts.Secret)
+		key, secret := cmp.Or(opts.Key, localgw.DefaultKey), cmp.Or(opts.Secret, localgw.DefaultSecret) // what the gateway checks
+		co.Env = agentGatewayEnv(os.Environ(), gw.URL(), key, secret)
 		co.Refusals = refusals
 		where = "the embedded gateway"
 		if u := opts.Upstream; u != nil {
@@ -140,7 +142,7 @@ func agentGatewayEnv(env []string, url, key, secret string) []string {
 	}
 	var out []string
 	for _, kv := range env {
-		if k, _, _ := strings.Cut(kv, "="); set[k] == "" {
+		if k, _, _ := strings.Cut(kv, "="); !has(set, k) {
 			out = append(out, kv)
 		}
 	}
@@ -149,3 +151,5 @@ func agentGatewayEnv(env []string, url, key, secret string) []string {
 	}
 	return out
 }
+
+func has(m map[string]string, k string) bool { _, ok := m[k]; return ok }

@@ -93,6 +93,9 @@ func start(argv []string, addr, dir string, env []string, log io.Writer) (*proce
 		w = io.MultiWriter(log, p.tail)
 	}
 	cmd.Stdout, cmd.Stderr = w, w
+	// Its children inherit the output pipe (agents-js forks an inference
+	// process that lives 15 s after it): the exit must not wait for them.
+	cmd.WaitDelay = 500 * time.Millisecond
 	cmd.SysProcAttr = procAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("console: cannot start the agent (%s): %w", argv[0], err)
@@ -109,20 +112,20 @@ func start(argv []string, addr, dir string, env []string, log io.Writer) (*proce
 // process lives on for 10 s and more.
 const stopWait = 1500 * time.Millisecond
 
-// stop ends the agent: SIGINT (its session closes), then the group killed.
+// stop ends the agent: SIGINT (its session closes), then the group
+// killed (its children too, also when it has exited itself).
 func (p *process) stop() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
 	pid := p.cmd.Process.Pid
-	syscall.Kill(-pid, syscall.SIGINT)
 	select {
 	case <-p.exited:
-	case <-time.After(stopWait):
+	default:
+		syscall.Kill(-pid, syscall.SIGINT)
+		select {
+		case <-p.exited:
+		case <-time.After(stopWait):
+		}
 	}
-	syscall.Kill(-pid, syscall.SIGKILL) // the group: its helpers too
+	syscall.Kill(-pid, syscall.SIGKILL)
 	select {
 	case <-p.exited:
 	case <-time.After(2 * time.Second):
@@ -134,7 +137,7 @@ func (p *process) stop() {
 func (p *process) exitText() string {
 	var ee *exec.ExitError
 	switch {
-	case p.err == nil:
+	case p.err == nil, errors.Is(p.err, exec.ErrWaitDelay):
 		return "exited"
 	case errors.As(p.err, &ee) && ee.ExitCode() >= 0:
 		return fmt.Sprintf("exited with status %d", ee.ExitCode())
@@ -163,14 +166,14 @@ func (p *process) diagnose(dir string) string {
 	return ""
 }
 
-// lastLines is the agent's last n telling lines of output, escapes
-// removed, for an error message: blank lines, braces, stack frames and
+// lastLines is the agent's last n telling lines of output, each made fit
+// to show by clean (escapes and secrets removed), for an error message: blank lines, braces, stack frames and
 // Node's version banner say nothing.
-func (p *process) lastLines(n int) string {
+func (p *process) lastLines(n int, clean func(string) string) string {
 	var keep []string
 	lines := strings.Split(p.tail.String(), "\n")
 	for i := len(lines) - 1; i >= 0 && len(keep) < n; i-- {
-		l := safetext.Sanitize(lines[i], 200)
+		l := clean(lines[i])
 		switch {
 		case l == "", l == "}", l == "^", strings.HasPrefix(l, "at "), strings.HasPrefix(l, "Node.js v"):
 			continue

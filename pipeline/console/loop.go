@@ -29,9 +29,10 @@ type run struct {
 	o Options
 
 	proc      *process
+	ln        net.Listener
 	conn      net.Conn
 	out       *sender
-	outbox    chan *agent.AgentSessionMessage
+	outbox    *outbox
 	connected chan net.Conn
 	inbox     chan *agent.AgentSessionMessage
 	readErr   chan error
@@ -59,11 +60,14 @@ type run struct {
 	inputDone bool
 	warnedAt  time.Time // the last rate-limit refusal said (one per turn)
 	usage     conversation.Usage
+	joined    bool // the agent's session has started
+	secrets   *provider.Redactor
+	playerEnd chan struct{}
 }
 
 func newRun(c *Conversation) *run {
 	return &run{c: c, o: c.o,
-		outbox: make(chan *agent.AgentSessionMessage, 256), connected: make(chan net.Conn, 1),
+		outbox: newOutbox(), connected: make(chan net.Conn, 1),
 		inbox: make(chan *agent.AgentSessionMessage, 256), readErr: make(chan error, 1),
 		mics: make(chan conversation.MicPiece, 64), heard: make(chan time.Time, 1), finished: make(chan struct{}, 8),
 		spkFailed: make(chan error, 1), frames: newMicFrames(),
@@ -97,11 +101,15 @@ func (r *run) loop(ctx context.Context) error {
 	r.agent, r.user = "initializing", "listening"
 	r.emit(conversation.State{Agent: r.agent, User: r.user})
 
+	if ctx.Err() != nil {
+		return r.close(nil) // cancelled before anything started
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return r.close(&Error{Stage: "agent", Terminal: true, Message: "cannot listen on 127.0.0.1 for the agent: " + safetext.Sanitize(err.Error(), 200),
 			Hint: "is the loopback interface up, and are local ports free?"})
 	}
+	r.ln = ln
 	defer ln.Close()
 	r.proc, err = start(r.o.Command, ln.Addr().String(), r.o.Dir, r.o.Env, r.o.Log)
 	if err != nil {
@@ -112,9 +120,24 @@ func (r *run) loop(ctx context.Context) error {
 	r.bg.Add(1)
 	go func() {
 		defer r.bg.Done()
-		conn, err := ln.Accept() // one agent; the listener closes with the loop
-		if err == nil {
-			r.connected <- conn
+		// The agent, and only it: a connection from another user is
+		// refused (it would hear the microphone); the listener closes
+		// with the loop.
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !sameUser(conn) {
+				conn.Close()
+				continue
+			}
+			select {
+			case r.connected <- conn:
+			case <-bgCtx.Done():
+				conn.Close()
+			}
+			return
 		}
 	}()
 
@@ -140,9 +163,16 @@ func (r *run) loop(ctx context.Context) error {
 		default:
 		}
 	}
-	r.player.finished = func() { r.finished <- struct{}{} }
+	r.player.finished = func() {
+		select {
+		case r.finished <- struct{}{}: // never dropped: the agent holds its turn until told
+		case <-bgCtx.Done():
+		}
+	}
+	r.playerEnd = make(chan struct{})
 	go func() {
 		defer r.bg.Done()
+		defer close(r.playerEnd)
 		if err := r.player.run(bgCtx); err != nil {
 			speakerFailed(err)
 		}
@@ -205,7 +235,6 @@ func (r *run) onConnected(ctx context.Context, conn net.Conn) {
 	}
 	r.conn = conn
 	r.out = &sender{conn: conn}
-	r.dog.AgentJoined()
 	r.bg.Add(1)
 	go func() {
 		defer r.bg.Done()
@@ -225,28 +254,27 @@ func (r *run) onConnected(ctx context.Context, conn net.Conn) {
 	}()
 }
 
-// send queues a message for the agent; audio is dropped rather than wait
-// for an agent that stopped reading.
+// send queues a message for the agent (nothing before it connected).
 func (r *run) send(m *agent.AgentSessionMessage) {
-	if r.conn == nil {
-		return
-	}
-	select {
-	case r.outbox <- m:
-	default:
+	if r.conn != nil {
+		r.outbox.put(m)
 	}
 }
 
-// write sends the queued messages, in order.
+// write sends the queued messages, in order, control first.
 func (r *run) write(ctx context.Context) {
 	for {
-		select {
-		case <-ctx.Done():
-			return
-		case m := <-r.outbox:
-			if r.out.send(m) != nil {
-				return // the reader sees the socket end
+		m := r.outbox.take()
+		if m == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-r.outbox.wake:
 			}
+			continue
+		}
+		if r.out.send(m) != nil {
+			return // the reader sees the socket end
 		}
 	}
 }
@@ -297,6 +325,12 @@ func (r *run) onEvent(e *agent.AgentSessionEvent) *agentwatch.Alarm {
 	switch {
 	case e.GetAgentStateChanged() != nil:
 		s := agentStates[e.GetAgentStateChanged().GetNewState()]
+		if s != "initializing" && !r.joined {
+			// Here once its session runs: an agent that connected and
+			// never got going is still the connect wait's to report.
+			r.joined = true
+			r.dog.AgentJoined()
+		}
 		switch {
 		case s == "speaking":
 			r.player.pause(false) // a false interruption: what was kept plays on
@@ -495,6 +529,10 @@ func (r *run) onAlarm(a *agentwatch.Alarm) error {
 	if a.Kind == agentwatch.NoAgent {
 		err.Message = fmt.Sprintf("the agent did not connect within %s", r.o.ConnectWait)
 		err.Hint = r.logHint("does its entry start an AgentSession? (it connects only then)")
+		if r.conn != nil {
+			err.Message = fmt.Sprintf("the agent connected but its session did not start within %s", r.o.ConnectWait)
+			err.Hint = r.logHint("")
+		}
 	}
 	if a.Terminal {
 		return err
@@ -554,10 +592,30 @@ func (r *run) exited() error {
 		e.Message += " before it connected"
 	}
 	e.Hint = r.proc.diagnose(r.o.Dir)
+	if e.Hint != "" && r.o.LogName != "" {
+		e.Hint += "; its log: " + r.o.LogName
+	}
 	if e.Hint == "" {
 		e.Hint = r.logHint("")
 	}
 	return e
+}
+
+// redact hides the secrets of the agent's environment in what its log
+// says (a key it echoed, a token in a URL).
+func (r *run) redact(s string) string {
+	if r.secrets == nil {
+		var vals []string
+		for _, kv := range r.o.Env {
+			k, v, _ := strings.Cut(kv, "=")
+			if k = strings.ToUpper(k); strings.Contains(k, "KEY") || strings.Contains(k, "SECRET") || strings.Contains(k, "TOKEN") || strings.Contains(k, "PASSWORD") {
+				vals = append(vals, v)
+			}
+		}
+		red := provider.NewRedactor(vals...)
+		r.secrets = &red
+	}
+	return r.secrets.String(provider.SafeText(s, 200))
 }
 
 // logHint is what the agent's last lines say, and where its log is.
@@ -566,7 +624,7 @@ func (r *run) logHint(fallbackHint string) string {
 	if fallbackHint != "" {
 		parts = append(parts, fallbackHint)
 	}
-	if last := r.proc.lastLines(3); last != "" {
+	if last := r.proc.lastLines(3, r.redact); last != "" {
 		parts = append(parts, "its last lines: "+last)
 	}
 	if r.o.LogName != "" {
@@ -579,6 +637,9 @@ func (r *run) logHint(fallbackHint string) string {
 // agent is stopped; then the close event. cause is nil (the user), io.EOF
 // (the input ended) or the error.
 func (r *run) close(cause error) error {
+	if r.ln != nil {
+		r.ln.Close() // no agent connects from now
+	}
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -588,20 +649,28 @@ func (r *run) close(cause error) error {
 		if r.conn != nil {
 			r.conn.Close()
 		}
+		select {
+		case conn := <-r.connected: // one that connected as the loop ended
+			conn.Close()
+		default:
+		}
 	}()
+	if r.bgCancel != nil {
+		r.bgCancel() // no more of the agent's audio
+	}
+	if r.playerEnd != nil {
+		select { // a piece being written ends before the clip starts
+		case <-r.playerEnd:
+		case <-time.After(time.Second):
+		}
+	}
 	if cause != nil && cause != io.EOF {
 		r.emit(*conversation.ErrorInfo(cause, max(r.failures, 1)))
 		r.o.Speaker.Flush()
-		if r.bgCancel != nil {
-			r.bgCancel() // no more of the agent's audio
-		}
 		r.playing.Lock()
 		r.trace("fallback_start", time.Now())
 		r.c.fallback.Play(cause, fallback.State{TTSFailed: true})
 		r.playing.Unlock()
-	}
-	if r.bgCancel != nil {
-		r.bgCancel()
 	}
 	r.playing.Lock() // a clip still playing is heard to its end first
 	r.playing.Unlock()

@@ -49,12 +49,16 @@ func frame(pcm []int16) *agent.AgentSessionMessage_ConsoleIO_AudioFrame {
 	return &agent.AgentSessionMessage_ConsoleIO_AudioFrame{Data: b, SampleRate: wireRate, NumChannels: 1, SamplesPerChannel: uint32(len(pcm))}
 }
 
+// wireRates are the rates an agent's frames may have: the resampler
+// takes any, but a rate no framework uses is a broken frame.
+var wireRates = map[uint32]bool{8000: true, 16000: true, 22050: true, 24000: true, 32000: true, 44100: true, 48000: true}
+
 // samples decodes an audio_output frame to mono at the wire rate; a frame
 // of another shape is refused (ok false), never played as noise.
 func samples(f *agent.AgentSessionMessage_ConsoleIO_AudioFrame) (pcm []int16, rate int, ok bool) {
 	ch := int(f.GetNumChannels())
 	n := int(f.GetSamplesPerChannel())
-	if ch < 1 || ch > 2 || f.GetSampleRate() < 8000 || f.GetSampleRate() > 192000 || len(f.GetData()) != 2*n*ch {
+	if ch < 1 || ch > 2 || !wireRates[f.GetSampleRate()] || len(f.GetData()) != 2*n*ch {
 		return nil, 0, false
 	}
 	pcm = make([]int16, n)
@@ -100,6 +104,7 @@ type player struct {
 	mu       sync.Mutex
 	queue    []item
 	paused   bool
+	open     bool // a segment is being played: audio came since the last finished or clear
 	flushed  bool // the speaker was flushed: its queue is empty
 	gen      int
 	wake     chan struct{}
@@ -121,6 +126,9 @@ func (p *player) signal() {
 func (p *player) push(it item) {
 	p.mu.Lock()
 	it.gen = p.gen
+	if !it.flush {
+		p.open = true
+	}
 	p.queue = append(p.queue, it)
 	p.mu.Unlock()
 	p.signal()
@@ -129,19 +137,20 @@ func (p *player) push(it item) {
 // clear drops what is queued and silences the speaker.
 func (p *player) clear() {
 	p.mu.Lock()
-	p.queue, p.paused, p.flushed = nil, false, true
+	p.queue, p.paused, p.open, p.flushed = nil, false, false, true
 	p.gen++
 	p.mu.Unlock()
 	p.spk.Flush()
 	p.signal()
 }
 
-// pause holds the queue (and silences what the speaker holds) or resumes
-// it; it reports whether anything was held.
+// pause holds the segment being played (what is queued, and what is
+// still to come: the agent goes on sending while it pauses) and silences
+// what the speaker holds, or resumes it; it reports whether it held.
 func (p *player) pause(on bool) bool {
 	p.mu.Lock()
 	was := p.paused
-	p.paused = on && len(p.queue) > 0
+	p.paused = on && (p.open || len(p.queue) > 0)
 	held := p.paused && !was
 	p.flushed = p.flushed || held
 	p.mu.Unlock()
@@ -172,10 +181,31 @@ func (p *player) next() (item, int, bool) {
 	return it, p.gen, true
 }
 
-func (p *player) current() int {
+// endSegment: the segment of gen has been played; false when it was
+// cleared meanwhile (nothing to answer).
+func (p *player) endSegment(gen int) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.gen
+	if p.gen != gen {
+		return false
+	}
+	p.open = false
+	return true
+}
+
+// requeue decides, after a wait, about an item taken earlier: play it
+// (true), drop it (cleared meanwhile), or put it back first (paused).
+func (p *player) requeue(it item) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.gen != it.gen:
+		return false
+	case p.paused:
+		p.queue = append([]item{it}, p.queue...)
+		return false
+	}
+	return true
 }
 
 // lead is how far ahead of what is heard the player writes to the
@@ -223,7 +253,7 @@ func (p *player) run(ctx context.Context) error {
 			if err := p.spk.Drain(ctx); err != nil && ctx.Err() != nil {
 				return nil
 			}
-			if p.current() == it.gen {
+			if p.endSegment(it.gen) {
 				p.finished()
 			}
 			continue
@@ -234,10 +264,11 @@ func (p *player) run(ctx context.Context) error {
 				p.rs, _ = audio.NewResampler(it.rate, rate)
 				p.rsFrom = it.rate
 			}
-			if p.rs != nil {
-				buf = p.rs.Process(buf[:0], pcm)
-				pcm = buf
+			if p.rs == nil {
+				continue // no way to play it at this rate: silence, not noise
 			}
+			buf = p.rs.Process(buf[:0], pcm)
+			pcm = buf
 		}
 		for start := time.Now(); p.hold() && time.Since(start) < holdMax; {
 			select {
@@ -245,6 +276,9 @@ func (p *player) run(ctx context.Context) error {
 				return nil
 			case <-time.After(10 * time.Millisecond):
 			}
+		}
+		if !p.requeue(it) {
+			continue // cleared or paused while a local sound held it
 		}
 		db := audio.RMS(pcm)
 		if p.level != nil {

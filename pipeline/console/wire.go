@@ -59,3 +59,52 @@ func (s *sender) send(m *agent.AgentSessionMessage) error {
 	_, err = s.conn.Write(b)
 	return err
 }
+
+// outbox holds what is to be sent to the agent, in two lanes: control
+// messages (playback finished, typed turns) are never dropped, or the
+// agent would hold its turn forever; microphone audio is dropped, oldest
+// first, when an agent that stopped reading lets it pile up.
+type outbox struct {
+	mu      sync.Mutex
+	control []*agent.AgentSessionMessage
+	audio   []*agent.AgentSessionMessage
+	wake    chan struct{}
+}
+
+// maxAudio is how much microphone audio waits at most: 2 s of 10 ms frames.
+const maxAudio = 200
+
+func newOutbox() *outbox { return &outbox{wake: make(chan struct{}, 1)} }
+
+func (o *outbox) put(m *agent.AgentSessionMessage) {
+	o.mu.Lock()
+	if m.GetAudioInput() != nil {
+		if len(o.audio) >= maxAudio {
+			o.audio = o.audio[1:]
+		}
+		o.audio = append(o.audio, m)
+	} else {
+		o.control = append(o.control, m)
+	}
+	o.mu.Unlock()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the next message, control first; nil when none waits.
+func (o *outbox) take() *agent.AgentSessionMessage {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var m *agent.AgentSessionMessage
+	switch {
+	case len(o.control) > 0:
+		m, o.control[0] = o.control[0], nil
+		o.control = o.control[1:]
+	case len(o.audio) > 0:
+		m, o.audio[0] = o.audio[0], nil
+		o.audio = o.audio[1:]
+	}
+	return m
+}

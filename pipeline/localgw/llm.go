@@ -263,6 +263,14 @@ func (s *Server) serveChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if calls {
+		if _, ok := fault(faults, Disconnect); ok {
+			hangUp(w)
+			return
+		}
+		if _, ok := fault(faults, Stall); ok {
+			<-ctx.Done()
+			return
+		}
 		call := map[string]any{"index": 0, "id": fmt.Sprintf("call_local_%d", n), "type": "function",
 			"function": map[string]any{"name": tool, "arguments": arguments}}
 		send(chunk(map[string]any{"tool_calls": []any{call}}, nil))

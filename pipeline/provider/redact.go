@@ -46,6 +46,11 @@ func clean(s string, limit int) string {
 	return redactTokens(safetext.Sanitize(redactTokens(s), limit))
 }
 
+// SafeText is untrusted text that is not an error's (another program's
+// log lines) made fit to show: inert on a terminal, cut to limit runes,
+// token-shaped strings removed.
+func SafeText(s string, limit int) string { return clean(s, limit) }
+
 // SafeURL is raw fit to show: a password written into it and credentials
 // in its query string (?key=, token=, api_key=...) hidden, control
 // characters removed.

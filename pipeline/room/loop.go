@@ -454,9 +454,9 @@ func (r *run) close(ctx context.Context, cause error) error {
 	r.finishReply(r.agent == "speaking")
 	if cause != nil && cause != io.EOF {
 		r.emit(*conversation.ErrorInfo(cause, max(r.failures, 1)))
+		r.bgCancel() // no more of the agent's audio (before the flush: a piece being written would slip in)
 		r.o.Speaker.Flush()
-		r.bgCancel() // no more of the agent's audio
-		r.leave()    // while the clip plays
+		r.leave() // while the clip plays
 		r.playing.Lock()
 		r.trace("fallback_start", time.Now())
 		r.c.fallback.Play(cause, fallback.State{TTSFailed: true})
