@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -33,15 +35,80 @@ func LockRealtime() (unlock func(), err error) {
 		return nil, fmt.Errorf("real-time test lock: %w", err)
 	}
 	unlock = func() { f.Close() }
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
-		return unlock, nil
+	if !othersWaiting() { // a waiter in line goes first, even to a free lock
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+			return unlock, nil
+		}
 	}
 	start := time.Now()
 	fmt.Fprintf(os.Stderr, "pulsetest: waiting for another package's real-time tests to end (%s)\n", realtimeLock())
+	// Waiters take turns in the order they came: flock wakes them all
+	// and any may win, so a package could wait behind several others and
+	// pass the go command's 11 minutes.
+	leave, err := waitTurn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	defer leave() // once the lock is ours: the next in line goes to it then
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("real-time test lock %s: %w", realtimeLock(), err)
 	}
 	fmt.Fprintf(os.Stderr, "pulsetest: waited %.1fs for the real-time test lock\n", time.Since(start).Seconds())
 	return unlock, nil
+}
+
+// queueDir holds one ticket per waiting test binary, named by when it
+// came and its pid.
+func queueDir() string { return filepath.Join(os.TempDir(), "voicetui-realtime-queue") }
+
+// othersWaiting reports whether a live test binary waits in line.
+func othersWaiting() bool {
+	names, _ := os.ReadDir(queueDir())
+	for _, e := range names {
+		if alive(e.Name()) {
+			return true
+		}
+	}
+	return false
+}
+
+// alive reports whether the waiter of a ticket still runs.
+func alive(ticket string) bool {
+	_, pid, _ := strings.Cut(ticket, "-")
+	n, err := strconv.Atoi(pid)
+	return err == nil && syscall.Kill(n, 0) != syscall.ESRCH
+}
+
+// waitTurn waits until this process's ticket is the oldest of the live
+// waiters; leave removes the ticket (call it once the lock is held).
+func waitTurn() (leave func(), err error) {
+	dir := queueDir()
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, fmt.Errorf("real-time test queue: %w", err)
+	}
+	mine := fmt.Sprintf("%020d-%d", time.Now().UnixNano(), os.Getpid())
+	if err := os.WriteFile(filepath.Join(dir, mine), nil, 0o666); err != nil {
+		return nil, fmt.Errorf("real-time test queue: %w", err)
+	}
+	leave = func() { os.Remove(filepath.Join(dir, mine)) }
+	for {
+		names, err := os.ReadDir(dir) // sorted by name: by arrival
+		if err != nil {
+			leave()
+			return nil, fmt.Errorf("real-time test queue: %w", err)
+		}
+		for _, e := range names {
+			if e.Name() == mine {
+				return leave, nil
+			}
+			if !alive(e.Name()) {
+				os.Remove(filepath.Join(dir, e.Name())) // a waiter that died
+				continue
+			}
+			break // an older live waiter goes first
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
