@@ -45,9 +45,8 @@ type run struct {
 	dog       *agentwatch.Watchdog
 	bg        sync.WaitGroup
 	bgCancel  context.CancelFunc
-	playing   sync.Mutex // one fallback clip at a time
 
-	failures  int
+	alarms    *conversation.Alarms
 	ready     chan struct{} // HoldInput: closed when the agent first listens
 	agent     string        // initializing, listening, thinking, speaking
 	user      string
@@ -71,6 +70,7 @@ func newRun(c *Conversation) *run {
 		inbox: make(chan *agent.AgentSessionMessage, 256), readErr: make(chan error, 1),
 		mics: make(chan conversation.MicPiece, 64), heard: make(chan time.Time, 1), finished: make(chan struct{}, 8),
 		spkFailed: make(chan error, 1), frames: newMicFrames(),
+		alarms: &conversation.Alarms{Player: c.fallback, Events: c.o.Events, MaxUnrecoverable: c.o.MaxUnrecoverable, Trace: c.o.Trace},
 		dog: agentwatch.New(agentwatch.Thresholds{AgentWait: c.o.ConnectWait, AnswerWait: c.o.AnswerWait, HeardVoice: heardVoice,
 			ReconnectWait: time.Hour}),
 		vad: audio.NewVoiceDetector(audio.PipelineRate), meter: audio.NewMeter(audio.PipelineRate, 14)}
@@ -492,7 +492,7 @@ func (r *run) endSpeech() {
 // onAgentSound: the agent was heard at the speaker.
 func (r *run) onAgentSound(at time.Time) {
 	r.dog.AgentAudio()
-	r.failures = 0
+	r.alarms.Answered()
 	if !r.speechEnd.IsZero() {
 		r.turns++
 		r.trace("first_agent_audio", at)
@@ -524,47 +524,20 @@ func (r *run) onTyped(typed string) *agentwatch.Alarm {
 // hint, the earcon for a failure the conversation survives, the clip when
 // the agent gave up; a terminal alarm or one failure too many closes.
 func (r *run) onAlarm(a *agentwatch.Alarm) error {
-	r.trace("alarm:"+a.Kind.Reason(), time.Now())
-	err := &Error{Stage: a.Stage, Message: a.Message, Hint: a.Hint, Terminal: a.Terminal}
+	msg, hint := a.Message, a.Hint
 	if a.Kind == agentwatch.NoAgent {
-		err.Message = fmt.Sprintf("the agent did not connect within %s", r.o.ConnectWait)
-		err.Hint = r.logHint("does its entry start an AgentSession? (it connects only then)")
+		msg = fmt.Sprintf("the agent did not connect within %s", r.o.ConnectWait)
+		hint = r.logHint("does its entry start an AgentSession? (it connects only then)")
 		if r.conn != nil {
-			err.Message = fmt.Sprintf("the agent connected but its session did not start within %s", r.o.ConnectWait)
-			err.Hint = r.logHint("")
+			msg = fmt.Sprintf("the agent connected but its session did not start within %s", r.o.ConnectWait)
+			hint = r.logHint("")
 		}
 	}
-	if a.Terminal {
-		return err
-	}
-	if a.Failure {
-		r.failures++
-		if r.failures > r.o.MaxUnrecoverable {
-			err.Terminal = true
-			if r.failures > 1 {
-				err.Message += fmt.Sprintf(" (%d times in a row)", r.failures)
-			}
-			return err
-		}
-	}
-	ev := *conversation.ErrorInfo(err, max(r.failures, 1))
-	ev.Retryable = !a.Clip()
-	r.emit(ev)
-	if !a.Clip() {
-		r.trace("fallback_start", time.Now())
-		r.c.fallback.Earcon(fallback.EarconFailed, a.Kind.Reason())
-		return nil
-	}
-	if r.playing.TryLock() {
-		r.bg.Add(1)
-		go func() {
-			defer r.bg.Done()
-			defer r.playing.Unlock()
-			r.trace("fallback_start", time.Now())
-			r.c.fallback.Play(err, fallback.State{TTSFailed: true})
-		}()
-	}
-	return nil
+	said := *a
+	said.Message, said.Hint = msg, hint
+	return r.alarms.Raise(&said, func(msg string, terminal bool) error {
+		return &Error{Stage: a.Stage, Message: msg, Hint: hint, Terminal: terminal}
+	})
 }
 
 // onSocketEnd: the agent closed the console connection (or sent what is
@@ -665,17 +638,13 @@ func (r *run) close(cause error) error {
 		}
 	}
 	if cause != nil && cause != io.EOF {
-		r.emit(*conversation.ErrorInfo(cause, max(r.failures, 1)))
+		r.emit(*conversation.ErrorInfo(cause, r.alarms.Attempt()))
 		r.o.Speaker.Flush()
-		r.playing.Lock()
-		r.trace("fallback_start", time.Now())
-		r.c.fallback.Play(cause, fallback.State{TTSFailed: true})
-		r.playing.Unlock()
+		r.alarms.Close(cause)
 	}
-	r.playing.Lock() // a clip still playing is heard to its end first
-	r.playing.Unlock()
+	r.alarms.Close(nil) // a clip still playing is heard to its end first
 	<-stopped
-	r.emit(conversation.Ended(cause, max(r.failures, 1)))
+	r.emit(conversation.Ended(cause, r.alarms.Attempt()))
 	if cause == io.EOF {
 		return nil
 	}

@@ -3,7 +3,6 @@ package room
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -15,7 +14,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/voicetui/voicetui/audio"
-	"github.com/voicetui/voicetui/fallback"
 	"github.com/voicetui/voicetui/pipeline/agentwatch"
 	"github.com/voicetui/voicetui/pipeline/conversation"
 	"github.com/voicetui/voicetui/pipeline/safetext"
@@ -37,8 +35,7 @@ type run struct {
 	dog       *agentwatch.Watchdog
 	bg        sync.WaitGroup
 	bgCancel  context.CancelFunc
-	playing   sync.Mutex // one fallback clip at a time
-	failures  int        // consecutive agent failures
+	alarms    *conversation.Alarms
 	agentID   string
 	ready     chan struct{} // HoldInput: closed when the agent first listens
 	bargedIn  bool          // the user spoke over the agent's reply
@@ -57,8 +54,9 @@ type run struct {
 
 func newRun(c *Conversation) *run {
 	return &run{c: c, o: c.o, mics: make(chan conversation.MicPiece, 64), heard: make(chan time.Time, 1), spkFailed: make(chan error, 1),
-		dog: agentwatch.New(agentwatch.Thresholds{AgentWait: c.o.AgentWait, AnswerWait: c.o.AnswerWait, HeardVoice: heardVoice, ReconnectWait: c.o.ReconnectWait}),
-		vad: audio.NewVoiceDetector(audio.PipelineRate), meter: audio.NewMeter(audio.PipelineRate, 14)}
+		alarms: &conversation.Alarms{Player: c.fallback, Events: c.o.Events, MaxUnrecoverable: c.o.MaxUnrecoverable, Trace: c.o.Trace},
+		dog:    agentwatch.New(agentwatch.Thresholds{AgentWait: c.o.AgentWait, AnswerWait: c.o.AnswerWait, HeardVoice: heardVoice, ReconnectWait: c.o.ReconnectWait}),
+		vad:    audio.NewVoiceDetector(audio.PipelineRate), meter: audio.NewMeter(audio.PipelineRate, 14)}
 }
 
 func (r *run) emit(p any) { r.o.Events.Emit(p) }
@@ -385,7 +383,7 @@ func (r *run) onTrack(track *webrtc.TrackRemote) {
 // turn ends it: the metrics of the turn.
 func (r *run) onAgentSound(at time.Time) {
 	r.dog.AgentAudio()
-	r.failures = 0
+	r.alarms.Answered()
 	if !r.speechEnd.IsZero() {
 		r.turns++
 		r.trace("first_agent_audio", at)
@@ -411,39 +409,9 @@ func (r *run) onTyped(typed string) *agentwatch.Alarm {
 // on the turn is the clip. A terminal alarm, or one failure too many,
 // ends the conversation (the clip plays in the close).
 func (r *run) onAlarm(a *agentwatch.Alarm) error {
-	r.trace("alarm:"+a.Kind.Reason(), time.Now())
-	err := &Error{Stage: a.Stage, Message: a.Message, Hint: a.Hint, Terminal: a.Terminal}
-	if a.Terminal {
-		return err
-	}
-	if a.Failure {
-		r.failures++
-		if r.failures > r.o.MaxUnrecoverable {
-			err.Terminal = true
-			if r.failures > 1 {
-				err.Message += fmt.Sprintf(" (%d times in a row)", r.failures)
-			}
-			return err
-		}
-	}
-	ev := *conversation.ErrorInfo(err, max(r.failures, 1))
-	ev.Retryable = !a.Clip()
-	r.emit(ev)
-	if !a.Clip() {
-		r.trace("fallback_start", time.Now())
-		r.c.fallback.Earcon(fallback.EarconFailed, a.Kind.Reason())
-		return nil
-	}
-	if r.playing.TryLock() {
-		r.bg.Add(1)
-		go func() {
-			defer r.bg.Done()
-			defer r.playing.Unlock()
-			r.trace("fallback_start", time.Now())
-			r.c.fallback.Play(err, fallback.State{TTSFailed: true})
-		}()
-	}
-	return nil
+	return r.alarms.Raise(a, func(msg string, terminal bool) error {
+		return &Error{Stage: a.Stage, Message: msg, Hint: a.Hint, Terminal: terminal}
+	})
 }
 
 // close ends the conversation: on an error the fallback plays while the
@@ -453,23 +421,19 @@ func (r *run) onAlarm(a *agentwatch.Alarm) error {
 func (r *run) close(ctx context.Context, cause error) error {
 	r.finishReply(r.agent == "speaking")
 	if cause != nil && cause != io.EOF {
-		r.emit(*conversation.ErrorInfo(cause, max(r.failures, 1)))
+		r.emit(*conversation.ErrorInfo(cause, r.alarms.Attempt()))
 		r.bgCancel() // no more of the agent's audio (before the flush: a piece being written would slip in)
 		r.o.Speaker.Flush()
 		r.leave() // while the clip plays
-		r.playing.Lock()
-		r.trace("fallback_start", time.Now())
-		r.c.fallback.Play(cause, fallback.State{TTSFailed: true})
-		r.playing.Unlock()
+		r.alarms.Close(cause)
 	}
 	r.bgCancel()
-	r.playing.Lock() // a clip still playing is heard to its end first
-	r.playing.Unlock()
+	r.alarms.Close(nil) // a clip still playing is heard to its end first
 	<-r.leave()
 	if r.pub != nil {
 		r.pub.close()
 	}
-	r.emit(conversation.Ended(cause, max(r.failures, 1)))
+	r.emit(conversation.Ended(cause, r.alarms.Attempt()))
 	if cause == io.EOF {
 		return nil
 	}
