@@ -13,7 +13,7 @@ RACE    := -race -gcflags=github.com/gordonklaus/portaudio=-d=checkptr=0
 # fixed in Go 1.27); a count has no deadline to race.
 FUZZTIME ?= 100000x
 
-.PHONY: all setup setup-test build run check devices test vet fmt-check fuzz fuzz-long bench clean
+.PHONY: all setup setup-test build dist run check devices test vet fmt-check fuzz fuzz-long bench clean
 
 all: build
 
@@ -25,6 +25,14 @@ setup-test:
 
 build: setup
 	$(GO) build -o $(BIN) ./cmd/voicetui
+
+# A release build: paths trimmed, symbols stripped, the version stamped
+# from git (voicetui --version), named for this OS and architecture.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+DIST    := dist/voicetui-$(VERSION)-$(shell $(GO) env GOOS)-$(shell $(GO) env GOARCH)
+dist: setup
+	$(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(DIST) ./cmd/voicetui
+	@$(DIST) --version
 
 # A spoken conversation on the default devices, with the embedded gateway
 # unless credentials are set (docs/commands.md: --backend). `make check` tests devices.
@@ -75,4 +83,4 @@ bench: setup
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./pipeline/session ./cmd/voicetui ./pipeline/localgw/sphinx ./pipeline/room ./pipeline/console
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

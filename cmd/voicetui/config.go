@@ -23,6 +23,7 @@ import (
 type config struct {
 	command      string
 	listDevices  bool
+	version      bool
 	inputDevice  string
 	outputDevice string
 	seconds      float64
@@ -105,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		fs.PrintDefaults()
 	}
 	fs.BoolVar(&c.listDevices, "list-devices", false, "list audio devices and exit")
+	fs.BoolVar(&c.version, "version", false, "print the version (and whether this build has echo cancellation) and exit")
 	fs.StringVar(&c.inputDevice, "input-device", "", "microphone: an index or a name substring from 'voicetui devices' (default: the system default)")
 	fs.StringVar(&c.outputDevice, "output-device", "", "speaker: an index or a name substring from 'voicetui devices' (default: the system default)")
 	fs.Float64Var(&c.seconds, "seconds", 3, "check: how long to record")
@@ -304,6 +306,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if c.version {
+		printVersion(stdout)
+		return nil
 	}
 	switch c.command {
 	case "devices":

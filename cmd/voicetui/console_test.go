@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"slices"
 	"strings"
@@ -49,5 +50,15 @@ func TestAgentGatewayEnv(t *testing.T) {
 	}
 	if strings.Contains(strings.Join(env, " "), "users-") {
 		t.Errorf("the user's credentials reach the agent: %q", env)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	var out strings.Builder
+	if err := run(context.Background(), []string{"--version"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "voicetui dev") || !strings.Contains(out.String(), "echo cancellation") {
+		t.Fatalf("--version: %q", out.String())
 	}
 }

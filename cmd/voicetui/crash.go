@@ -158,7 +158,7 @@ func (c *crash) report(dir string) error {
 	if dir == "" {
 		dir = os.TempDir()
 	}
-	text := fmt.Sprintf("voicetui %s: the interface crashed at %s\n\npanic: %v\n\n%s", version(), time.Now().Format(time.RFC3339), c.value, c.stack)
+	text := fmt.Sprintf("voicetui %s: the interface crashed at %s\n\npanic: %v\n\n%s", versionString(), time.Now().Format(time.RFC3339), c.value, c.stack)
 	path := filepath.Join(dir, fmt.Sprintf("voicetui-crash-%s.txt", time.Now().Format("20060102-150405")))
 	f, err := createPrivate(path, os.O_TRUNC)
 	if err == nil {
@@ -171,12 +171,4 @@ func (c *crash) report(dir string) error {
 		return fmt.Errorf("%w: %v (the report could not be written: %v); the session was closed and what it recorded kept", errInterfaceCrashed, c.value, err)
 	}
 	return fmt.Errorf("%w: %v; the session was closed and what it recorded kept; details in %s (please report it)", errInterfaceCrashed, c.value, path)
-}
-
-// version is the build's module version, or "(devel)".
-func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }

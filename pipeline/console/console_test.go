@@ -584,7 +584,11 @@ func TestAgentThatNeverConnects(t *testing.T) {
 	file := filepath.Join(dir, "never-connects.mjs")
 	src := `import { fileURLToPath } from 'node:url';
 import { ServerOptions, cli, defineAgent } from '@livekit/agents';
-export default defineAgent({ entry: async () => { console.log('entry: waiting forever'); await new Promise(() => {}); } });
+export default defineAgent({ entry: async () => {
+  await new Promise((r) => setTimeout(r, 1500)); // after agents-js's own start-up lines: its last
+  console.log('entry: waiting forever');
+  await new Promise(() => {});
+} });
 cli.runApp(new ServerOptions({ agent: fileURLToPath(import.meta.url) }));
 `
 	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
