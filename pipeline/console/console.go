@@ -98,11 +98,9 @@ func (o *Options) defaults() {
 
 // Conversation is one run of the agent; Run drives it.
 type Conversation struct {
-	o        Options
-	fallback *conversation.FallbackPlayer
-	muted    atomic.Bool
-	typed    chan string
-	agent    atomic.Pointer[process] // the running agent, for tests that kill it
+	o                   Options
+	conversation.Remote                         // mute, typed turns, the fallback player
+	agent               atomic.Pointer[process] // the running agent, for tests that kill it
 }
 
 var _ conversation.Conversation = (*Conversation)(nil)
@@ -122,27 +120,9 @@ func New(o Options) (*Conversation, error) {
 		return nil, errors.New("console: the speaker must be mono")
 	}
 	o.defaults()
-	c := &Conversation{o: o, typed: make(chan string, 4)}
-	c.fallback = &conversation.FallbackPlayer{Speaker: o.Speaker, Options: o.Fallback, Events: o.Events}
+	c := &Conversation{o: o, Remote: conversation.NewRemote(o.Speaker, o.Fallback, o.Events)}
 	return c, nil
 }
-
-// SetMuted mutes the microphone: silence is sent instead.
-func (c *Conversation) SetMuted(m bool) { c.muted.Store(m) }
-
-// Say sends text to the agent as a typed turn (run_input).
-func (c *Conversation) Say(text string) {
-	select {
-	case c.typed <- text:
-	default:
-	}
-}
-
-// ReplayFallback plays the fallback clip again.
-func (c *Conversation) ReplayFallback() { c.fallback.Replay() }
-
-// Wait waits for replays still playing.
-func (c *Conversation) Wait() { c.fallback.Wait() }
 
 // Run starts the agent and holds the conversation until ctx ends
 // ("user"), the microphone's input ended and the agent has answered the

@@ -70,7 +70,7 @@ func newRun(c *Conversation) *run {
 		inbox: make(chan *agent.AgentSessionMessage, 256), readErr: make(chan error, 1),
 		mics: make(chan conversation.MicPiece, 64), heard: make(chan time.Time, 1), finished: make(chan struct{}, 8),
 		spkFailed: make(chan error, 1), frames: newMicFrames(),
-		alarms: &conversation.Alarms{Player: c.fallback, Events: c.o.Events, MaxUnrecoverable: c.o.MaxUnrecoverable, Trace: c.o.Trace},
+		alarms: &conversation.Alarms{Player: c.Player, Events: c.o.Events, MaxUnrecoverable: c.o.MaxUnrecoverable, Trace: c.o.Trace},
 		dog: agentwatch.New(agentwatch.Thresholds{AgentWait: c.o.ConnectWait, AnswerWait: c.o.AnswerWait, HeardVoice: heardVoice,
 			ReconnectWait: time.Hour}),
 		vad: audio.NewVoiceDetector(audio.PipelineRate), meter: audio.NewMeter(audio.PipelineRate, 14)}
@@ -156,7 +156,7 @@ func (r *run) loop(ctx context.Context) error {
 	}
 	go func() { defer r.bg.Done(); conversation.WatchSpeaker(bgCtx, r.o.Speaker, speakerFailed) }()
 	r.player = newPlayer(r.o.Speaker)
-	r.player.level, r.player.hold = r.o.OutputLevel, r.c.fallback.Sounding
+	r.player.level, r.player.hold = r.o.OutputLevel, r.c.Player.Sounding
 	r.player.heard = func(t time.Time) {
 		select {
 		case r.heard <- t:
@@ -210,7 +210,7 @@ func (r *run) loop(ctx context.Context) error {
 		case <-r.finished:
 			r.send(&agent.AgentSessionMessage{Message: &agent.AgentSessionMessage_AudioPlaybackFinished{
 				AudioPlaybackFinished: &agent.AgentSessionMessage_ConsoleIO_AudioPlaybackFinished{}}})
-		case text := <-r.c.typed:
+		case text := <-r.c.Typed():
 			a = r.onTyped(text)
 		case err = <-r.spkFailed:
 		case <-timer.C:
@@ -437,7 +437,7 @@ func (r *run) onRefused(rf localgw.Refused) error {
 	if time.Since(r.warnedAt) > r.o.AnswerWait {
 		r.warnedAt = time.Now()
 		r.trace("fallback_start", time.Now())
-		r.c.fallback.Earcon(fallback.EarconFailed, "rate_limited")
+		r.c.Player.Earcon(fallback.EarconFailed, "rate_limited")
 	}
 	return nil
 }
@@ -454,7 +454,7 @@ func (r *run) onMic(m conversation.MicPiece) error {
 		return nil
 	}
 	pcm := m.PCM
-	if r.c.muted.Load() {
+	if r.c.Muted() {
 		pcm = make([]int16, len(pcm))
 	}
 	if r.o.InputLevel != nil {

@@ -54,7 +54,7 @@ type run struct {
 
 func newRun(c *Conversation) *run {
 	return &run{c: c, o: c.o, mics: make(chan conversation.MicPiece, 64), heard: make(chan time.Time, 1), spkFailed: make(chan error, 1),
-		alarms: &conversation.Alarms{Player: c.fallback, Events: c.o.Events, MaxUnrecoverable: c.o.MaxUnrecoverable, Trace: c.o.Trace},
+		alarms: &conversation.Alarms{Player: c.Player, Events: c.o.Events, MaxUnrecoverable: c.o.MaxUnrecoverable, Trace: c.o.Trace},
 		dog:    agentwatch.New(agentwatch.Thresholds{AgentWait: c.o.AgentWait, AnswerWait: c.o.AnswerWait, HeardVoice: heardVoice, ReconnectWait: c.o.ReconnectWait}),
 		vad:    audio.NewVoiceDetector(audio.PipelineRate), meter: audio.NewMeter(audio.PipelineRate, 14)}
 }
@@ -140,7 +140,7 @@ func (r *run) loop(ctx context.Context) (err error) {
 	}}
 	go func() {
 		defer r.bg.Done()
-		if err := play(bgCtx, r.o.Speaker, r.speaker.pieces, r.o.OutputLevel, r.c.fallback.Sounding); err != nil {
+		if err := play(bgCtx, r.o.Speaker, r.speaker.pieces, r.o.OutputLevel, r.c.Player.Sounding); err != nil {
 			speakerFailed(err)
 		}
 	}()
@@ -168,7 +168,7 @@ func (r *run) loop(ctx context.Context) (err error) {
 			r.onTrack(track)
 		case at := <-r.heard:
 			r.onAgentSound(at)
-		case text := <-r.c.typed:
+		case text := <-r.c.Typed():
 			a = r.onTyped(text)
 		case err = <-r.spkFailed:
 			// Terminal: the agent would go on talking to nobody.
@@ -236,7 +236,7 @@ func (r *run) onMic(m conversation.MicPiece) error {
 		return nil
 	}
 	pcm := m.PCM
-	if r.c.muted.Load() {
+	if r.c.Muted() {
 		pcm = make([]int16, len(pcm))
 	}
 	if r.o.InputLevel != nil {

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -111,10 +110,8 @@ func (o *Options) defaults() {
 
 // Conversation is one stay in a room; Run drives it.
 type Conversation struct {
-	o        Options
-	fallback *conversation.FallbackPlayer
-	muted    atomic.Bool
-	typed    chan string
+	o                   Options
+	conversation.Remote // mute, typed turns, the fallback player
 }
 
 var _ conversation.Conversation = (*Conversation)(nil)
@@ -151,27 +148,9 @@ func New(o Options) (*Conversation, error) {
 		return nil, errors.New("room: the speaker must be mono")
 	}
 	o.defaults()
-	c := &Conversation{o: o, typed: make(chan string, 4)}
-	c.fallback = &conversation.FallbackPlayer{Speaker: o.Speaker, Options: o.Fallback, Events: o.Events}
+	c := &Conversation{o: o, Remote: conversation.NewRemote(o.Speaker, o.Fallback, o.Events)}
 	return c, nil
 }
-
-// SetMuted mutes the microphone: silence is published instead.
-func (c *Conversation) SetMuted(m bool) { c.muted.Store(m) }
-
-// Say sends text to the agent as a typed turn (topic lk.chat).
-func (c *Conversation) Say(text string) {
-	select {
-	case c.typed <- text:
-	default:
-	}
-}
-
-// ReplayFallback plays the fallback clip again.
-func (c *Conversation) ReplayFallback() { c.fallback.Replay() }
-
-// Wait waits for replays still playing.
-func (c *Conversation) Wait() { c.fallback.Wait() }
 
 // Run joins the room and holds the conversation until ctx ends ("user"),
 // the microphone's input ended and the agent has answered the last turn
