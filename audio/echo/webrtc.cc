@@ -1,4 +1,4 @@
-//go:build linux && !noaec
+//go:build linux && !noaec && !aec1
 
 // The WebRTC audio processing module (0.3, Debian's
 // libwebrtc-audio-processing) configured for echo cancellation only.

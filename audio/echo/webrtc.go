@@ -1,4 +1,4 @@
-//go:build linux && !noaec
+//go:build linux && !noaec && !aec1
 
 package echo
 
@@ -16,9 +16,10 @@ import (
 	"unsafe"
 )
 
-// canceller is WebRTC's echo canceller (the audio processing module of
-// WebRTC 0.3, as Debian ships it), through a small C shim (webrtc.cc):
-// the library made for the job, which `lk agent console` runs too.
+// canceller is WebRTC's echo canceller from the audio processing module
+// 0.3 (webrtc-audio-processing, as Debian 12 and Ubuntu 22.04 ship it),
+// through a small C shim (webrtc.cc): the library made for the job, which
+// `lk agent console` runs too.
 // Chosen over speexdsp by measurement on the rig (docs/audio.md, "Echo
 // cancellation"): it converged in 0.1 s where speexdsp took 1.0-1.35 s,
 // and took out 34 dB of echo against 30.
@@ -26,6 +27,10 @@ type canceller struct{ h unsafe.Pointer }
 
 // Available says whether this build has an echo canceller.
 const Available = true
+
+// Library is the echo canceller's library and API, for what the program
+// says about itself (--version, the interface's header).
+const Library = "webrtc-audio-processing 0.3"
 
 func newCanceller() (engine, error) {
 	h := C.voicetui_aec_new(C.int(rate))

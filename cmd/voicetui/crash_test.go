@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/voicetui/voicetui/audio"
+	"github.com/voicetui/voicetui/pipeline/pipelinetest"
 )
 
 var (
@@ -25,7 +26,7 @@ func crashBuild(t *testing.T) string {
 	t.Helper()
 	crashBinaryOnce.Do(func() {
 		crashBinary = filepath.Join(filepath.Dir(binary), "voicetui-crashtest")
-		out, err := exec.Command("go", "build", "-tags", "crashtest", "-o", crashBinary, ".").CombinedOutput()
+		out, err := exec.Command("go", "build", "-tags", strings.Trim(pipelinetest.BuildTags()+",crashtest", ","), "-o", crashBinary, ".").CombinedOutput()
 		if err != nil {
 			crashBinaryErr = err
 			t.Logf("%s", out)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/audio/pulsetest"
+	"github.com/voicetui/voicetui/pipeline/pipelinetest"
 )
 
 var (
@@ -30,7 +31,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "voicetui")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", pipelinetest.BuildTags(), "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: build voicetui: %v\n%s", err, out)
 		os.Exit(1)
 	}

@@ -142,7 +142,7 @@ func cancelEcho(c config, io *audioIO, closers *closers, failed func(error)) {
 		io.echo = "off (no speaker)"
 		return
 	case !echo.Available:
-		io.echo = "off (not in this build)"
+		io.echo = "off (not in this build: built without webrtc-audio-processing)"
 		return
 	}
 	ref := echo.NewReference()
@@ -176,7 +176,7 @@ func cancelEcho(c config, io *audioIO, closers *closers, failed func(error)) {
 		}
 	}
 	spk.SetMonitor(ref)
-	io.echo = "on"
+	io.echo = "on (" + echo.Library + ")"
 	io.echoWorking = func() bool { return !broken.Load() }
 }
 

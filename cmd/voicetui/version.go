@@ -39,11 +39,11 @@ func versionString() string {
 }
 
 // printVersion says what this binary is: its version, the Go it was
-// built with, and whether it has echo cancellation.
+// built with, and whether it has echo cancellation (with which library).
 func printVersion(w io.Writer) {
-	aec := "echo cancellation built in"
+	aec := "echo cancellation built in (" + echo.Library + ")"
 	if !echo.Available {
-		aec = "no echo cancellation in this build"
+		aec = "no echo cancellation in this build (built without webrtc-audio-processing)"
 	}
 	fmt.Fprintf(w, "voicetui %s, %s, %s/%s; %s\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH, aec)
 }

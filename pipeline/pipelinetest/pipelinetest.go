@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -109,6 +110,20 @@ func Say(ctx context.Context, tts provider.TTS, sentences ...string) ([]int16, e
 	}
 }
 
+// BuildTags are the build tags this test binary was built with (make
+// passes the echo canceller's, scripts/aec-tags.sh), comma-separated: the
+// program a test builds must be the one make builds.
+func BuildTags() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "-tags" {
+				return s.Value
+			}
+		}
+	}
+	return ""
+}
+
 // Binary builds voicetui into a temporary directory, as a user runs it,
 // for the tests of other packages that drive the program.
 func Binary(t testing.TB) string {
@@ -118,7 +133,7 @@ func Binary(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	build := exec.Command("go", "build", "-o", bin, "./cmd/voicetui")
+	build := exec.Command("go", "build", "-tags", BuildTags(), "-o", bin, "./cmd/voicetui")
 	build.Dir = filepath.Dir(strings.TrimSpace(string(root)))
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
