@@ -10,10 +10,16 @@ type VoiceDetector struct {
 	Above float64 // dB over the floor that counts as voice (default 12)
 	Min   float64 // dBFS below which nothing is voice (default -55)
 	Boost float64 // extra dB while the agent speaks (half-duplex gate)
-	floor float64
-	buf   []int16
-	hist  [floorFrames]float64 // levels of the last frames, a ring
-	n     int                  // frames seen
+	// Residue raises Min only, while the agent speaks through an echo
+	// canceller: what it leaves of the echo (20-35 dB under it, less
+	// while it relearns after the path moved) must not count as voice in
+	// a silent room, where Min and not the floor sets the threshold. On
+	// the rig the echo is at -31 dBFS and the residue reached -47.
+	Residue float64
+	floor   float64
+	buf     []int16
+	hist    [floorFrames]float64 // levels of the last frames, a ring
+	n       int                  // frames seen
 }
 
 // floorFrames is the window of the floor: 3 s.
@@ -65,7 +71,7 @@ func (d *VoiceDetector) frame1(f []int16, fn func(bool, float64)) {
 	if d.n < floorFrames/3 {
 		d.floor = min(d.floor, initialFloor) // the first second: assume a quiet room
 	}
-	voiced := level > max(d.floor+d.Above+d.Boost, d.Min+d.Boost)
+	voiced := level > max(d.floor+d.Above+d.Boost, d.Min+d.Boost+d.Residue)
 	fn(voiced, level)
 }
 

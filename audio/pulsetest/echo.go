@@ -66,37 +66,48 @@ func (s *Server) StartEcho(delay time.Duration, gainDB float64) (*EchoPath, erro
 	return e, nil
 }
 
-// runEcho filters in to out until in ends.
+// runEcho filters in to out until in ends. It must keep up with the
+// server whatever the machine's load (under -race too): a filter that
+// falls behind lets the monitor's audio pile up in the pipe, and the
+// echo's delay grows by tens of milliseconds a second, which no room does.
+// So the past is a ring (no copy per sample) and the taps a slice.
 func runEcho(in io.Reader, out io.WriteCloser, delay time.Duration, gain float64) error {
 	defer out.Close()
+	type tap struct {
+		lag  int // samples
+		gain float64
+	}
+	var taps []tap
 	maxTap := 0
-	for d := range echoTaps {
+	for d, g := range echoTaps {
+		taps = append(taps, tap{d * MicRate / 1000, g})
 		maxTap = max(maxTap, d*MicRate/1000)
 	}
-	hist := make([]float64, maxTap+1) // the last inputs, newest last
+	hist := make([]float64, maxTap+1) // the last inputs: hist[at] is the newest
+	at := 0
 	// The delay is silence ahead of the stream: the stream is continuous
 	// (the monitor runs while nothing plays), so it stays that long.
 	if _, err := out.Write(make([]byte, 2*int(delay.Seconds()*MicRate))); err != nil {
 		return err
 	}
 	buf := make([]byte, 2*MicRate/100)
+	res := make([]byte, len(buf))
 	var lp float64
 	for {
 		n, err := io.ReadFull(in, buf)
 		n &^= 1
-		res := make([]byte, n)
 		for i := 0; i < n; i += 2 {
-			copy(hist, hist[1:])
-			hist[len(hist)-1] = float64(int16(binary.LittleEndian.Uint16(buf[i:])))
+			at = (at + 1) % len(hist)
+			hist[at] = float64(int16(binary.LittleEndian.Uint16(buf[i:])))
 			var y float64
-			for d, g := range echoTaps {
-				y += g * hist[len(hist)-1-d*MicRate/1000]
+			for _, t := range taps {
+				y += t.gain * hist[(at-t.lag+len(hist))%len(hist)]
 			}
 			lp += 0.5 * (y - lp)
 			v := max(-32768, min(32767, math.Round(gain*lp)))
 			binary.LittleEndian.PutUint16(res[i:], uint16(int16(v)))
 		}
-		if _, werr := out.Write(res); werr != nil {
+		if _, werr := out.Write(res[:n]); werr != nil {
 			return werr
 		}
 		if err != nil {

@@ -54,7 +54,7 @@ func (r *run) reportFinal(err error) {
 // the error that closes the session, or nil.
 func (r *run) onTurnDone(ctx context.Context, t *turn, err error) error {
 	r.turn = nil
-	r.listen.vad.Boost = 0
+	r.listen.vad.Boost, r.listen.vad.Residue = 0, 0
 	if err == nil {
 		r.setAgent("listening")
 		r.history = append(r.history, provider.Message{Role: "assistant", Content: t.spoken()})

@@ -176,7 +176,7 @@ func (r *run) interrupt() {
 	t.stopped(200 * time.Millisecond) // its last frame must not land after the flush
 	r.o.Speaker.Flush()
 	r.turn = nil
-	r.listen.vad.Boost = 0
+	r.listen.vad.Boost, r.listen.vad.Residue = 0, 0
 	reply := t.spoken()
 	if reply != "" {
 		r.history = append(r.history, provider.Message{Role: "assistant", Content: reply + " [cut short: the user interrupted]"})

@@ -218,7 +218,9 @@ func (r *run) onReply(ctx context.Context, m replyMsg) error {
 		r.setAgent("speaking")
 		r.listen.vad.Boost = r.o.HalfDuplex
 		if r.o.EchoCancelled != nil && r.o.EchoCancelled() {
-			r.listen.vad.Boost = 0 // the user can talk over the agent at a normal voice
+			// The user can talk over the agent at a normal voice; the
+			// canceller's residue cannot.
+			r.listen.vad.Boost, r.listen.vad.Residue = 0, EchoResidue
 		}
 		r.policy.spoke()
 		return nil

@@ -77,6 +77,13 @@ func (t *turn) answer(ctx context.Context, history []provider.Message) error {
 	ttsReady := make(chan opened, 1)
 	go func() {
 		u, err := r.o.TTS.Synthesize(ctx)
+		if err != nil && ctx.Err() == nil {
+			// Known now, not at the LLM's first sentence: with a model
+			// streaming at a real pace that came 40 ms later (the
+			// TTS-credits signal at the speaker), and the LLM is not
+			// paid for a reply nobody can hear.
+			t.cancel(err)
+		}
 		ttsReady <- opened{u, err}
 	}()
 	var u provider.Utterance
@@ -143,7 +150,11 @@ func (t *turn) answer(ctx context.Context, history []provider.Message) error {
 		started = true
 		go func() {
 			defer t.playOnce.Do(func() { close(t.playDone) })
-			played <- t.play(ctx, u, &firstPush)
+			err := t.play(ctx, u, &firstPush)
+			if err != nil && ctx.Err() == nil {
+				t.cancel(err) // the TTS stream or the speaker failed: the LLM's next piece is not awaited
+			}
+			played <- err
 		}()
 	}
 	var c chunker

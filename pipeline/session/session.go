@@ -63,7 +63,8 @@ type Options struct {
 	// negative: not raised).
 	HalfDuplex float64
 	// EchoCancelled, when set, says whether the speaker's echo is taken
-	// out of the microphone right now: the threshold is not raised then.
+	// out of the microphone right now: the threshold is not raised then
+	// (but for EchoResidue on its least level, in a silent room).
 	// Asked each time the agent speaks: a canceller that fails brings the
 	// raised threshold back.
 	EchoCancelled func() bool
@@ -102,6 +103,11 @@ type Options struct {
 
 // MeterBands is how many frequency bands InputLevel reports.
 const MeterBands = 14
+
+// EchoResidue raises the least level that is voice (audio.DefaultVoiceMin,
+// -55 dBFS) by this much while the agent speaks through the echo
+// canceller: to -45 dBFS, under a quiet voice (audio.VoiceDetector.Residue).
+const EchoResidue = 10.0
 
 // Defaults of Options.
 const (
