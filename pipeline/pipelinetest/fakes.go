@@ -419,7 +419,7 @@ type Mic struct {
 type Segment struct {
 	Voice bool
 	For   time.Duration
-	Level float64 // of the voice, dBFS (default -20)
+	Level float64 // dBFS, of the voice (default -20) or of the room's noise in a silence (default -75)
 }
 
 // Voice and Silence are script segments.
@@ -442,7 +442,11 @@ func (m *Mic) Read(ctx context.Context, p []int16) (int, error) {
 				}
 				m.pcm = append(m.pcm, Tone(audio.PipelineRate, s.For, level)...)
 			} else {
-				m.pcm = append(m.pcm, Tone(audio.PipelineRate, s.For, -75)...)
+				level := s.Level
+				if level == 0 {
+					level = -75
+				}
+				m.pcm = append(m.pcm, Tone(audio.PipelineRate, s.For, level)...)
 			}
 		}
 	}

@@ -504,9 +504,12 @@ func TestMachineBargeIn(t *testing.T) {
 	})
 }
 
-// With the echo taken out, a user talking quietly over the agent stops
-// it; once the canceller has failed, the threshold is raised again while
-// the agent speaks (its echo would stop it), and the same voice does not.
+// With the echo taken out, a user talking quietly over the agent in a
+// quiet room stops it; once the canceller has failed, the threshold is
+// raised again while the agent speaks (its echo would stop it), and the
+// same voice does not. The room's noise (-58 dBFS, a laptop's microphone
+// in a quiet room) sets the threshold: 12 dB over it, or over -55 dBFS
+// raised by the canceller's residue (-45), whichever is higher.
 func TestMachineFailedEchoCancellerRaisesTheThreshold(t *testing.T) {
 	for _, c := range []struct {
 		name      string
@@ -514,8 +517,9 @@ func TestMachineFailedEchoCancellerRaisesTheThreshold(t *testing.T) {
 	}{{"cancelling", true}, {"failed", false}} {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				quiet := pipelinetest.Segment{Voice: true, For: sec, Level: -50} // over the threshold, under it raised by 10 dB
-				r := newRig(pipelinetest.Voice(sec), pipelinetest.Silence(2*sec), quiet, pipelinetest.Silence(4*sec))
+				room := func(d time.Duration) pipelinetest.Segment { return pipelinetest.Segment{For: d, Level: -58} }
+				quiet := pipelinetest.Segment{Voice: true, For: sec, Level: -42} // over -45, under the half-duplex gate's -36
+				r := newRig(pipelinetest.Voice(sec), room(2*sec), quiet, room(4*sec))
 				r.llm.Reply = func(int) pipelinetest.Reply { return pipelinetest.Reply{Text: "One. Two. Three."} }
 				r.tts.Speak = func(int) pipelinetest.Speech { return pipelinetest.Speech{PerSentence: 2 * sec} }
 				err := r.run(t, context.Background(), func(o *Options) {
