@@ -80,3 +80,66 @@ func TestSTTEngineChoice(t *testing.T) {
 		t.Fatalf("a script needs no recogniser: %v", err)
 	}
 }
+
+// No recogniser is loaded before speech: it loads as the first utterance
+// starts, and one serves every socket whose utterances do not overlap.
+func TestSTTLoadsTheRecogniserWithTheFirstUtterance(t *testing.T) {
+	s, cfg := start(t, Options{STTEngine: EnginePocketsphinx})
+	stt, err := gateway.NewSTT(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streams []provider.STTStream
+	for range 2 {
+		st, err := stt.Stream(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		time.AfterFunc(60*time.Second, func() { st.Close() }) // a missing final fails, not hangs
+		streams = append(streams, st)
+	}
+	write := func(st provider.STTStream, pcm []int16) {
+		t.Helper()
+		for i := 0; i < len(pcm); i += 800 {
+			if err := st.Write(pcm[i:min(i+800, len(pcm))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	noisy := func(pcm []int16) []int16 {
+		for i := range pcm {
+			pcm[i] += int16(rng.IntN(61) - 30)
+		}
+		return pcm
+	}
+	for _, st := range streams {
+		write(st, noisy(make([]int16, 16000))) // a quiet room, nobody speaking
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := s.pool.Live(); n != 0 {
+		t.Fatalf("%d recognisers loaded before anyone spoke, want none", n)
+	}
+	for i, st := range streams {
+		write(st, noisy(speech(t, "what is the weather like today")))
+		var final string
+		for {
+			ev, err := st.Recv()
+			if err != nil {
+				t.Fatalf("socket %d: %v", i+1, err)
+			}
+			if ev.Type == provider.FinalTranscript {
+				final = ev.Text
+				break
+			}
+		}
+		t.Logf("socket %d heard %q", i+1, final)
+		if !strings.Contains(final, "weather") {
+			t.Errorf("socket %d heard %q", i+1, final)
+		}
+		if n := s.pool.Live(); n != 1 {
+			t.Errorf("after socket %d's utterance: %d recognisers, want 1", i+1, n)
+		}
+	}
+}

@@ -185,12 +185,14 @@ func (s *Server) Start(addr string) error {
 		BaseContext: func(net.Listener) context.Context { return s.base }}
 	go s.srv.Serve(ln)
 	if s.pool != nil {
-		// The first socket should not wait for a model load.
+		// No decoder is loaded before the first utterance needs one (it
+		// loads while the user speaks: words.go); its model files are made
+		// ready now, which holds no decoder's memory.
 		s.sessions.Add(1)
 		go func() {
 			defer s.sessions.Done()
-			if err := s.pool.Warm(s.base); err != nil && s.base.Err() == nil {
-				s.log.Warn("stt: the recogniser did not load", "error", err)
+			if err := s.pool.Prepare(); err != nil && s.base.Err() == nil {
+				s.log.Warn("stt: the recogniser's model is not ready", "error", err)
 			}
 		}()
 	}
@@ -379,8 +381,11 @@ func (s *Server) serveMissingModel(stage, what string) http.HandlerFunc {
 	}
 }
 
-// recognizers bounds the pocketsphinx decoders alive at once (about 95 MB
-// each): one socket, and a reconnect overlapping it.
+// recognizers bounds the pocketsphinx decoders alive at once (about 38 MB
+// each). A decoder is held for an utterance, not a socket, so one serves
+// a conversation and its reconnects; a second is loaded only for two
+// utterances at once (two sockets hearing speech together) and closed
+// when the overlap is over.
 const recognizers = 2
 
 // sttEngine is the STT engine opts ask for and this machine has: with a

@@ -93,44 +93,93 @@ const (
 	EngineEnergy STTEngine = "energy"
 )
 
-// decoderWait bounds the wait for a free decoder: a socket that cannot
+// decoderWait bounds the wait for a decoder: an utterance that cannot
 // have one in time says what it heard instead of keeping the client
 // waiting.
 const decoderWait = 2 * time.Second
 
-// sphinxWords recognises one socket's utterances with a decoder of the
-// server's pool, at the socket's rate resampled to 16 kHz. A decoder that
-// fails is given back and the socket falls back to the placeholder.
+// sphinxWords recognises one socket's utterances with decoders of the
+// server's pool, at the socket's rate resampled to 16 kHz. An utterance
+// borrows a decoder from its start to its final transcript, so a socket
+// holds none while nobody speaks: no decoder is loaded before the first
+// utterance, and sockets that overlap (a reconnect) share one unless they
+// hear speech at the same time. The Get starts with the voice, in the
+// background, so that a load (the first utterance's, about 150 ms) runs
+// while the user speaks; the audio waits in held meanwhile and is decoded
+// in one Write when the decoder comes (at about 9x real time). An
+// utterance whose decoder does not come, or fails, says what was heard
+// instead.
 type sphinxWords struct {
 	s    *Server
-	d    *sphinx.Decoder
+	ctx  context.Context  // the socket's
 	rs   *audio.Resampler // nil at 16 kHz
 	buf  []int16
+	d    *sphinx.Decoder  // the utterance's, once it has come
+	lend chan lentDecoder // the pool's answer while it is awaited, else nil
+	held []int16          // 16 kHz audio of the utterance waiting for d
+	fell bool             // the utterance has no decoder: the placeholder speaks
 	fall placeholderWords
 }
 
+type lentDecoder struct {
+	d   *sphinx.Decoder
+	err error
+}
+
 func (s *Server) sphinxWords(ctx context.Context, rate int) transcriber {
-	gctx, cancel := context.WithTimeout(ctx, decoderWait)
-	defer cancel()
-	d, err := s.pool.Get(gctx)
-	if err != nil {
-		s.log.Warn("stt: no recogniser for this socket: saying what was heard instead", "error", err)
-		return placeholderWords{}
-	}
-	w := &sphinxWords{s: s, d: d}
+	w := &sphinxWords{s: s, ctx: ctx}
 	if rate != sphinx.SampleRate {
 		w.rs, _ = audio.NewResampler(rate, sphinx.SampleRate)
 	}
 	return w
 }
 
-func (w *sphinxWords) write(pcm []int16) {
-	if w.d == nil {
+func (w *sphinxWords) begin(pre []int16) {
+	w.release() // an utterance left open (final ends each)
+	w.fell = false
+	w.held = w.held[:0]
+	lend := make(chan lentDecoder, 1)
+	ctx, cancel := context.WithTimeout(w.ctx, decoderWait)
+	go func() {
+		defer cancel()
+		d, err := w.s.pool.Get(ctx)
+		lend <- lentDecoder{d, err}
+	}()
+	w.lend = lend
+	w.feed(pre)
+}
+
+// take makes the pool's decoder the utterance's once it has come (with
+// wait, waiting for it), and decodes the audio held for it.
+func (w *sphinxWords) take(wait bool) {
+	if w.lend == nil {
 		return
 	}
-	if w.rs != nil {
-		w.buf = w.rs.Process(w.buf[:0], pcm)
-		pcm = w.buf
+	var l lentDecoder
+	if wait {
+		l = <-w.lend
+	} else {
+		select {
+		case l = <-w.lend:
+		default:
+			return
+		}
+	}
+	w.lend = nil
+	if l.err != nil {
+		w.s.log.Warn("stt: no recogniser for this utterance: saying what was heard instead", "error", l.err)
+		w.fell = true
+		return
+	}
+	w.d = l.d
+	w.write(w.held)
+	w.held = w.held[:0]
+}
+
+// write decodes 16 kHz audio with the utterance's decoder.
+func (w *sphinxWords) write(pcm []int16) {
+	if w.d == nil || len(pcm) == 0 {
+		return
 	}
 	if err := w.d.Write(pcm); err != nil {
 		w.failed(err)
@@ -140,25 +189,32 @@ func (w *sphinxWords) write(pcm []int16) {
 func (w *sphinxWords) failed(err error) {
 	w.s.log.Warn("stt: the recogniser failed: saying what was heard instead", "error", err)
 	w.s.pool.Put(w.d) // a failed decoder is closed by the pool
-	w.d = nil
+	w.d, w.fell = nil, true
 }
 
-func (w *sphinxWords) begin(pre []int16) {
+func (w *sphinxWords) feed(pcm []int16) {
+	if w.fell || (w.d == nil && w.lend == nil) {
+		return
+	}
+	if w.rs != nil {
+		w.buf = w.rs.Process(w.buf[:0], pcm)
+		pcm = w.buf
+	}
+	w.take(false)
 	if w.d == nil {
+		w.held = append(w.held, pcm...)
 		return
 	}
-	if err := w.d.Start(); err != nil {
-		w.failed(err)
-		return
-	}
-	w.write(pre)
+	w.write(pcm)
 }
-
-func (w *sphinxWords) feed(pcm []int16) { w.write(pcm) }
 
 func (w *sphinxWords) interim(voiced time.Duration) string {
-	if w.d == nil {
+	w.take(false)
+	switch {
+	case w.fell:
 		return w.fall.interim(voiced)
+	case w.d == nil:
+		return "" // still loading: no words yet
 	}
 	text, err := w.d.Partial()
 	if err != nil {
@@ -169,6 +225,8 @@ func (w *sphinxWords) interim(voiced time.Duration) string {
 }
 
 func (w *sphinxWords) final(voiced time.Duration) string {
+	w.take(true)
+	defer w.release()
 	if w.d == nil {
 		return w.fall.final(voiced)
 	}
@@ -180,9 +238,13 @@ func (w *sphinxWords) final(voiced time.Duration) string {
 	return text
 }
 
-func (w *sphinxWords) close() {
+// release gives the utterance's decoder back, once it has come.
+func (w *sphinxWords) release() {
+	w.take(true)
 	if w.d != nil {
 		w.s.pool.Put(w.d)
 		w.d = nil
 	}
 }
+
+func (w *sphinxWords) close() { w.release() }

@@ -32,10 +32,24 @@ const (
 // even on the benchmark's everyday sentences (general model: 5% flite,
 // 43% espeak-ng). LM accepts such a model (ARPA text or binary) for
 // narrower uses, with a Dict that has its words.
+//
+// What is loaded by default is the general model's compact form
+// (compact.go): its 10,000 most probable words, with every n-gram among
+// them unchanged, about 38 MB instead of 95.
 type Config struct {
 	HMM  string // acoustic model directory ("-hmm"), holding mdef, means, ...
 	Dict string // pronunciation dictionary ("-dict")
 	LM   string // n-gram language model, ARPA text or binary ("-lm")
+	// Vocabulary is how many of LM's most probable words (of those Dict
+	// has) recognition knows: 0 is DefaultVocabulary, negative all of them
+	// (the model as it is, some 60 MB more for the default one). It cuts
+	// down binary models only; ARPA text is loaded as it is.
+	Vocabulary int
+	// CacheDir keeps the compact models derived from LM and Dict (about
+	// 18 MB for the default); "" is the user's cache directory
+	// (os.UserCacheDir, then voicetui/sphinx). When it cannot be written,
+	// each load derives its own copy (half a second) and removes it.
+	CacheDir string
 }
 
 // withDefaults fills empty fields.
@@ -52,32 +66,49 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// args checks the files and returns the library's argv. Checking here
-// turns a missing or unreadable file into a Go error that names it: the
-// library would log a vaguer line or, for some files, exit the process
-// (E_FATAL). A missing default file means the model package is not
-// installed and wraps ErrUnavailable.
-func (c Config) args() ([]string, error) {
+// check fills the defaults and checks the files. Checking here turns a
+// missing or unreadable file into a Go error that names it: the library
+// would log a vaguer line or, for some files, exit the process (E_FATAL).
+// A missing default file means the model package is not installed and
+// wraps ErrUnavailable.
+func (c Config) check() (Config, error) {
 	c = c.withDefaults()
-	files := []struct {
+	for _, f := range []struct {
 		opt, path, def string
 		dir            bool
 	}{
 		{"-hmm", c.HMM, DefaultHMM, true},
 		{"-dict", c.Dict, DefaultDict, false},
 		{"-lm", c.LM, DefaultLM, false},
-	}
-	argv := make([]string, 0, 2*len(files))
-	for _, f := range files {
+	} {
 		if err := checkFile(f.path, f.dir); err != nil {
 			if f.path == f.def && errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("sphinx: %w: no default model %s: %s", ErrUnavailable, f.path, installHint)
+				return c, fmt.Errorf("sphinx: %w: no default model %s: %s", ErrUnavailable, f.path, installHint)
 			}
-			return nil, fmt.Errorf("sphinx: %s: %w", f.opt[1:], err)
+			return c, fmt.Errorf("sphinx: %s: %w", f.opt[1:], err)
 		}
-		argv = append(argv, f.opt, f.path)
 	}
-	return argv, nil
+	return c, nil
+}
+
+// args checks the files and returns the library's argv, with the compact
+// model's files in place of LM and Dict when there is one (made now if it
+// has to be: see compact). done is for after the load: it removes a
+// compact model made for this load only. A compact model that cannot be
+// made is not an error here: the files are loaded as they are.
+func (c Config) args() (argv []string, done func(), err error) {
+	c, err = c.check()
+	if err != nil {
+		return nil, nil, err
+	}
+	done = func() {}
+	if f, ok, err := c.compact(); ok && err == nil {
+		c.LM, c.Dict = f.lm, f.dict
+		if f.temp != "" {
+			done = func() { os.RemoveAll(f.temp) }
+		}
+	}
+	return []string{"-hmm", c.HMM, "-dict", c.Dict, "-lm", c.LM}, done, nil
 }
 
 // checkFile says whether path is a readable file, or for an acoustic model

@@ -2,35 +2,40 @@ package sphinx
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"sync"
 )
 
-// Pool lends loaded decoders so that a new STT stream starts at once
-// instead of after a model load (about 270 ms for the default model), and
-// bounds how many exist, since each default-model decoder holds about 95 MB:
-// at most size decoders live at a time, idle, lent or loading.
+// Pool lends loaded decoders, so that only the first utterance waits for
+// a model load (about 150 ms for the default model), and bounds how many
+// exist, since each default-model decoder holds about 38 MB: at most size
+// decoders live at a time, idle, lent or loading.
 //
-// A gateway makes one pool, warms it in the background at start (Warm
-// fails with ErrUnavailable when recognition cannot run, which is when to
-// fall back to the energy detector), and around each STT socket calls Get
-// and Put:
+// A gateway makes one pool, prepares it in the background at start (the
+// compact model's files, no decoder: see Prepare), and around each
+// utterance calls Get and Put, starting the Get as the voice starts so
+// that a load overlaps the speech:
 //
 //	pool := sphinx.NewPool(sphinx.Config{}, 2)
 //	defer pool.Close()
-//	wg.Go(func() { warmErr = pool.Warm(ctx) })
+//	wg.Go(func() { prepErr = pool.Prepare() })
 //	...
-//	d, err := pool.Get(ctx) // waits while size decoders are lent
+//	d, err := pool.Get(ctx) // loads, or waits while size decoders are lent
 //	defer pool.Put(d)
 //
-// Idle decoders are kept until Close: one user talking through one socket
-// at a time costs one decoder, loaded once.
+// One idle decoder is kept until Close: one user talking costs one
+// decoder, loaded once, at the first utterance. A second is loaded only
+// for utterances that overlap, and closed when it is given back while the
+// other is idle.
 type Pool struct {
-	cfg   Config
 	slots chan struct{} // a token per live decoder: the memory bound
 	idle  chan *Decoder // loaded, no utterance open; capacity size
 	done  chan struct{} // closed by Close: wakes Get
 
 	mu      sync.Mutex
+	cfg     Config // Prepare may point it at its files
+	temp    string // a compact model of Prepare's own, removed by Close
 	closed  bool
 	loading int // Warm loads in progress
 	lent    map[*Decoder]struct{}
@@ -70,13 +75,60 @@ func (p *Pool) Get(ctx context.Context) (*Decoder, error) {
 	case d := <-p.idle:
 		return p.lend(d)
 	case p.slots <- struct{}{}:
-		d, err := New(p.cfg)
+		d, err := New(p.config())
 		if err != nil {
 			<-p.slots
 			return nil, err
 		}
 		return p.lend(d)
 	}
+}
+
+// Live is how many decoders exist: idle, lent or loading.
+func (p *Pool) Live() int { return len(p.slots) }
+
+func (p *Pool) config() Config {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cfg
+}
+
+// Prepare makes ahead what a load needs and can have without a decoder's
+// memory: the compact model's files (Config.Vocabulary), derived the first
+// time (about half a second, a few MB while it runs) and then found in the
+// cache. It loads no decoder: run it at start, in the background of the
+// caller's choosing, so that the first Get loads in about 150 ms. Its
+// error: a missing model file (wrapping ErrUnavailable when the default
+// model is not installed), or why the compact model could not be made,
+// in which case the pool loads the full model (about 95 MB a decoder);
+// ErrPoolClosed after Close.
+func (p *Pool) Prepare() error {
+	cfg := p.config()
+	cfg, err := cfg.check()
+	if err != nil {
+		return err
+	}
+	f, ok, err := cfg.compact()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		if f.temp != "" {
+			os.RemoveAll(f.temp)
+		}
+		return ErrPoolClosed
+	}
+	switch {
+	case err != nil:
+		p.cfg.Vocabulary = -1 // no load tries again
+		return fmt.Errorf("sphinx: compact model: %w", err)
+	case ok && f.temp != "":
+		// No cache: this copy serves the pool's loads until Close.
+		if p.temp != "" {
+			os.RemoveAll(p.temp)
+		}
+		p.cfg.LM, p.cfg.Dict, p.cfg.Vocabulary, p.temp = f.lm, f.dict, -1, f.temp
+	}
+	return nil
 }
 
 func (p *Pool) lend(d *Decoder) (*Decoder, error) {
@@ -144,7 +196,7 @@ func (p *Pool) Warm(ctx context.Context) error {
 	p.loading++
 	p.mu.Unlock()
 
-	d, err := New(p.cfg)
+	d, err := New(p.config())
 	p.mu.Lock()
 	p.loading--
 	p.mu.Unlock()
@@ -156,11 +208,12 @@ func (p *Pool) Warm(ctx context.Context) error {
 	return nil
 }
 
-// keep makes d idle, or closes it when the pool is closed.
+// keep makes d idle, or closes it when the pool is closed or another
+// decoder is idle already (d was loaded for an overlap that is over).
 func (p *Pool) keep(d *Decoder) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.closed || len(p.idle) > 0 {
 		d.Close()
 		<-p.slots
 		return
@@ -185,6 +238,10 @@ func (p *Pool) Close() error {
 	}
 	p.closed = true
 	close(p.done)
+	if p.temp != "" {
+		os.RemoveAll(p.temp) // the decoders have read it
+		p.temp = ""
+	}
 	p.mu.Unlock()
 	// No decoder becomes idle once closed is set (keep checks it under mu).
 	for {

@@ -181,9 +181,9 @@ func TestPoolConcurrent(t *testing.T) {
 	p := newPool(t, sphinx.Config{}, 2)
 	var (
 		mu      sync.Mutex
-		decs    = map[*sphinx.Decoder]bool{}
 		lent    int
 		maxLent int
+		maxLive int
 		wg      sync.WaitGroup
 	)
 	for range 4 {
@@ -195,9 +195,9 @@ func TestPoolConcurrent(t *testing.T) {
 					return
 				}
 				mu.Lock()
-				decs[d] = true
 				lent++
 				maxLent = max(maxLent, lent)
+				maxLive = max(maxLive, p.Live())
 				mu.Unlock()
 				s, err := decode(d, pcm)
 				if err != nil {
@@ -214,7 +214,37 @@ func TestPoolConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if len(decs) > 2 || maxLent > 2 {
-		t.Errorf("%d decoders made, %d lent at once; size is 2", len(decs), maxLent)
+	if maxLive > 2 || maxLent > 2 {
+		t.Errorf("%d decoders alive, %d lent at once; size is 2", maxLive, maxLent)
+	}
+	if n := p.Live(); n != 1 {
+		t.Errorf("%d decoders kept once all are back, want 1", n)
+	}
+}
+
+// A second decoder is loaded only while two are lent, and closed when it
+// comes back to a pool that has one idle.
+func TestPoolKeepsOneIdle(t *testing.T) {
+	requireSphinx(t)
+	p := newPool(t, sphinx.Config{}, 2)
+	if n := p.Live(); n != 0 {
+		t.Fatalf("a new pool has %d decoders, want none", n)
+	}
+	a, b := get(t, p), get(t, p)
+	if n := p.Live(); n != 2 {
+		t.Fatalf("%d decoders with two lent, want 2", n)
+	}
+	p.Put(a)
+	p.Put(b)
+	if n := p.Live(); n != 1 {
+		t.Fatalf("%d decoders once both are back, want 1", n)
+	}
+	if err := b.Write(make([]int16, chunk)); !errors.Is(err, sphinx.ErrClosed) {
+		t.Errorf("the second decoder given back: Write %v, want ErrClosed", err)
+	}
+	if d := get(t, p); d != a {
+		t.Error("Get did not lend the idle decoder")
+	} else {
+		p.Put(d)
 	}
 }
