@@ -1,11 +1,19 @@
 package device
 
+/*
+#cgo pkg-config: portaudio-2.0
+#include "stream.h"
+*/
+import "C"
+
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/gordonklaus/portaudio"
 
@@ -17,37 +25,36 @@ import (
 type CaptureOptions struct {
 	Device string        // selector: "" (default), an index, or a name substring
 	Format audio.Format  // what Read returns; mono only. Default audio.Pipeline
-	Buffer time.Duration // audio per callback; default 60 ms: each callback wakes the Go runtime, which costs more idle CPU than the 40 ms it saves in latency
+	Buffer time.Duration // audio per callback; default 60 ms: each callback wakes the process, which costs more idle CPU than the 40 ms it saves in latency
 	Queue  time.Duration // audio held for a slow reader before overflowing; default 2 s
 	Stall  time.Duration // no audio from the device for this long is an error; default 2 s
 }
 
-// Capture is a microphone Source. PortAudio's callback copies each buffer
-// into a ring and never waits; Read resamples to the requested format.
+// Capture is a microphone Source. PortAudio's callback (C, stream.h)
+// copies each buffer into a ring, downmixed to mono, and never waits;
+// Read resamples to the requested format.
 type Capture struct {
-	info     Info
-	format   audio.Format
-	devRate  int
-	channels int
-	stream   *portaudio.Stream
-	release  func()
+	info    Info
+	format  audio.Format
+	devRate int
+	stream  *C.vt_capture
+	wake    *os.File // the callback's wakes (stream.h)
+	release func()
 
-	ring   *audio.Ring
-	mono   []int16 // callback scratch for downmixing, preallocated
 	ready  chan struct{}
 	closed chan struct{}
+	woken  chan struct{} // closed when the wake reader has returned
 	once   sync.Once
+	mu     sync.Mutex // guards stream against Close while it is read
 
 	// Reader side.
 	rs  *audio.Resampler
 	raw []int16
 	out []int16
 
-	stall    time.Duration
-	lastData atomic.Int64 // UnixNano of the last callback
+	stall time.Duration
 
-	deviceOverflows atomic.Int64 // buffers PortAudio flagged as overflowed
-	dropped         atomic.Int64 // samples lost because Read fell behind
+	overflows, dropped int64 // Overflows after Close
 }
 
 // OpenCapture opens and starts the selected input device. It fails with an
@@ -114,31 +121,53 @@ func openCapture(o CaptureOptions) (*Capture, error) {
 		}
 	}
 	c := &Capture{
-		info:     info,
-		format:   o.Format,
-		devRate:  int(params.SampleRate),
-		channels: params.Input.Channels,
-		ready:    make(chan struct{}, 1),
-		closed:   make(chan struct{}),
-		stall:    o.Stall,
+		info:    info,
+		format:  o.Format,
+		devRate: int(params.SampleRate),
+		ready:   make(chan struct{}, 1),
+		closed:  make(chan struct{}),
+		woken:   make(chan struct{}),
+		stall:   o.Stall,
 	}
-	params.FramesPerBuffer = audio.Format{SampleRate: c.devRate, Channels: 1}.Samples(o.Buffer)
-	c.ring = audio.NewRing(audio.Format{SampleRate: c.devRate, Channels: 1}.Samples(o.Queue))
-	c.mono = make([]int16, params.FramesPerBuffer*4)
 	if c.rs, err = audio.NewResampler(c.devRate, o.Format.SampleRate); err != nil {
 		return fail("open", err)
 	}
-	stream, err := portaudio.OpenStream(params, c.callback)
-	if err != nil {
-		return fail("open", err)
+	mono := audio.Format{SampleRate: c.devRate, Channels: 1}
+	var code, sys C.int
+	c.stream = C.vt_capture_open(C.int(pa.Index), C.int(params.Input.Channels), C.double(params.SampleRate),
+		C.double(params.Input.Latency.Seconds()), C.ulong(mono.Samples(o.Buffer)), C.uint64_t(mono.Samples(o.Queue)), &code, &sys)
+	if c.stream == nil {
+		if sys != 0 {
+			return fail("open", fmt.Errorf("a pipe for the capture's wakes: %w", syscall.Errno(sys)))
+		}
+		return fail("open", portaudio.Error(code))
 	}
-	if err := stream.Start(); err != nil {
-		stream.Close()
+	// The pipe's read end goes to the network poller: waiting for audio
+	// blocks no thread.
+	c.wake = os.NewFile(uintptr(c.stream.wake[0]), "capture wake")
+	if err := portaudio.Error(C.Pa_StartStream(c.stream.stream)); err != portaudio.Error(C.paNoError) {
+		c.wake.Close()
+		C.vt_capture_close(c.stream)
 		return fail("start", err)
 	}
-	c.stream = stream
-	c.lastData.Store(time.Now().UnixNano())
+	go c.forwardWakes()
 	return c, nil
+}
+
+// forwardWakes turns the callback's bytes on the pipe into ready, until
+// Close closes the pipe.
+func (c *Capture) forwardWakes() {
+	defer close(c.woken)
+	var b [64]byte
+	for {
+		if _, err := c.wake.Read(b[:]); err != nil {
+			return
+		}
+		select {
+		case c.ready <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func lookup(index int) (*portaudio.DeviceInfo, error) {
@@ -154,26 +183,6 @@ func lookup(index int) (*portaudio.DeviceInfo, error) {
 	return nil, audio.ErrUnknownDevice
 }
 
-// callback runs on PortAudio's thread: copy, count, signal; nothing else.
-func (c *Capture) callback(in []int16, _ portaudio.StreamCallbackTimeInfo, flags portaudio.StreamCallbackFlags) {
-	if flags&portaudio.InputOverflow != 0 {
-		c.deviceOverflows.Add(1)
-	}
-	c.lastData.Store(time.Now().UnixNano())
-	samples := in
-	if c.channels == 2 {
-		// Bounded by c.mono's capacity, so the callback never allocates.
-		samples = audio.DownmixStereo(in[:min(len(in), 2*cap(c.mono))], c.mono[:0])
-	}
-	if n := c.ring.Write(samples); n < len(samples) {
-		c.dropped.Add(int64(len(samples) - n))
-	}
-	select {
-	case c.ready <- struct{}{}:
-	default:
-	}
-}
-
 // Info is the device being captured.
 func (c *Capture) Info() Info { return c.info }
 
@@ -186,7 +195,36 @@ func (c *Capture) Format() audio.Format { return c.format }
 // Overflows reports input overflow: buffers the device flagged and samples
 // dropped because the reader fell behind. Neither stops the capture.
 func (c *Capture) Overflows() (deviceBuffers, droppedSamples int64) {
-	return c.deviceOverflows.Load(), c.dropped.Load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream == nil {
+		return c.overflows, c.dropped
+	}
+	var dev, drop C.int64_t
+	C.vt_capture_overflows(c.stream, &dev, &drop)
+	return int64(dev), int64(drop)
+}
+
+// read moves what the callback has captured to p (mono, at the device's
+// rate); with nothing there it returns 0 and the callback wakes ready.
+func (c *Capture) read(p []int16) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream == nil {
+		return 0, audio.ErrClosed
+	}
+	// p holds no Go pointers: it may be passed for the call's length.
+	return int(C.vt_capture_read(c.stream, (*C.int16_t)(unsafe.Pointer(&p[0])), C.ulong(len(p)))), nil
+}
+
+// quiet is how long the device has delivered nothing.
+func (c *Capture) quiet() (time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stream == nil {
+		return 0, audio.ErrClosed
+	}
+	return time.Since(time.Unix(0, int64(C.vt_capture_last(c.stream)))), nil
 }
 
 // Read blocks until audio is available and returns it in Format. A device
@@ -208,11 +246,18 @@ func (c *Capture) Read(ctx context.Context, p []int16) (int, error) {
 		if cap(c.raw) < len(p) {
 			c.raw = make([]int16, len(p))
 		}
-		if n := c.ring.Read(c.raw[:len(p)]); n > 0 {
+		n, err := c.read(c.raw[:len(p)])
+		if err != nil {
+			return 0, err
+		}
+		if n > 0 {
 			c.out = c.rs.Process(c.out[:0], c.raw[:n])
 			continue
 		}
-		quiet := time.Since(time.Unix(0, c.lastData.Load()))
+		quiet, err := c.quiet()
+		if err != nil {
+			return 0, err
+		}
 		if quiet >= c.stall {
 			return 0, &audio.DeviceError{Direction: "input", Device: c.info.Name, Op: "read",
 				Err: fmt.Errorf("%w: no audio for %s", ErrStalled, quiet.Round(100*time.Millisecond))}
@@ -238,12 +283,17 @@ func (c *Capture) Close() error {
 	var err error
 	c.once.Do(func() {
 		close(c.closed)
-		if e := c.stream.Stop(); e != nil {
+		c.mu.Lock() // no Read is in the ring now
+		defer c.mu.Unlock()
+		var dev, drop C.int64_t
+		C.vt_capture_overflows(c.stream, &dev, &drop)
+		c.overflows, c.dropped = int64(dev), int64(drop)
+		if e := portaudio.Error(C.vt_capture_close(c.stream)); e != portaudio.Error(C.paNoError) {
 			err = paError(e)
 		}
-		if e := c.stream.Close(); e != nil && err == nil {
-			err = paError(e)
-		}
+		c.stream = nil
+		c.wake.Close()
+		<-c.woken
 		c.release()
 	})
 	return err
