@@ -67,10 +67,6 @@ const (
 	idleAfter  = 150 * time.Millisecond // nothing to play for this long: suspend (oto has played its last queued samples by then)
 	probeEvery = 2 * time.Second        // while suspended, run the device for a tick this often, so a device that died is noticed
 	idleTick   = 100 * time.Millisecond
-	// drainMargin is waited past a buffer's worth of audio for the
-	// device to have played it all (its clock and the sound server's
-	// scheduling are not ours).
-	drainMargin = 20 * time.Millisecond
 )
 
 // wake resumes a suspended device (and says so): audio is coming. fresh
@@ -163,14 +159,6 @@ func newDevice(o Options) (*outputDevice, error) {
 	d.lastData.Store(time.Now().UnixNano())
 	if ctx.Suspend() == nil {
 		d.asleep, d.sleptAt = true, time.Now()
-		// oto's loop starts writing silence before ready is closed, and
-		// Suspend waits for the write in progress: the device holds a
-		// whole buffer of silence now. A sound started within it would
-		// wait behind it (a credits refusal of the STT socket comes
-		// within milliseconds of the session's start: heard 120 ms late,
-		// measured); once it has played the device has run dry and the
-		// first sound starts at once.
-		time.Sleep(o.Buffer + drainMargin)
 	}
 	return d, nil
 }
