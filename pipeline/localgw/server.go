@@ -381,7 +381,7 @@ func (s *Server) serveMissingModel(stage, what string) http.HandlerFunc {
 	}
 }
 
-// recognizers bounds the pocketsphinx decoders alive at once (about 38 MB
+// recognizers bounds the pocketsphinx decoders alive at once (about 21 MB
 // each). A decoder is held for an utterance, not a socket, so one serves
 // a conversation and its reconnects; a second is loaded only for two
 // utterances at once (two sockets hearing speech together) and closed

@@ -2,6 +2,7 @@ package sphinx_test
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,7 +12,8 @@ import (
 )
 
 // BenchmarkWER is recognition quality and speed with the default model on
-// the ten everyday sentences, spoken by two synthetic voices: espeak-ng
+// forty everyday sentences (sentences and moreSentences: 214 words), spoken
+// by two synthetic voices: espeak-ng
 // (robotic, the voice of the gateway's own tests) and flite's slt (close to
 // natural speech). A fresh decoder per voice; 50 ms chunks with a partial
 // every 250 ms, as the gateway would. Two conditions:
@@ -27,6 +29,7 @@ import (
 func BenchmarkWER(b *testing.B) {
 	requireSphinx(b)
 	voices := []voice{espeakVoice(b), fliteVoice(b)}
+	sentences := append(slices.Clone(sentences), moreSentences...)
 	speech := make([][][]int16, len(voices))
 	for i, v := range voices {
 		for _, s := range sentences {

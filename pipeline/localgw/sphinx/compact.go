@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,14 +18,15 @@ import (
 
 // The compact model: the language model cut down to its Vocabulary most
 // probable words that the dictionary has, and the dictionary to those
-// words. A decoder's memory is mostly its words (the search's lexicon
-// tree, the dictionary) and the n-grams it loads (all of them, with no
-// mmap); the default model's 134k-word dictionary and 72k-word trigram
-// model take about 95 MB, its 10,000 most probable words about 38 MB.
+// words, then its n-grams pruned (prune.go). A decoder's memory is mostly
+// its words (the search's lexicon tree, the dictionary) and the n-grams it
+// loads (all of them, with no mmap); the default model's 134k-word
+// dictionary and 72k-word trigram model take about 95 MB, its 10,000 most
+// probable words about 34 MB, and pruned about 21 MB.
 //
-// Nothing else changes: every n-gram made only of kept words is kept with
-// its probability and backoff, so a sentence of those words scores as in
-// the full model, and fewer rare words compete with the common ones.
+// The vocabulary's cut keeps every n-gram made only of kept words, with
+// its probability and backoff, so that fewer rare words compete with the
+// common ones.
 // Measured (BenchmarkWER): no worse on the benchmark's sentences, and no
 // worse on 30 others of everyday speech but for espeak-ng over digital
 // silence (63% for 61%); a word outside the 10,000 cannot be recognised.
@@ -39,7 +41,7 @@ const DefaultVocabulary = 10000
 
 // compactVersion changes when the derivation does: the cache's files of
 // another version are not used.
-const compactVersion = "1"
+const compactVersion = "2"
 
 // compactFiles are a compact model's language model and dictionary.
 type compactFiles struct {
@@ -97,7 +99,7 @@ func (c Config) compact() (f compactFiles, ok bool, err error) {
 // compactKey names the compact model of c's files and vocabulary.
 func (c Config) compactKey() (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "voicetui sphinx compact %s\nwords %d\n", compactVersion, c.vocabulary())
+	fmt.Fprintf(h, "voicetui sphinx compact %s\nwords %d\nbigrams %d\ntrigrams %d\n", compactVersion, c.vocabulary(), Bigrams, Trigrams)
 	for _, p := range []string{c.LM, c.Dict} {
 		abs, err := filepath.Abs(p)
 		if err != nil {
@@ -154,8 +156,24 @@ func (c Config) derive(f compactFiles) (ok bool, err error) {
 	if err := writeAtomic(f.dict, func(out *os.File) error { return restrictDict(c.Dict, out, words, keep) }); err != nil {
 		return false, err
 	}
-	if err := writeAtomic(f.lm, func(out *os.File) error {
+	// The vocabulary's model first, then its n-grams pruned (prune.go).
+	if err := writeAtomic(f.lm+".words", func(out *os.File) error {
 		_, err := restrictTrie(src, out, keep)
+		return err
+	}); err != nil {
+		return false, err
+	}
+	defer os.Remove(f.lm + ".words")
+	restricted, err := os.Open(f.lm + ".words")
+	if err != nil {
+		return false, err
+	}
+	defer restricted.Close()
+	if err := writeAtomic(f.lm, func(out *os.File) error {
+		_, err := pruneTrie(restricted, out, Bigrams, Trigrams)
+		if errors.Is(err, errNotPrunable) {
+			_, err = io.Copy(out, restricted)
+		}
 		return err
 	}); err != nil {
 		return false, err
@@ -277,7 +295,7 @@ func writeAtomic(path string, write func(*os.File) error) error {
 }
 
 // removeOthers deletes the cache's compact models but key's (each is
-// some 18 MB, and one made for an older model is never used again), and
+// some 6 MB, and one made for an older model is never used again), and
 // temporary files a crash left behind.
 func removeOthers(dir, key string) {
 	entries, err := os.ReadDir(dir)

@@ -34,8 +34,8 @@ const (
 // narrower uses, with a Dict that has its words.
 //
 // What is loaded by default is the general model's compact form
-// (compact.go): its 10,000 most probable words, with every n-gram among
-// them unchanged, about 38 MB instead of 95.
+// (compact.go): its 10,000 most probable words and their most telling
+// n-grams (prune.go), about 21 MB instead of 95.
 type Config struct {
 	HMM  string // acoustic model directory ("-hmm"), holding mdef, means, ...
 	Dict string // pronunciation dictionary ("-dict")
@@ -46,7 +46,7 @@ type Config struct {
 	// down binary models only; ARPA text is loaded as it is.
 	Vocabulary int
 	// CacheDir keeps the compact models derived from LM and Dict (about
-	// 18 MB for the default); "" is the user's cache directory
+	// 6 MB for the default); "" is the user's cache directory
 	// (os.UserCacheDir, then voicetui/sphinx). When it cannot be written,
 	// each load derives its own copy (half a second) and removes it.
 	CacheDir string

@@ -73,8 +73,8 @@
 // Good enough for short commands and to show the pipeline with real
 // words, not for dictation.
 //
-// Costs: about 38 MB resident per decoder of the compact model (95 MB of
-// the full one), all of it returned by Close;
-// 230-270 ms to load; decoding at about 9x real time on one core; End
-// about 45 ms on average for a short sentence (125 ms at most).
+// Costs: about 21 MB resident per decoder of the compact model (95 MB of
+// the full one), all of it returned by Close; about 100 ms to load;
+// decoding at about 12x real time on one core; End about 60 ms on average
+// for a short sentence (150 ms at most).
 package sphinx

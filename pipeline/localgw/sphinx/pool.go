@@ -9,7 +9,7 @@ import (
 
 // Pool lends loaded decoders, so that only the first utterance waits for
 // a model load (about 150 ms for the default model), and bounds how many
-// exist, since each default-model decoder holds about 38 MB: at most size
+// exist, since each default-model decoder holds about 21 MB: at most size
 // decoders live at a time, idle, lent or loading.
 //
 // A gateway makes one pool, prepares it in the background at start (the

@@ -68,6 +68,41 @@ var sentences = []string{
 	"open the front door",
 }
 
+// moreSentences are thirty more of everyday speech, for the benchmark:
+// ten sentences (42 words) move its word error rate by 2.4 % a word.
+var moreSentences = []string{
+	"how are you doing today",
+	"i would like to order a pizza",
+	"call my mother tomorrow morning",
+	"turn off the lights in the kitchen",
+	"what is the capital of france",
+	"tell me a joke",
+	"how long does it take to drive to work",
+	"please send an email to my boss",
+	"where is the nearest coffee shop",
+	"i need to book a table for two",
+	"what did you say",
+	"can you repeat that please",
+	"the meeting starts at three o'clock",
+	"my flight leaves on monday",
+	"how much does it cost",
+	"is it going to rain this weekend",
+	"read me the news",
+	"add eggs and bread to the shopping list",
+	"what is your name",
+	"i am looking for a good book",
+	"let's talk about something else",
+	"that sounds like a great idea",
+	"do you know any good restaurants nearby",
+	"wake me up at seven",
+	"how do i get to the train station",
+	"stop the music",
+	"what day is it today",
+	"i don't understand the question",
+	"can you speak more slowly",
+	"thanks for your help",
+}
+
 // A voice synthesizes a sentence as 16 kHz mono PCM.
 type voice struct {
 	name  string
