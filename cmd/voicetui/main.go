@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 
@@ -29,7 +30,17 @@ const (
 // (128 + SIGINT, as a shell reports it).
 const exitForced = 130
 
+// gcPercent is the collector's pace (GOGC) unless the environment sets
+// one: the heap may grow to 1.5 times what is live instead of 2. A spoken
+// conversation's peak resident memory went from 95 to 92 MB
+// (BenchmarkPeakRSS); the cost is a collection about every second while
+// audio streams, of a millisecond or two.
+const gcPercent = 50
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)

@@ -283,7 +283,10 @@ func pruneTrie(src *os.File, dst io.WriterAt, bigrams, trigrams int) ([]uint32, 
 	// (1 - sum of P(w|h') for the same w).
 	type sums struct{ p, lower float64 }
 	uniSums := make([]sums, m.counts[0])
-	biSums := map[int]*sums{} // by the context's bigram slot
+	// Per kept bigram (a trigram's context), by its rank among the kept:
+	// a slice of those, not of every bigram (a map cost 15 MB).
+	rank := ranks(keepBi)
+	biSums := make([]sums, rank(len(keepBi)))
 	keepTri := func(e triEntry) (int, bool) {
 		k := t.bigram(uint32(e.word), t.biWord[e.parent])
 		return k, scoreKept(e) && k >= 0 && keepBi[k]
@@ -305,11 +308,7 @@ func pruneTrie(src *os.File, dst io.WriterAt, bigrams, trigrams int) ([]uint32, 
 				continue
 			}
 			out.counts[2]++
-			s := biSums[k]
-			if s == nil {
-				s = &sums{}
-				biSums[k] = s
-			}
+			s := &biSums[rank(k)]
 			s.p += prob(float64(t.triProb[e.code]))
 			s.lower += prob(pwv)
 		}
@@ -355,10 +354,7 @@ func pruneTrie(src *os.File, dst io.WriterAt, bigrams, trigrams int) ([]uint32, 
 			return
 		}
 		code := t.biCode[j]
-		var s sums // no trigram kept: a backoff of 1 (0 as a log)
-		if p := biSums[j]; p != nil {
-			s = *p
-		}
+		s := biSums[rank(j)] // no trigram kept: zeros, a backoff of 1 (0 as a log)
 		code = code&^0xffff | encodeBackoff(backoff(s, float64(t.biBack[code&0xffff])), code&0xffff)
 		bi.write(uint64(t.biWord[j]), b2.word)
 		bi.write(uint64(code), b2.quant)
@@ -398,6 +394,33 @@ func pruneTrie(src *os.File, dst io.WriterAt, bigrams, trigrams int) ([]uint32, 
 		}
 	}
 	return out.counts, nil
+}
+
+// ranks returns rank(i): how many of keep[:i] are true, in constant time
+// (a count per 64 entries).
+func ranks(keep []bool) func(i int) int {
+	blocks := make([]uint32, len(keep)/64+1)
+	n := uint32(0)
+	for i, k := range keep {
+		if i%64 == 0 {
+			blocks[i/64] = n
+		}
+		if k {
+			n++
+		}
+	}
+	if len(keep)%64 == 0 {
+		blocks[len(keep)/64] = n
+	}
+	return func(i int) int {
+		r := int(blocks[i/64])
+		for _, k := range keep[i&^63 : i] {
+			if k {
+				r++
+			}
+		}
+		return r
+	}
 }
 
 // prob is a stored log probability as a probability.
