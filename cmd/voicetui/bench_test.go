@@ -3,10 +3,13 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/voicetui/voicetui/pipeline/pipelinetest"
 )
 
 // procTimes reads a process's CPU time (user+system, in nanoseconds from
@@ -90,5 +93,25 @@ func interfaceIdle(b *testing.B, args ...string) {
 		b.ReportMetric(float64(toListening.Milliseconds()), "ms_to_listening")
 		b.ReportMetric(100*float64(cpu1-cpu0)/float64(idle), "%cpu_idle")
 		b.ReportMetric(float64(peak)/1024, "MiB_peak_rss")
+	}
+}
+
+// BenchmarkBinarySize is the size of the binary: as the tests build it
+// (go build: symbols and debug information kept) and as make dist does
+// (-trimpath, stripped), in MB.
+func BenchmarkBinarySize(b *testing.B) {
+	for b.Loop() {
+		dist := filepath.Join(b.TempDir(), "voicetui")
+		build := exec.Command("go", "build", "-tags", pipelinetest.BuildTags(), "-trimpath", "-ldflags", "-s -w", "-o", dist, ".")
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("go build: %v\n%s", err, out)
+		}
+		for _, c := range []struct{ path, unit string }{{binary, "MB_build"}, {dist, "MB_dist"}} {
+			fi, err := os.Stat(c.path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(fi.Size())/1e6, c.unit)
+		}
 	}
 }
