@@ -227,8 +227,11 @@ type histogram [pruneBins + 1]int // the last bin: -Inf and below pruneLow
 func (h *histogram) add(s float64) { h[bin(s)]++ }
 
 func bin(s float64) int {
-	if math.IsInf(s, -1) || s < pruneLow {
+	switch {
+	case !(s >= pruneLow): // -Inf, and NaN from a damaged model
 		return pruneBins
+	case s >= pruneHigh:
+		return 0
 	}
 	return min(int((pruneHigh-s)/(pruneHigh-pruneLow)*pruneBins), pruneBins-1)
 }

@@ -187,3 +187,15 @@ func TestPruneRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Any score has a bin, a damaged model's NaN and infinities included.
+func TestPruneBins(t *testing.T) {
+	for _, s := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), -1e300, 1e300, pruneLow, pruneHigh, 0} {
+		if b := bin(s); b < 0 || b > pruneBins {
+			t.Errorf("score %v: bin %d", s, b)
+		}
+	}
+	if bin(pruneHigh-1) >= bin(pruneLow+1) {
+		t.Error("a higher score is not in an earlier bin")
+	}
+}
