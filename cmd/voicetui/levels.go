@@ -54,10 +54,11 @@ func (l *levels) input(in audio.Levels) {
 func (l *levels) output(db float64) {
 	now := time.Now()
 	l.mu.Lock()
-	if db > l.outputAt(now) {
-		l.out, l.outAt = db, now
+	cur := l.outputAt(now)
+	if db > cur {
+		l.out, l.outAt, cur = db, now, db
 	}
-	wake := math.Abs(l.out-l.sentOut) >= levelsStep
+	wake := math.Abs(cur-l.sentOut) >= levelsStep
 	l.mu.Unlock()
 	if wake {
 		l.wake()

@@ -170,18 +170,18 @@ func (c Config) derive(f compactFiles) (ok bool, err error) {
 		return false, err
 	}
 	// The vocabulary's model first, then its n-grams pruned (prune.go).
-	if err := writeAtomic(f.lm+".words", func(out *os.File) error {
-		_, err := restrictTrie(src, out, keep)
-		return err
-	}); err != nil {
-		return false, err
-	}
-	defer os.Remove(f.lm + ".words")
-	restricted, err := os.Open(f.lm + ".words")
+	// The first goes through a file beside the result (17 MB for the
+	// default model: not held in memory); one a crash leaves is a
+	// "compact-*.tmp" that removeOthers deletes later.
+	restricted, err := os.CreateTemp(filepath.Dir(f.lm), "compact-words-*.tmp")
 	if err != nil {
 		return false, err
 	}
+	defer os.Remove(restricted.Name())
 	defer restricted.Close()
+	if _, err := restrictTrie(src, restricted, keep); err != nil {
+		return false, err
+	}
 	if err := writeAtomic(f.lm, func(out *os.File) error {
 		_, err := pruneTrie(restricted, out, Bigrams, Trigrams)
 		if errors.Is(err, errNotPrunable) {

@@ -143,7 +143,7 @@ func (t *trigramModel) bigram(u, v uint32) int {
 }
 
 // worth is an n-gram's score, the natural log of the weighted difference
-// (-Inf when the n-gram predicts no better than its backoff).
+// (-Inf when the n-gram predicts exactly what its backoff would).
 func worth(logJoint, logProb, logBackedOff float64) float64 {
 	d := math.Abs(logProb - logBackedOff)
 	if d == 0 {
@@ -152,10 +152,10 @@ func worth(logJoint, logProb, logBackedOff float64) float64 {
 	return logJoint*lnBase + math.Log(d*lnBase)
 }
 
-// walk visits the model in file order: each unigram w (unigram), then its
-// bigrams "v w" and under each its trigrams "u v w", with their scores
-// (bigram). Each order's array is read once, from start to end.
-func (t *trigramModel) walk(src *os.File, unigram func(w uint32), bigram func(j int, bigramWorth float64, tri []triEntry)) error {
+// walk visits the model in file order: each unigram w (onUnigram), then
+// its bigrams "v w" and under each its trigrams "u v w", with their
+// scores (onBigram). Each order's array is read once, from start to end.
+func (t *trigramModel) walk(src *os.File, onUnigram func(w uint32), onBigram func(j int, bigramWorth float64, tri []triEntry)) error {
 	m := t.m
 	l := &level{bits: m.bits(3)}
 	l.r.r = bufio.NewReaderSize(io.NewSectionReader(src, m.levelOff[1], m.levelSize(3)), 64<<10)
@@ -169,8 +169,8 @@ func (t *trigramModel) walk(src *os.File, unigram func(w uint32), bigram func(j 
 		if hi < lo || int(hi) > len(t.biWord) {
 			return fmt.Errorf("unigram %d: a corrupt range", w)
 		}
-		if unigram != nil {
-			unigram(w)
+		if onUnigram != nil {
+			onUnigram(w)
 		}
 		pw := float64(t.uni[w].logProb())
 		for j := int(lo); j < int(hi); j++ {
@@ -195,13 +195,14 @@ func (t *trigramModel) walk(src *os.File, unigram func(w uint32), bigram func(j 
 				p := float64(t.triProb[ts.quant])
 				// The context "u v": its probability and backoff.
 				joint, bo := t.ctx[u]+pv, 0.0
-				if k := t.bigram(u, v); k >= 0 {
+				k := t.bigram(u, v)
+				if k >= 0 {
 					joint = t.ctx[u] + float64(t.biProb[t.biCode[k]>>16])
 					bo = float64(t.biBack[t.biCode[k]&0xffff])
 				}
-				tri = append(tri, triEntry{word: ts.word, code: ts.quant, parent: j, worth: worth(joint+p, p, bo+pwv)})
+				tri = append(tri, triEntry{word: ts.word, code: ts.quant, context: k, worth: worth(joint+p, p, bo+pwv)})
 			}
-			bigram(j, bw, tri)
+			onBigram(j, bw, tri)
 		}
 	}
 	if l.r.err != nil {
@@ -216,12 +217,12 @@ func (t *trigramModel) walk(src *os.File, unigram func(w uint32), bigram func(j 
 // triEntry is a trigram as the walk reads it.
 type triEntry struct {
 	word, code uint64
-	parent     int // the bigram slot it hangs from
+	context    int // the slot of its context's bigram "u v", -1 when the model has none
 	worth      float64
 }
 
-// histogram counts scores in pruneBins bins; threshold is the lowest
-// score that keeps at most n.
+// histogram counts scores in pruneBins bins, the highest first (bin);
+// keepFrom says where to cut.
 type histogram [pruneBins + 1]int // the last bin: -Inf and below pruneLow
 
 func (h *histogram) add(s float64) { h[bin(s)]++ }
@@ -290,10 +291,7 @@ func pruneTrie(src *os.File, dst io.WriterAt, bigrams, trigrams int) ([]uint32, 
 	// a slice of those, not of every bigram (a map cost 15 MB).
 	rank := ranks(keepBi)
 	biSums := make([]sums, rank(len(keepBi)))
-	keepTri := func(e triEntry) (int, bool) {
-		k := t.bigram(uint32(e.word), t.biWord[e.parent])
-		return k, scoreKept(e) && k >= 0 && keepBi[k]
-	}
+	keepTri := func(e triEntry) bool { return scoreKept(e) && e.context >= 0 && keepBi[e.context] }
 	out := &trieModel{order: 3, counts: []uint32{m.counts[0], 0, 0}}
 	var w uint32
 	if err := t.walk(src, func(u uint32) { w = u }, func(j int, _ float64, tri []triEntry) {
@@ -306,12 +304,11 @@ func pruneTrie(src *os.File, dst io.WriterAt, bigrams, trigrams int) ([]uint32, 
 		uniSums[v].p += prob(pwv)
 		uniSums[v].lower += prob(float64(t.uni[w].logProb()))
 		for _, e := range tri {
-			k, ok := keepTri(e)
-			if !ok {
+			if !keepTri(e) {
 				continue
 			}
 			out.counts[2]++
-			s := &biSums[rank(k)]
+			s := &biSums[rank(e.context)]
 			s.p += prob(float64(t.triProb[e.code]))
 			s.lower += prob(pwv)
 		}
@@ -364,7 +361,7 @@ func pruneTrie(src *os.File, dst io.WriterAt, bigrams, trigrams int) ([]uint32, 
 		bi.write(nTri, b2.next)
 		nBi++
 		for _, e := range tri {
-			if _, ok := keepTri(e); ok {
+			if keepTri(e) {
 				tw.write(e.word, b3.word)
 				tw.write(e.code, b3.quant)
 				nTri++
