@@ -8,9 +8,11 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -32,25 +34,28 @@ type CaptureOptions struct {
 
 // Capture is a microphone Source. PortAudio's callback (C, stream.h)
 // copies each buffer into a ring, downmixed to mono, and never waits;
-// Read resamples to the requested format.
+// Read takes it from the ring and resamples to the requested format.
 type Capture struct {
 	info    Info
 	format  audio.Format
 	devRate int
-	stream  *C.vt_capture
-	wake    *os.File // the callback's wakes (stream.h)
+	cs      *C.vt_capture   // set at open; freed by Close once no Read is in the ring
+	ring    []int16         // the callback's ring (C memory)
+	wake    *os.File        // the callback's wakes (stream.h), in the network poller
+	wakes   syscall.RawConn // waits on wake without reading it
 	release func()
 
-	ready  chan struct{}
-	closed chan struct{}
-	woken  chan struct{} // closed when the wake reader has returned
-	once   sync.Once
-	mu     sync.Mutex // guards stream against Close while it is read
+	once    sync.Once
+	closing atomic.Bool // Close has begun: Read returns
+	mu      sync.Mutex  // guards closed against Overflows
+	closed  bool
 
 	// Reader side.
-	rs  *audio.Resampler
-	raw []int16
-	out []int16
+	rs      *audio.Resampler
+	raw     []int16
+	out     []int16
+	watched <-chan struct{} // the Done of the context Read last saw
+	unwatch func() bool
 
 	stall time.Duration
 
@@ -124,9 +129,6 @@ func openCapture(o CaptureOptions) (*Capture, error) {
 		info:    info,
 		format:  o.Format,
 		devRate: int(params.SampleRate),
-		ready:   make(chan struct{}, 1),
-		closed:  make(chan struct{}),
-		woken:   make(chan struct{}),
 		stall:   o.Stall,
 	}
 	if c.rs, err = audio.NewResampler(c.devRate, o.Format.SampleRate); err != nil {
@@ -134,40 +136,31 @@ func openCapture(o CaptureOptions) (*Capture, error) {
 	}
 	mono := audio.Format{SampleRate: c.devRate, Channels: 1}
 	var code, sys C.int
-	c.stream = C.vt_capture_open(C.int(pa.Index), C.int(params.Input.Channels), C.double(params.SampleRate),
+	c.cs = C.vt_capture_open(C.int(pa.Index), C.int(params.Input.Channels), C.double(params.SampleRate),
 		C.double(params.Input.Latency.Seconds()), C.ulong(mono.Samples(o.Buffer)), C.uint64_t(mono.Samples(o.Queue)), &code, &sys)
-	if c.stream == nil {
+	if c.cs == nil {
 		if sys != 0 {
-			return fail("open", fmt.Errorf("a pipe for the capture's wakes: %w", syscall.Errno(sys)))
+			return fail("open", fmt.Errorf("a descriptor for the capture's wakes: %w", syscall.Errno(sys)))
 		}
 		return fail("open", portaudio.Error(code))
 	}
-	// The pipe's read end goes to the network poller: waiting for audio
-	// blocks no thread.
-	c.wake = os.NewFile(uintptr(c.stream.wake[0]), "capture wake")
-	if err := portaudio.Error(C.Pa_StartStream(c.stream.stream)); err != portaudio.Error(C.paNoError) {
+	c.ring = unsafe.Slice((*int16)(unsafe.Pointer(c.cs.ring)), int(c.cs.size))
+	// The wake descriptor goes to the network poller (it is non-blocking):
+	// waiting for audio blocks no thread and makes no system call.
+	c.wake = os.NewFile(uintptr(c.cs.wake[0]), "capture wake")
+	if c.wakes, err = c.wake.SyscallConn(); err == nil {
+		err = portaudio.Error(C.Pa_StartStream(c.cs.stream))
+		if err == portaudio.Error(C.paNoError) {
+			err = nil
+		}
+	}
+	if err != nil {
+		C.vt_capture_stop(c.cs)
 		c.wake.Close()
-		C.vt_capture_close(c.stream)
+		C.vt_capture_free(c.cs)
 		return fail("start", err)
 	}
-	go c.forwardWakes()
 	return c, nil
-}
-
-// forwardWakes turns the callback's bytes on the pipe into ready, until
-// Close closes the pipe.
-func (c *Capture) forwardWakes() {
-	defer close(c.woken)
-	var b [64]byte
-	for {
-		if _, err := c.wake.Read(b[:]); err != nil {
-			return
-		}
-		select {
-		case c.ready <- struct{}{}:
-		default:
-		}
-	}
 }
 
 func lookup(index int) (*portaudio.DeviceInfo, error) {
@@ -197,46 +190,52 @@ func (c *Capture) Format() audio.Format { return c.format }
 func (c *Capture) Overflows() (deviceBuffers, droppedSamples int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stream == nil {
+	if c.closed {
 		return c.overflows, c.dropped
 	}
 	var dev, drop C.int64_t
-	C.vt_capture_overflows(c.stream, &dev, &drop)
+	C.vt_capture_overflows(c.cs, &dev, &drop)
 	return int64(dev), int64(drop)
 }
 
-// read moves what the callback has captured to p (mono, at the device's
-// rate); with nothing there it returns 0 and the callback wakes ready.
-func (c *Capture) read(p []int16) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stream == nil {
-		return 0, audio.ErrClosed
-	}
-	// p holds no Go pointers: it may be passed for the call's length.
-	return int(C.vt_capture_read(c.stream, (*C.int16_t)(unsafe.Pointer(&p[0])), C.ulong(len(p)))), nil
-}
+// The ring's shared fields, read and written with atomics (stream.h's
+// __atomic operations are sequentially consistent on the other side).
+func (c *Capture) written() *uint64 { return (*uint64)(unsafe.Pointer(&c.cs.w)) }
+func (c *Capture) taken() *uint64   { return (*uint64)(unsafe.Pointer(&c.cs.r)) }
+func (c *Capture) waiting() *int32  { return (*int32)(unsafe.Pointer(&c.cs.waiting)) }
+func (c *Capture) lastNs() *int64   { return (*int64)(unsafe.Pointer(&c.cs.last_ns)) }
 
-// quiet is how long the device has delivered nothing.
-func (c *Capture) quiet() (time.Duration, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stream == nil {
-		return 0, audio.ErrClosed
+// take moves what the callback has captured to p (mono, at the device's
+// rate); with nothing there it returns 0 and asks the callback for a wake.
+// Only while the wake descriptor is held (inside wakes.Read): Close frees
+// the ring once it can close the descriptor.
+func (c *Capture) take(p []int16) int {
+	r := atomic.LoadUint64(c.taken())
+	w := atomic.LoadUint64(c.written())
+	if w == r {
+		atomic.StoreInt32(c.waiting(), 1)
+		// Written between the two loads: the wake may have been missed.
+		if w = atomic.LoadUint64(c.written()); w == r {
+			return 0
+		}
 	}
-	return time.Since(time.Unix(0, int64(C.vt_capture_last(c.stream)))), nil
+	k := min(w-r, uint64(len(p)))
+	size := uint64(len(c.ring))
+	start := r % size
+	n := copy(p[:k], c.ring[start:])
+	copy(p[n:k], c.ring)
+	atomic.StoreUint64(c.taken(), r+k)
+	return int(k)
 }
 
 // Read blocks until audio is available and returns it in Format. A device
 // that stops delivering (unplugged, suspended, a dead sound server) gives
 // an *audio.DeviceError after the Stall time rather than a silent wait.
 func (c *Capture) Read(ctx context.Context, p []int16) (int, error) {
-	var watchdog *time.Timer
-	defer func() {
-		if watchdog != nil {
-			watchdog.Stop()
-		}
-	}()
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.watch(ctx)
 	for {
 		if len(c.out) > 0 {
 			n := copy(p, c.out)
@@ -246,54 +245,95 @@ func (c *Capture) Read(ctx context.Context, p []int16) (int, error) {
 		if cap(c.raw) < len(p) {
 			c.raw = make([]int16, len(p))
 		}
-		n, err := c.read(c.raw[:len(p)])
-		if err != nil {
+		raw := c.raw[:len(p)]
+		// The stall watchdog is the descriptor's deadline; a cancelled
+		// context or Close moves it to the past (watch, Close). Set
+		// first, then look: a cancellation in between still ends the wait.
+		if err := c.wake.SetReadDeadline(time.Now().Add(c.stall)); err != nil {
+			return 0, c.closedOr(err)
+		}
+		if c.closing.Load() {
+			return 0, c.closedOr(audio.ErrClosed)
+		}
+		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
-		if n > 0 {
-			c.out = c.rs.Process(c.out[:0], c.raw[:n])
-			continue
-		}
-		quiet, err := c.quiet()
-		if err != nil {
-			return 0, err
-		}
-		if quiet >= c.stall {
+		var n int
+		var quiet time.Duration
+		err := c.wakes.Read(func(fd uintptr) bool {
+			drainWake(fd)
+			if n = c.take(raw); n > 0 {
+				return true
+			}
+			quiet = time.Since(time.Unix(0, atomic.LoadInt64(c.lastNs())))
+			return quiet >= c.stall
+		})
+		switch {
+		case err == nil && n > 0:
+			c.out = c.rs.Process(c.out[:0], raw[:n])
+		case err == nil:
 			return 0, &audio.DeviceError{Direction: "input", Device: c.info.Name, Op: "read",
 				Err: fmt.Errorf("%w: no audio for %s", ErrStalled, quiet.Round(100*time.Millisecond))}
-		}
-		if watchdog == nil {
-			watchdog = time.NewTimer(c.stall - quiet)
-		} else {
-			watchdog.Reset(c.stall - quiet)
-		}
-		select {
-		case <-c.ready:
-		case <-watchdog.C:
-		case <-c.closed:
-			return 0, audio.ErrClosed
-		case <-ctx.Done():
-			return 0, ctx.Err()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The watchdog, a cancellation or Close: the loop looks.
+		default:
+			return 0, c.closedOr(err)
 		}
 	}
+}
+
+// watch makes the cancellation of ctx end a wait in Read.
+func (c *Capture) watch(ctx context.Context) {
+	done := ctx.Done()
+	if done == c.watched {
+		return
+	}
+	if c.unwatch != nil {
+		c.unwatch()
+		c.unwatch = nil
+	}
+	c.watched = done
+	if done != nil {
+		c.unwatch = context.AfterFunc(ctx, func() { c.wake.SetReadDeadline(time.Unix(1, 0)) })
+	}
+}
+
+// closedOr is audio.ErrClosed once the capture is closed (the wake
+// descriptor's own error then is internal/poll's), else err.
+func (c *Capture) closedOr(err error) error {
+	if !c.closing.Load() && !errors.Is(err, os.ErrClosed) {
+		return err
+	}
+	if c.unwatch != nil {
+		c.unwatch()
+		c.unwatch = nil
+	}
+	return audio.ErrClosed
 }
 
 // Close stops the stream; it is idempotent.
 func (c *Capture) Close() error {
 	var err error
 	c.once.Do(func() {
-		close(c.closed)
-		c.mu.Lock() // no Read is in the ring now
+		// A waiting Read returns now, not after the stream has stopped
+		// (which waits for PortAudio, long on a suspended device).
+		c.closing.Store(true)
+		c.wake.SetReadDeadline(time.Unix(1, 0))
+		c.mu.Lock()
 		defer c.mu.Unlock()
-		var dev, drop C.int64_t
-		C.vt_capture_overflows(c.stream, &dev, &drop)
-		c.overflows, c.dropped = int64(dev), int64(drop)
-		if e := portaudio.Error(C.vt_capture_close(c.stream)); e != portaudio.Error(C.paNoError) {
+		if e := portaudio.Error(C.vt_capture_stop(c.cs)); e != portaudio.Error(C.paNoError) {
 			err = paError(e)
 		}
-		c.stream = nil
+		var dev, drop C.int64_t
+		C.vt_capture_overflows(c.cs, &dev, &drop)
+		c.overflows, c.dropped = int64(dev), int64(drop)
+		c.closed = true
+		// Ends a wait in Read, and returns once no Read is in the ring
+		// (os.File's Close waits for the descriptor's users).
 		c.wake.Close()
-		<-c.woken
+		if e := portaudio.Error(C.vt_capture_free(c.cs)); e != portaudio.Error(C.paNoError) && err == nil {
+			err = paError(e)
+		}
 		c.release()
 	})
 	return err

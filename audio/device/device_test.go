@@ -276,3 +276,55 @@ func TestCaptureReportsAStalledDevice(t *testing.T) {
 		return
 	}
 }
+
+// A Read waiting on a silent device ends when its context is cancelled,
+// and, in another round, when the capture is closed; a Read after Close
+// says the capture is closed.
+func TestCaptureWaitEndsOnCancelAndClose(t *testing.T) {
+	c, err := OpenCapture(&CaptureOptions{Stall: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]int16, 1024)
+	if _, err := c.Read(context.Background(), buf); err != nil {
+		t.Fatalf("a running device: %v", err)
+	}
+	if err := server.SuspendMic(true); err != nil {
+		t.Fatal(err)
+	}
+	defer server.SuspendMic(false)
+	wait := func(ctx context.Context) error {
+		for {
+			if _, err := c.Read(ctx, buf); err != nil {
+				return err
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(300*time.Millisecond, cancel)
+	if err := wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled while waiting: got %v, want context.Canceled", err)
+	}
+	// The old context's cancellation must not end waits under a new one.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel2()
+	if err := wait(ctx2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second context: got %v, want its deadline", err)
+	}
+	time.AfterFunc(300*time.Millisecond, func() { c.Close() })
+	if err := wait(context.Background()); !errors.Is(err, audio.ErrClosed) {
+		t.Fatalf("closed while waiting: got %v, want audio.ErrClosed", err)
+	}
+	// The Read returned at once; stopping the stream (Close) waits for
+	// the suspended device to deliver again.
+	if err := server.SuspendMic(false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(context.Background(), buf); !errors.Is(err, audio.ErrClosed) {
+		t.Fatalf("read after close: got %v, want audio.ErrClosed", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("a second Close: %v", err)
+	}
+}

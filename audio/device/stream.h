@@ -6,8 +6,13 @@
 // in a system call for up to 10 ms, and the monitor polls it every 20 us
 // until it takes it back): measured, about 300 wakes a second and a
 // third of an idle session's CPU. Here the callback copies into a ring
-// and, when the reader is waiting, writes one byte to a pipe, which the
-// Go side reads through its network poller like any other file.
+// and, when the reader is waiting, signals a file descriptor that Go's
+// network poller watches. Go reads the ring itself (capture.go), with
+// atomics and no cgo call: a system call or a cgo call made from an idle
+// process wakes the scheduler's monitor, which then polls while the
+// buffer is handled. On Linux the descriptor is an eventfd that is never
+// read: the poller is edge-triggered and each write is an edge. Elsewhere
+// it is a pipe, which the reader drains.
 #include <errno.h>
 #include <fcntl.h>
 #include <portaudio.h>
@@ -16,6 +21,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/eventfd.h>
+#endif
 
 typedef struct {
 	PaStream *stream;
@@ -23,8 +31,8 @@ typedef struct {
 	int16_t *ring;      // mono samples
 	uint64_t size;      // ring capacity, samples
 	uint64_t w, r;      // written and read counts (w: the callback; r: Go)
-	int wake[2];        // pipe: [0] read by Go, [1] written here
-	int waiting;        // Go is waiting for audio: write to the pipe
+	int wake[2];        // [0] watched by Go, [1] written here (one eventfd on Linux)
+	int32_t waiting;    // Go is waiting for audio: signal wake[1]
 	int64_t last_ns;    // wall clock of the last callback
 	int64_t overflows;  // buffers PortAudio flagged as overflowed
 	int64_t dropped;    // samples lost because Go fell behind
@@ -54,8 +62,8 @@ static int vt_callback(const void *in, void *out, unsigned long frames,
 			__atomic_add_fetch(&c->dropped, (int64_t)(frames - n), __ATOMIC_RELAXED);
 	}
 	if (__atomic_exchange_n(&c->waiting, 0, __ATOMIC_SEQ_CST)) {
-		char b = 1;
-		ssize_t unused = write(c->wake[1], &b, 1); // a full pipe already wakes
+		uint64_t one = 1; // an eventfd takes 8 bytes; a pipe, the first
+		ssize_t unused = write(c->wake[1], &one, sizeof one); // a full pipe already wakes
 		(void)unused;
 	}
 	return paContinue;
@@ -63,7 +71,7 @@ static int vt_callback(const void *in, void *out, unsigned long frames,
 
 // vt_capture_open opens (not starts) a stream on device; *err is
 // PortAudio's error, or paInsufficientMemory, or paInternalError when the
-// pipe could not be made (errno in *sys).
+// wake descriptor could not be made (errno in *sys).
 static vt_capture *vt_capture_open(int device, int channels, double rate, double latency,
 		unsigned long frames, uint64_t queue, int *err, int *sys) {
 	vt_capture *c = calloc(1, sizeof *c);
@@ -77,16 +85,23 @@ static vt_capture *vt_capture_open(int device, int channels, double rate, double
 	struct timespec now; // no audio yet counts from the open
 	clock_gettime(CLOCK_REALTIME, &now);
 	c->last_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-	if (pipe(c->wake) != 0) {
+#ifdef __linux__
+	c->wake[0] = c->wake[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int made = c->wake[0] >= 0;
+#else
+	int made = pipe(c->wake) == 0;
+	if (made)
+		for (int i = 0; i < 2; i++) {
+			fcntl(c->wake[i], F_SETFL, fcntl(c->wake[i], F_GETFL) | O_NONBLOCK);
+			fcntl(c->wake[i], F_SETFD, FD_CLOEXEC);
+		}
+#endif
+	if (!made) {
 		*sys = errno;
 		*err = paInternalError;
 		free(c->ring);
 		free(c);
 		return NULL;
-	}
-	for (int i = 0; i < 2; i++) {
-		fcntl(c->wake[i], F_SETFL, fcntl(c->wake[i], F_GETFL) | O_NONBLOCK);
-		fcntl(c->wake[i], F_SETFD, FD_CLOEXEC);
 	}
 	PaStreamParameters in;
 	memset(&in, 0, sizeof in);
@@ -97,35 +112,14 @@ static vt_capture *vt_capture_open(int device, int channels, double rate, double
 	*err = Pa_OpenStream(&c->stream, &in, NULL, rate, frames, paNoFlag, vt_callback, c);
 	if (*err != paNoError) {
 		close(c->wake[0]);
-		close(c->wake[1]);
+		if (c->wake[1] != c->wake[0])
+			close(c->wake[1]);
 		free(c->ring);
 		free(c);
 		return NULL;
 	}
 	return c;
 }
-
-// vt_capture_read moves up to n samples to p; when there are none it
-// asks the callback for a wake and returns 0.
-static unsigned long vt_capture_read(vt_capture *c, int16_t *p, unsigned long n) {
-	uint64_t r = c->r, w = __atomic_load_n(&c->w, __ATOMIC_ACQUIRE);
-	if (w == r) {
-		__atomic_store_n(&c->waiting, 1, __ATOMIC_SEQ_CST);
-		// Written between the two loads: the wake may have been missed.
-		w = __atomic_load_n(&c->w, __ATOMIC_SEQ_CST);
-		if (w == r)
-			return 0;
-	}
-	uint64_t k = w - r < n ? w - r : n;
-	for (uint64_t i = 0; i < k; i++)
-		p[i] = c->ring[(r + i) % c->size];
-	__atomic_store_n(&c->r, r + k, __ATOMIC_RELEASE);
-	return (unsigned long)k;
-}
-
-// vt_capture_last is the wall clock of the last callback (of the open
-// before the first), in ns.
-static int64_t vt_capture_last(vt_capture *c) { return __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED); }
 
 // vt_capture_overflows reports the device's overflowed buffers and the
 // samples dropped because the ring was full.
@@ -134,14 +128,17 @@ static void vt_capture_overflows(vt_capture *c, int64_t *device, int64_t *droppe
 	*dropped = __atomic_load_n(&c->dropped, __ATOMIC_RELAXED);
 }
 
-// vt_capture_close stops and closes the stream (the callback has
-// returned for good then) and frees the ring; the pipe's read end is
-// Go's to close.
-static int vt_capture_close(vt_capture *c) {
-	int err = Pa_StopStream(c->stream);
-	int cerr = Pa_CloseStream(c->stream);
-	close(c->wake[1]);
+// vt_capture_stop stops the stream: the callback has returned for good
+// then.
+static int vt_capture_stop(vt_capture *c) { return Pa_StopStream(c->stream); }
+
+// vt_capture_free closes the stream and frees the ring; wake[0] is Go's
+// to close (before this: Go may be reading the ring until it has).
+static int vt_capture_free(vt_capture *c) {
+	int err = Pa_CloseStream(c->stream);
+	if (c->wake[1] != c->wake[0])
+		close(c->wake[1]);
 	free(c->ring);
 	free(c);
-	return err != paNoError ? err : cerr;
+	return err;
 }
