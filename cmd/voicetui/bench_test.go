@@ -12,36 +12,54 @@ import (
 	"github.com/voicetui/voicetui/pipeline/pipelinetest"
 )
 
-// procTimes reads a process's CPU time (user+system, in nanoseconds from
-// the scheduler's accounting of each of its threads: the clock-tick
-// figures of /proc/PID/stat are too coarse for a process that idles) and
-// peak RSS.
-func procTimes(b *testing.B, pid int) (cpu time.Duration, peakKB int) {
-	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+// procStats is what a process has used so far, summed over its threads:
+// CPU time (the scheduler's accounting of each thread, in nanoseconds:
+// the clock-tick figures of /proc/PID/stat are too coarse for a process
+// that idles), context switches (a steadier figure than CPU on a noisy
+// machine: each is a wake), and its peak RSS.
+type procStats struct {
+	cpu      time.Duration
+	switches int64
+	peakKB   int
+}
+
+// procTimes reads procStats for pid.
+func procTimes(b *testing.B, pid int) procStats {
+	var st procStats
+	dir := "/proc/" + strconv.Itoa(pid)
+	tasks, err := os.ReadDir(dir + "/task")
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, t := range tasks {
-		stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/schedstat")
+		stat, err := os.ReadFile(dir + "/task/" + t.Name() + "/schedstat")
 		if err != nil {
 			continue // a thread that just ended
 		}
 		ns, _ := strconv.ParseInt(strings.Fields(string(stat))[0], 10, 64)
-		cpu += time.Duration(ns)
-	}
-	status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	for _, l := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			peakKB, _ = strconv.Atoi(strings.Fields(v)[0])
+		st.cpu += time.Duration(ns)
+		status, _ := os.ReadFile(dir + "/task/" + t.Name() + "/status")
+		for _, l := range strings.Split(string(status), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && (k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches") {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				st.switches += n
+			}
 		}
 	}
-	return cpu, peakKB
+	status, _ := os.ReadFile(dir + "/status")
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			st.peakKB, _ = strconv.Atoi(strings.Fields(v)[0])
+		}
+	}
+	return st
 }
 
 // BenchmarkInterfaceIdle runs the real binary with its interface in tmux
 // on the headless devices and the embedded gateway: the time from start
-// to "listening" on the screen, then CPU (% of one core) and peak RSS
-// over 30 s of idle listening, from 3 s after it.
+// to "listening" on the screen, then CPU (% of one core), context
+// switches a second and peak RSS over 30 s of idle listening, from 3 s
+// after it.
 func BenchmarkInterfaceIdle(b *testing.B) {
 	// The embedded gateway's STT engine is most of the memory: pocketsphinx
 	// (the default where installed) keeps its model loaded.
@@ -61,14 +79,15 @@ func soxFloor(b *testing.B) {
 			b.Fatalf("sox: %v (make setup installs it)", err)
 		}
 		time.Sleep(2 * time.Second) // started and capturing
-		cpu0, _ := procTimes(b, cmd.Process.Pid)
+		st0 := procTimes(b, cmd.Process.Pid)
 		const idle = 30 * time.Second
 		time.Sleep(idle)
-		cpu1, _ := procTimes(b, cmd.Process.Pid)
-		b.Logf("sox pid %d cpu %v -> %v", cmd.Process.Pid, cpu0, cpu1)
+		st1 := procTimes(b, cmd.Process.Pid)
+		b.Logf("sox pid %d cpu %v -> %v", cmd.Process.Pid, st0.cpu, st1.cpu)
 		cmd.Process.Kill()
 		cmd.Wait()
-		b.ReportMetric(100*float64(cpu1-cpu0)/float64(idle), "%cpu_idle")
+		b.ReportMetric(100*float64(st1.cpu-st0.cpu)/float64(idle), "%cpu_idle")
+		b.ReportMetric(float64(st1.switches-st0.switches)/idle.Seconds(), "switches/s")
 	}
 }
 
@@ -85,14 +104,15 @@ func interfaceIdle(b *testing.B, args ...string) {
 		}
 		pid, _ := strconv.Atoi(strings.Fields(string(kids))[0])
 		time.Sleep(3 * time.Second) // settled: the recognizer's model is loaded (in the background)
-		cpu0, _ := procTimes(b, pid)
+		st0 := procTimes(b, pid)
 		const idle = 30 * time.Second
 		time.Sleep(idle)
-		cpu1, peak := procTimes(b, pid)
+		st1 := procTimes(b, pid)
 		s.keys("q")
 		b.ReportMetric(float64(toListening.Milliseconds()), "ms_to_listening")
-		b.ReportMetric(100*float64(cpu1-cpu0)/float64(idle), "%cpu_idle")
-		b.ReportMetric(float64(peak)/1024, "MiB_peak_rss")
+		b.ReportMetric(100*float64(st1.cpu-st0.cpu)/float64(idle), "%cpu_idle")
+		b.ReportMetric(float64(st1.switches-st0.switches)/idle.Seconds(), "switches/s")
+		b.ReportMetric(float64(st1.peakKB)/1024, "MiB_peak_rss")
 	}
 }
 
