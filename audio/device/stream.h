@@ -129,8 +129,11 @@ static void vt_capture_overflows(vt_capture *c, int64_t *device, int64_t *droppe
 }
 
 // vt_capture_stop stops the stream: the callback has returned for good
-// then.
-static int vt_capture_stop(vt_capture *c) { return Pa_StopStream(c->stream); }
+// then. Aborted, not stopped: an input stream has nothing to drain, and
+// Pa_StopStream waits for the callback thread to see the device again,
+// which on a suspended PulseAudio source took two minutes (the session
+// closes a stalled microphone from its loop).
+static int vt_capture_stop(vt_capture *c) { return Pa_AbortStream(c->stream); }
 
 // vt_capture_free closes the stream and frees the ring; wake[0] is Go's
 // to close (before this: Go may be reading the ring until it has).

@@ -111,6 +111,26 @@ func TestMicrophoneLostAndBack(t *testing.T) {
 	<-r.done
 }
 
+// The microphone stops and the user quits before it comes back: the
+// session closes the stalled device without waiting for it (stopping the
+// stream once waited two minutes for a suspended source, the loop frozen
+// meanwhile: no events, no sounds, no quitting).
+func TestMicrophoneLostThenQuit(t *testing.T) {
+	r := startLive(t)
+	r.wait(t, 20*time.Second, "listening", func(e event) bool { return e.typ() == "state" && e["agent"] == "listening" })
+	if err := server.SuspendMic(true); err != nil {
+		t.Fatal(err)
+	}
+	defer server.SuspendMic(false)
+	r.wait(t, 10*time.Second, "a device error", func(e event) bool { return e.typ() == "error" && e["stage"] == "device" })
+	r.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-r.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("still running 20 s after SIGINT with the microphone suspended")
+	}
+}
+
 // No capture device at all (ALSA offers playback only): the interface
 // starts anyway, in text mode, and says why and how to pick a device.
 func TestNoMicrophoneStartsInTextMode(t *testing.T) {
