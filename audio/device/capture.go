@@ -55,7 +55,7 @@ type Capture struct {
 	raw     []int16
 	out     []int16
 	watched <-chan struct{} // the Done of the context Read last saw
-	unwatch func() bool
+	unwatch func() bool     // under mu: Close ends it too
 
 	stall time.Duration
 
@@ -231,6 +231,7 @@ func (c *Capture) take(p []int16) int {
 // Read blocks until audio is available and returns it in Format. A device
 // that stops delivering (unplugged, suspended, a dead sound server) gives
 // an *audio.DeviceError after the Stall time rather than a silent wait.
+// Audio already captured is returned before a cancellation or Close is.
 func (c *Capture) Read(ctx context.Context, p []int16) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
@@ -246,31 +247,40 @@ func (c *Capture) Read(ctx context.Context, p []int16) (int, error) {
 			c.raw = make([]int16, len(p))
 		}
 		raw := c.raw[:len(p)]
-		// The stall watchdog is the descriptor's deadline; a cancelled
-		// context or Close moves it to the past (watch, Close). Set
-		// first, then look: a cancellation in between still ends the wait.
-		if err := c.wake.SetReadDeadline(time.Now().Add(c.stall)); err != nil {
+		// A deadline that has passed would end the wait before the ring
+		// is looked at: none until the ring is found empty.
+		if err := c.wake.SetReadDeadline(time.Time{}); err != nil {
 			return 0, c.closedOr(err)
-		}
-		if c.closing.Load() {
-			return 0, c.closedOr(audio.ErrClosed)
-		}
-		if err := ctx.Err(); err != nil {
-			return 0, err
 		}
 		var n int
 		var quiet time.Duration
+		var stop error
 		err := c.wakes.Read(func(fd uintptr) bool {
 			drainWake(fd)
 			if n = c.take(raw); n > 0 {
 				return true
 			}
-			quiet = time.Since(time.Unix(0, atomic.LoadInt64(c.lastNs())))
-			return quiet >= c.stall
+			last := time.Unix(0, atomic.LoadInt64(c.lastNs()))
+			if quiet = time.Since(last); quiet >= c.stall {
+				return true
+			}
+			// The stall watchdog is the descriptor's deadline; a
+			// cancellation or Close moves it to the past (watch,
+			// Close). Set first, then look: one in between still
+			// ends the wait.
+			c.wake.SetReadDeadline(last.Add(c.stall))
+			if c.closing.Load() {
+				stop = audio.ErrClosed
+			} else {
+				stop = ctx.Err()
+			}
+			return stop != nil
 		})
 		switch {
 		case err == nil && n > 0:
 			c.out = c.rs.Process(c.out[:0], raw[:n])
+		case err == nil && stop != nil:
+			return 0, c.closedOr(stop)
 		case err == nil:
 			return 0, &audio.DeviceError{Direction: "input", Device: c.info.Name, Op: "read",
 				Err: fmt.Errorf("%w: no audio for %s", ErrStalled, quiet.Round(100*time.Millisecond))}
@@ -288,39 +298,42 @@ func (c *Capture) watch(ctx context.Context) {
 	if done == c.watched {
 		return
 	}
+	c.watched = done
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.unwatch != nil {
 		c.unwatch()
 		c.unwatch = nil
 	}
-	c.watched = done
-	if done != nil {
+	if done != nil && !c.closed {
 		c.unwatch = context.AfterFunc(ctx, func() { c.wake.SetReadDeadline(time.Unix(1, 0)) })
 	}
 }
 
-// closedOr is audio.ErrClosed once the capture is closed (the wake
-// descriptor's own error then is internal/poll's), else err.
+// closedOr is audio.ErrClosed once Close has begun (the wake descriptor's
+// own errors then are internal/poll's), else err.
 func (c *Capture) closedOr(err error) error {
-	if !c.closing.Load() && !errors.Is(err, os.ErrClosed) {
-		return err
+	if c.closing.Load() {
+		return audio.ErrClosed
 	}
-	if c.unwatch != nil {
-		c.unwatch()
-		c.unwatch = nil
-	}
-	return audio.ErrClosed
+	return err
 }
 
 // Close stops the stream; it is idempotent.
 func (c *Capture) Close() error {
 	var err error
 	c.once.Do(func() {
-		// A waiting Read returns now, not after the stream has stopped
-		// (which waits for PortAudio, long on a suspended device).
+		// A waiting Read returns now, not after the stream has stopped.
 		c.closing.Store(true)
 		c.wake.SetReadDeadline(time.Unix(1, 0))
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		if c.unwatch != nil {
+			c.unwatch() // a context that outlives the capture keeps no hold on it
+			c.unwatch = nil
+		}
+		// The callback has returned for good once the stream is closed:
+		// only then may the descriptor it writes to go.
 		if e := portaudio.Error(C.vt_capture_stop(c.cs)); e != portaudio.Error(C.paNoError) {
 			err = paError(e)
 		}
@@ -328,12 +341,10 @@ func (c *Capture) Close() error {
 		C.vt_capture_overflows(c.cs, &dev, &drop)
 		c.overflows, c.dropped = int64(dev), int64(drop)
 		c.closed = true
-		// Ends a wait in Read, and returns once no Read is in the ring
-		// (os.File's Close waits for the descriptor's users).
+		// Returns once no Read is in the ring (os.File's Close waits for
+		// the descriptor's users); then the ring can go.
 		c.wake.Close()
-		if e := portaudio.Error(C.vt_capture_free(c.cs)); e != portaudio.Error(C.paNoError) && err == nil {
-			err = paError(e)
-		}
+		C.vt_capture_free(c.cs)
 		c.release()
 	})
 	return err

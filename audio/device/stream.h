@@ -30,10 +30,12 @@ typedef struct {
 	int channels;       // 1 or 2 (downmixed here)
 	int16_t *ring;      // mono samples
 	uint64_t size;      // ring capacity, samples
-	uint64_t w, r;      // written and read counts (w: the callback; r: Go)
+	// 8-aligned for Go's 64-bit atomics, also where C aligns them on 4 (i386)
+	uint64_t w __attribute__((aligned(8)));       // written count (the callback)
+	uint64_t r __attribute__((aligned(8)));       // read count (Go)
 	int wake[2];        // [0] watched by Go, [1] written here (one eventfd on Linux)
 	int32_t waiting;    // Go is waiting for audio: signal wake[1]
-	int64_t last_ns;    // wall clock of the last callback
+	int64_t last_ns __attribute__((aligned(8)));  // wall clock of the last callback
 	int64_t overflows;  // buffers PortAudio flagged as overflowed
 	int64_t dropped;    // samples lost because Go fell behind
 } vt_capture;
@@ -62,7 +64,7 @@ static int vt_callback(const void *in, void *out, unsigned long frames,
 			__atomic_add_fetch(&c->dropped, (int64_t)(frames - n), __ATOMIC_RELAXED);
 	}
 	if (__atomic_exchange_n(&c->waiting, 0, __ATOMIC_SEQ_CST)) {
-		uint64_t one = 1; // an eventfd takes 8 bytes; a pipe, the first
+		uint64_t one = 1; // an eventfd takes 8 bytes (a pipe takes them too, and is drained)
 		ssize_t unused = write(c->wake[1], &one, sizeof one); // a full pipe already wakes
 		(void)unused;
 	}
@@ -128,20 +130,22 @@ static void vt_capture_overflows(vt_capture *c, int64_t *device, int64_t *droppe
 	*dropped = __atomic_load_n(&c->dropped, __ATOMIC_RELAXED);
 }
 
-// vt_capture_stop stops the stream: the callback has returned for good
-// then. Aborted, not stopped: an input stream has nothing to drain, and
-// Pa_StopStream waits for the callback thread to see the device again,
-// which on a suspended PulseAudio source took two minutes (the session
-// closes a stalled microphone from its loop).
-static int vt_capture_stop(vt_capture *c) { return Pa_AbortStream(c->stream); }
+// vt_capture_stop stops and closes the stream: the callback has returned
+// for good then. Aborted, not stopped: an input stream has nothing to
+// drain, and Pa_StopStream waits for the callback thread to see the
+// device again, which on a suspended PulseAudio source took two minutes
+// (the session closes a stalled microphone from its loop).
+static int vt_capture_stop(vt_capture *c) {
+	int err = Pa_AbortStream(c->stream);
+	int cerr = Pa_CloseStream(c->stream);
+	return err != paNoError ? err : cerr;
+}
 
-// vt_capture_free closes the stream and frees the ring; wake[0] is Go's
-// to close (before this: Go may be reading the ring until it has).
-static int vt_capture_free(vt_capture *c) {
-	int err = Pa_CloseStream(c->stream);
+// vt_capture_free frees the ring (after vt_capture_stop, and after Go has
+// closed wake[0]: it may be reading the ring until then).
+static void vt_capture_free(vt_capture *c) {
 	if (c->wake[1] != c->wake[0])
 		close(c->wake[1]);
 	free(c->ring);
 	free(c);
-	return err;
 }
