@@ -282,15 +282,8 @@ func TestCaptureReportsAStalledDevice(t *testing.T) {
 // with the device still silent; a Read after Close says the capture is
 // closed.
 func TestCaptureWaitEndsOnCancelAndClose(t *testing.T) {
-	c, err := OpenCapture(&CaptureOptions{Stall: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := openRunning(t, &CaptureOptions{Stall: time.Minute})
 	buf := make([]int16, 1024)
-	if _, err := c.Read(context.Background(), buf); err != nil {
-		t.Fatalf("a running device: %v", err)
-	}
 	if err := server.SuspendMic(true); err != nil {
 		t.Fatal(err)
 	}
@@ -339,15 +332,8 @@ func TestCaptureWaitEndsOnCancelAndClose(t *testing.T) {
 // What the device has delivered is read even under a cancelled context,
 // which ends the reading only once the ring is empty.
 func TestCaptureReturnsAudioBeforeCancellation(t *testing.T) {
-	c, err := OpenCapture(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := openRunning(t, nil)
 	buf := make([]int16, 160)
-	if _, err := c.Read(context.Background(), buf); err != nil {
-		t.Fatalf("a running device: %v", err)
-	}
 	time.Sleep(300 * time.Millisecond) // a few callbacks' worth waits in the ring
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -365,4 +351,19 @@ func TestCaptureReturnsAudioBeforeCancellation(t *testing.T) {
 	if got < audio.Pipeline.Samples(100*time.Millisecond) {
 		t.Fatalf("read %d samples under the cancelled context, want what 300 ms left in the ring", got)
 	}
+}
+
+// openRunning opens a capture (closed at the test's end) and reads from it
+// once: the device delivers.
+func openRunning(t *testing.T, opts *CaptureOptions) *Capture {
+	t.Helper()
+	c, err := OpenCapture(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := c.Read(context.Background(), make([]int16, 160)); err != nil {
+		t.Fatalf("a running device: %v", err)
+	}
+	return c
 }
