@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -386,7 +387,22 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 // from the ring.
 func (s *Speaker) restart() {
 	s.dropQueue()
+	s.play()
+}
+
+// play starts oto's player and returns once its queue holds what the ring
+// gave it. oto's Play returns as soon as its own goroutine has started to
+// fill the queue; a device resumed before that fill ends handed ALSA a
+// period of silence first (the first sound was heard a period, 60 ms,
+// late; in the quota bench up to 180 ms). The fill is one copy from the
+// ring, so this waits microseconds, and never longer than maxFill.
+func (s *Speaker) play() {
 	s.player.Play()
+	const maxFill = 20 * time.Millisecond
+	deadline := time.Now().Add(maxFill)
+	for s.player.BufferedSize() == 0 && s.player.IsPlaying() && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
 }
 
 // restartAwake is restart for a device about to resume: the queue is
@@ -396,7 +412,7 @@ func (s *Speaker) restart() {
 func (s *Speaker) restartAwake() {
 	s.dropQueue()
 	s.player.SetBufferSize(s.queueBytes(wakeQueue))
-	s.player.Play()
+	s.play()
 	s.player.SetBufferSize(s.queueBytes(1))
 }
 
