@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/voicetui/voicetui/assets"
@@ -97,6 +98,40 @@ func Samples(clip Clip, opts Options) ([]int16, error) {
 	if len(opts.ErrorAudio) > 0 && !clip.IsEarcon() {
 		return opts.ErrorAudio, nil
 	}
+	if !clip.bundled() {
+		return nil, fmt.Errorf("fallback: no clip %q", clip)
+	}
+	d := decoded[clip]
+	d.once.Do(func() { d.pcm, d.err = decode(clip) })
+	return d.pcm, d.err
+}
+
+// decoded holds each bundled clip once decoded (about 1 ms of a cold
+// process for a spoken clip): a failure's signal should not wait for it
+// twice. Callers only read the samples.
+var decoded = map[Clip]*struct {
+	once sync.Once
+	pcm  []int16
+	err  error
+}{Quota: {}, Unavailable: {}, Microphone: {}, EarconFailed: {}, EarconDevice: {}}
+
+func (c Clip) bundled() bool { _, ok := decoded[c]; return ok }
+
+// Preload decodes, in the background, the bundled clips a gateway's
+// failure plays with opts, so the first one is not heard 1-3 ms later for
+// it.
+func Preload(opts Options) {
+	if opts.NoErrorAudio || len(opts.ErrorAudio) > 0 {
+		return
+	}
+	go func() {
+		for _, c := range []Clip{Quota, Unavailable} {
+			Samples(c, Options{})
+		}
+	}()
+}
+
+func decode(clip Clip) ([]int16, error) {
 	var wav []byte
 	switch clip {
 	case Quota:
@@ -127,6 +162,12 @@ func Samples(clip Clip, opts Options) ([]int16, error) {
 // Play writes pcm (16 kHz mono) to sink, resampled to its rate, and waits
 // until it has been heard. It gives up after the clip's length plus two
 // seconds, so a hung speaker cannot block a teardown.
+//
+// The first sound is what counts: the first piece is short (firstPiece)
+// and the rest is converted no further than lead ahead of what plays, so
+// the device's goroutine and the sound server's thread are not kept
+// waiting behind a conversion of the whole clip (about 10 ms of CPU for
+// the 4 s quota clip at 48 kHz).
 func Play(ctx context.Context, sink audio.Sink, pcm []int16) error {
 	limit := time.Duration(len(pcm))*time.Second/audio.PipelineRate + 2*time.Second
 	ctx, cancel := context.WithTimeout(ctx, limit)
@@ -141,19 +182,34 @@ func Play(ctx context.Context, sink audio.Sink, pcm []int16) error {
 			return err
 		}
 	}
-	// 100 ms at a time: the first sound leaves at once, not after the
-	// whole clip has been converted.
-	const piece = audio.PipelineRate / 10
-	var buf []int16
-	for i := 0; i <= len(pcm); i += piece {
-		out := pcm[i:min(i+piece, len(pcm))]
+	const (
+		firstPiece = audio.PipelineRate / 50 // 20 ms
+		piece      = audio.PipelineRate / 10 // 100 ms
+		lead       = 500 * time.Millisecond
+	)
+	var (
+		buf     []int16
+		start   time.Time
+		written time.Duration // at the sink's rate
+	)
+	for i, n := 0, firstPiece; i == 0 || i < len(pcm); i, n = i+n, piece {
+		if ahead := written - time.Since(start); i > 0 && ahead > lead {
+			if err := sleep(ctx, ahead-lead+piece*time.Second/audio.PipelineRate); err != nil {
+				return fmt.Errorf("fallback: play: %w", err)
+			}
+		}
+		out := pcm[i:min(i+n, len(pcm))]
 		if rs != nil {
 			buf = rs.Process(buf[:0], out)
-			if i+piece >= len(pcm) {
+			if i+n >= len(pcm) {
 				buf = rs.Process(buf, make([]int16, rs.Delay())) // the filter's tail
 			}
 			out = buf
 		}
+		if i == 0 {
+			start = time.Now()
+		}
+		written += sink.Format().Duration(len(out))
 		for len(out) > 0 {
 			n, err := sink.Write(ctx, out)
 			if err != nil {
@@ -166,4 +222,15 @@ func Play(ctx context.Context, sink audio.Sink, pcm []int16) error {
 		return fmt.Errorf("fallback: play: %w", err)
 	}
 	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

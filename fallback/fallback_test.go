@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/voicetui/voicetui/audio"
 	"github.com/voicetui/voicetui/pipeline/provider"
@@ -69,12 +71,19 @@ func TestBundledClipsAreSpeech(t *testing.T) {
 	}
 }
 
-// memSink is a speaker that keeps what it is given.
+// memSink is a speaker that keeps what it is given, and when.
 type memSink struct {
 	rate    int
 	got     []int16
+	writes  []write
 	drained bool
 	fail    error
+}
+
+type write struct {
+	at    time.Time
+	n     int // samples in this write
+	total int // samples written before it
 }
 
 func (m *memSink) Format() audio.Format { return audio.Format{SampleRate: m.rate, Channels: 1} }
@@ -82,6 +91,7 @@ func (m *memSink) Write(ctx context.Context, p []int16) (int, error) {
 	if m.fail != nil {
 		return 0, m.fail
 	}
+	m.writes = append(m.writes, write{at: time.Now(), n: len(p), total: len(m.got)})
 	m.got = append(m.got, p...)
 	return len(p), nil
 }
@@ -92,14 +102,47 @@ func (m *memSink) Close() error                    { return nil }
 func TestPlay(t *testing.T) {
 	pcm, _ := Samples(Unavailable, Options{})
 	s := &memSink{rate: 48000}
-	if err := Play(context.Background(), s, pcm); err != nil {
-		t.Fatal(err)
-	}
+	synctest.Test(t, func(t *testing.T) { // Play paces itself: its clock is the bubble's
+		if err := Play(context.Background(), s, pcm); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if r := float64(len(s.got)) / float64(len(pcm)); r < 2.99 || r > 3.02 || !s.drained {
 		t.Fatalf("%d samples at 48 kHz for %d at 16 kHz, drained %v", len(s.got), len(pcm), s.drained)
 	}
 	broken := &memSink{rate: 16000, fail: audio.ErrClosed}
 	if err := Play(context.Background(), broken, pcm); !errors.Is(err, audio.ErrClosed) {
 		t.Fatalf("a failing speaker: %v", err)
+	}
+}
+
+// The first sound leaves before the rest of the clip is converted, and the
+// rest is converted as it plays, never far ahead of it (the conversion
+// would hold the processor the device's goroutines need to start it).
+func TestPlayFirstPieceThenPaced(t *testing.T) {
+	pcm, _ := Samples(Quota, Options{})
+	s := &memSink{rate: 48000}
+	clip := time.Duration(len(pcm)) * time.Second / audio.PipelineRate
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		if err := Play(context.Background(), s, pcm); err != nil {
+			t.Fatal(err)
+		}
+		if took := time.Since(start); took > clip {
+			t.Errorf("the %v clip took %v to hand over", clip, took)
+		}
+	})
+	first := s.writes[0]
+	if d := s.Format().Duration(first.n); d > 20*time.Millisecond {
+		t.Errorf("first write: %v of audio, want at most 20 ms", d)
+	}
+	for _, w := range s.writes[1:] {
+		ahead := s.Format().Duration(w.total) - w.at.Sub(first.at)
+		if ahead > 600*time.Millisecond {
+			t.Fatalf("%v written %v after the first piece: %v ahead of the clock", s.Format().Duration(w.total), w.at.Sub(first.at), ahead)
+		}
+	}
+	if last := s.writes[len(s.writes)-1]; last.at.Sub(first.at) < clip/2 {
+		t.Errorf("the whole clip was written within %v", last.at.Sub(first.at))
 	}
 }

@@ -19,6 +19,7 @@ type Remote struct {
 
 // NewRemote is the controls for a conversation whose sounds go to spk.
 func NewRemote(spk audio.Sink, o fallback.Options, events *Emitter) Remote {
+	fallback.Preload(o)
 	return Remote{Player: &FallbackPlayer{Speaker: spk, Options: o, Events: events}, typed: make(chan string, 4)}
 }
 

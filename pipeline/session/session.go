@@ -200,6 +200,7 @@ func New(o Options) (*Session, error) {
 		return nil, errors.New("session: the speaker must be mono")
 	}
 	s := &Session{o: o, typed: make(chan string, 4)}
+	fallback.Preload(o.Fallback)
 	s.fallback = &conversation.FallbackPlayer{Speaker: o.Speaker, Options: o.Fallback, Events: o.Events,
 		Speak: func(ctx context.Context, text string) error { return speak(ctx, o.TTS, o.Speaker, text) }}
 	return s, nil
