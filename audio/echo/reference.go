@@ -81,8 +81,9 @@ func (r *Reference) Played(p []int16, prate int, at time.Time) {
 		r.next = now
 	}
 	r.buf = r.rs.Process(r.buf[:0], p)
-	for i, v := range r.buf {
-		r.ring[index(r.next+int64(i))] = v
+	for src, pos := r.buf, r.next; len(src) > 0; {
+		n := copy(r.ring[index(pos):], src) // up to the ring's end
+		src, pos = src[n:], pos+int64(n)
 	}
 	r.next += int64(len(r.buf))
 	if len(r.buf) > 0 && audio.RMS(r.buf) > activeLevel {
@@ -121,8 +122,11 @@ func (r *Reference) zero(from, to int64) {
 	if r.next < 0 {
 		from = to // nothing played yet: the ring is silent
 	}
-	for p := from; p < to; p++ {
-		r.ring[index(p)] = 0
+	for from < to {
+		i := index(from)
+		n := min(to-from, refKeep-i) // up to the ring's end
+		clear(r.ring[i : i+n])
+		from += n
 	}
 }
 
