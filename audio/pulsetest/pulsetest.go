@@ -241,12 +241,21 @@ type Recording struct {
 // Record starts recording sink ("spk" or "other") at SpeakerRate and
 // returns once the server reports the recording stream connected, so
 // nothing played afterwards is missed. Samples louder than threshold mark
-// FirstSound.
+// FirstSound. The recorder asks for 20 ms of latency.
 func (s *Server) Record(sink string, threshold int16) (*Recording, error) {
+	return s.RecordLatency(sink, threshold, 20*time.Millisecond)
+}
+
+// RecordLatency is Record with the recorder's latency chosen. The null
+// sink then renders in blocks of about that length (the smallest latency
+// its monitor's recorders ask for), so a sound that starts is heard on the
+// monitor up to one block later: with 20 ms, timings to the first sound
+// carry 0-20 ms of the recorder's own making; 5 ms keeps that small.
+func (s *Server) RecordLatency(sink string, threshold int16, latency time.Duration) (*Recording, error) {
 	// A name of its own, so waiting for this recorder is not fooled by
 	// another one already connected.
 	name := fmt.Sprintf("voicetui-recorder-%d", recorders.Add(1))
-	cmd := exec.Command("parec", "--latency-msec=20", "--device="+sink+".monitor",
+	cmd := exec.Command("parec", fmt.Sprintf("--latency-msec=%d", latency.Milliseconds()), "--device="+sink+".monitor",
 		"--format=s16le", fmt.Sprintf("--rate=%d", SpeakerRate), "--channels=1", "--raw",
 		"--client-name="+name)
 	stdout, err := cmd.StdoutPipe()
@@ -315,7 +324,7 @@ func (r *Recording) read(rd io.Reader) {
 }
 
 // FirstSound is when the first sample above the threshold arrived, by the
-// wall clock of this process (parec's own 20 ms latency included).
+// wall clock of this process (the recorder's own latency included).
 func (r *Recording) FirstSound() (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
