@@ -93,7 +93,7 @@ func Decide(err error, st State, opts Options) Decision {
 
 // Samples returns the audio of clip (16 kHz mono): for a spoken clip,
 // opts.ErrorAudio when set, else the bundled recording; earcons are
-// always the bundled tones.
+// always the bundled tones. The samples are shared: read them only.
 func Samples(clip Clip, opts Options) ([]int16, error) {
 	if len(opts.ErrorAudio) > 0 && !clip.IsEarcon() {
 		return opts.ErrorAudio, nil
@@ -106,9 +106,9 @@ func Samples(clip Clip, opts Options) ([]int16, error) {
 	return d.pcm, d.err
 }
 
-// decoded holds each bundled clip once decoded (about 1 ms of a cold
+// decoded holds each bundled clip once decoded (1 to 3 ms of a cold
 // process for a spoken clip): a failure's signal should not wait for it
-// twice. Callers only read the samples.
+// twice.
 var decoded = map[Clip]*struct {
 	once sync.Once
 	pcm  []int16
@@ -156,18 +156,12 @@ func decode(clip Clip) ([]int16, error) {
 	if err != nil {
 		return nil, err
 	}
-	return out[:n], nil
+	return out[:n:n], nil
 }
 
 // Play writes pcm (16 kHz mono) to sink, resampled to its rate, and waits
 // until it has been heard. It gives up after the clip's length plus two
 // seconds, so a hung speaker cannot block a teardown.
-//
-// The first sound is what counts: the first piece is short (firstPiece)
-// and the rest is converted no further than lead ahead of what plays, so
-// the device's goroutine and the sound server's thread are not kept
-// waiting behind a conversion of the whole clip (about 10 ms of CPU for
-// the 4 s quota clip at 48 kHz).
 func Play(ctx context.Context, sink audio.Sink, pcm []int16) error {
 	limit := time.Duration(len(pcm))*time.Second/audio.PipelineRate + 2*time.Second
 	ctx, cancel := context.WithTimeout(ctx, limit)
@@ -182,22 +176,16 @@ func Play(ctx context.Context, sink audio.Sink, pcm []int16) error {
 			return err
 		}
 	}
+	// A piece at a time: the first sound leaves at once, not after the
+	// whole clip has been converted (about 10 ms of CPU for the 4 s quota
+	// clip at 48 kHz). The first is what a sleeping speaker takes at once
+	// when it wakes (playback: 180 ms); with less it would wait for more.
 	const (
-		firstPiece = audio.PipelineRate / 50 // 20 ms
+		firstPiece = audio.PipelineRate / 5  // 200 ms
 		piece      = audio.PipelineRate / 10 // 100 ms
-		lead       = 500 * time.Millisecond
 	)
-	var (
-		buf     []int16
-		start   time.Time
-		written time.Duration // at the sink's rate
-	)
+	var buf []int16
 	for i, n := 0, firstPiece; i == 0 || i < len(pcm); i, n = i+n, piece {
-		if ahead := written - time.Since(start); i > 0 && ahead > lead {
-			if err := sleep(ctx, ahead-lead+piece*time.Second/audio.PipelineRate); err != nil {
-				return fmt.Errorf("fallback: play: %w", err)
-			}
-		}
 		out := pcm[i:min(i+n, len(pcm))]
 		if rs != nil {
 			buf = rs.Process(buf[:0], out)
@@ -206,31 +194,16 @@ func Play(ctx context.Context, sink audio.Sink, pcm []int16) error {
 			}
 			out = buf
 		}
-		if i == 0 {
-			start = time.Now()
-		}
-		written += sink.Format().Duration(len(out))
 		for len(out) > 0 {
-			n, err := sink.Write(ctx, out)
+			w, err := sink.Write(ctx, out)
 			if err != nil {
 				return fmt.Errorf("fallback: play: %w", err)
 			}
-			out = out[n:]
+			out = out[w:]
 		}
 	}
 	if err := sink.Drain(ctx); err != nil {
 		return fmt.Errorf("fallback: play: %w", err)
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

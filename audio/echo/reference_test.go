@@ -12,7 +12,7 @@ func TestReferenceKeepsWhatPlayedAcrossTheRingsEnd(t *testing.T) {
 	const chunk = rate / 10 // 100 ms at the timeline's rate: no resampling
 	at := r.epoch.Add(time.Second)
 	var played []int16
-	for k := range 55 { // 5.5 s: more than the ring holds
+	for k := range 65 { // 6.5 s: more than the ring holds, and the pause below crosses its end
 		p := make([]int16, chunk)
 		for i := range p {
 			p[i] = int16(1 + (k*chunk+i)%30000)

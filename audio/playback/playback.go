@@ -86,6 +86,13 @@ func (d *outputDevice) wake(fresh func()) bool {
 	return true
 }
 
+// sleeping reports whether the device is suspended.
+func (d *outputDevice) sleeping() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.asleep
+}
+
 // idle suspends the device once nothing has played for idleAfter, and
 // probes a suspended one every probeEvery: it runs for one idleTick, long
 // enough for a write to fail on a device that is gone. queued says
@@ -223,6 +230,9 @@ type Speaker struct {
 	closed chan struct{}
 	once   sync.Once
 
+	wakeMu    sync.Mutex
+	wakeLater *time.Timer // a sleeping device's wake, deferred for more of the stream (start)
+
 	underruns atomic.Int64 // gaps heard inside a stream
 	open      atomic.Bool  // a stream is open: written since the last Drain/Flush
 	monitor   atomic.Pointer[audio.Monitor]
@@ -353,14 +363,7 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 		total += n
 		if n > 0 && !woken {
 			woken = true
-			if s.dev.wake(s.restartAwake) {
-				select {
-				case s.woken <- struct{}{}: // the idle watcher waits for a probe; it should watch again
-				default:
-				}
-			} else if fresh {
-				s.restart()
-			}
+			s.start(fresh)
 		}
 		if total == len(p) {
 			return total, nil
@@ -383,21 +386,72 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 	}
 }
 
+// start makes the device play what the ring holds: it wakes a sleeping
+// device, or drops the silence oto's queue holds (fresh). A sleeping
+// device takes wakeQueue periods at once when it wakes, padded with
+// silence where the ring holds less, and that silence would play between
+// this piece and the next: it waits up to prebuffer for the ring to hold
+// them (the next piece of a stream is usually written a moment later).
+func (s *Speaker) start(fresh bool) {
+	if s.dev.sleeping() && s.ring.Len() < wakeQueue*s.period() {
+		s.wakeMu.Lock()
+		if s.wakeLater == nil {
+			s.wakeLater = time.AfterFunc(prebuffer, func() { s.wakeNow(false) })
+		}
+		s.wakeMu.Unlock()
+		return
+	}
+	s.wakeNow(fresh)
+}
+
+// prebuffer bounds how long a sleeping device waits for a stream's first
+// pieces to fill what it takes at once when it wakes (start).
+const prebuffer = 40 * time.Millisecond
+
+func (s *Speaker) wakeNow(fresh bool) {
+	s.cancelWakeLater()
+	if s.dev.wake(s.restartAwake) {
+		select {
+		case s.woken <- struct{}{}: // the idle watcher waits for a probe; it should watch again
+		default:
+		}
+	} else if fresh {
+		s.restart()
+	}
+}
+
+func (s *Speaker) cancelWakeLater() {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if s.wakeLater != nil {
+		s.wakeLater.Stop()
+		s.wakeLater = nil
+	}
+}
+
 // restart drops oto's player queue (its silence), then lets it refill
 // from the ring.
 func (s *Speaker) restart() {
 	s.dropQueue()
-	s.play()
+	s.play(s.period())
 }
 
-// play starts oto's player and returns once its queue holds what the ring
-// gave it. oto's Play returns as soon as its own goroutine has started to
-// fill the queue; a device resumed before that fill ends handed ALSA a
-// period of silence first (the first sound was heard a period, 60 ms,
-// late; in the quota bench up to 180 ms). The fill is one copy from the
-// ring, so this waits microseconds, and never longer than maxFill.
-func (s *Speaker) play() {
+// play starts oto's player; when the ring holds all of the queue's fill,
+// it returns only once the queue holds it. oto's Play returns as soon as
+// its own goroutine has started to fill the queue; a device resumed before
+// that fill ends handed ALSA a period of silence first (the first sound
+// was heard a period, 60 ms, late; in the quota bench up to 180 ms). The
+// fill is one copy from the ring, so this waits microseconds, and never
+// longer than maxFill. A ring holding less is not waited for: the fill
+// pads what it lacks with silence, which would then sit between this
+// piece and the next (the next piece of a stream, written a moment later,
+// usually reaches the ring before the fill does).
+func (s *Speaker) play(fill int) {
+	whole := s.ring.Len() >= fill
 	s.player.Play()
+	if !whole {
+		return
+	}
 	const maxFill = 20 * time.Millisecond
 	deadline := time.Now().Add(maxFill)
 	for s.player.BufferedSize() == 0 && s.player.IsPlaying() && time.Now().Before(deadline) {
@@ -406,13 +460,13 @@ func (s *Speaker) play() {
 }
 
 // restartAwake is restart for a device about to resume: the queue is
-// filled with wakeQueue periods, then topped up one at a time again.
-// (oto's Play fills it under the player's lock, which SetBufferSize waits
-// for.)
+// filled with wakeQueue periods (oto's fill asks for them in one read, so
+// the smaller size set after it does not cut it short), then topped up
+// one at a time again.
 func (s *Speaker) restartAwake() {
 	s.dropQueue()
 	s.player.SetBufferSize(s.queueBytes(wakeQueue))
-	s.play()
+	s.play(wakeQueue * s.period())
 	s.player.SetBufferSize(s.queueBytes(1))
 }
 
@@ -423,6 +477,7 @@ func (s *Speaker) queueBytes(n int) int { return n * s.period() * 2 }
 // buffer (Options.Buffer).
 func (s *Speaker) Flush() {
 	s.open.Store(false)
+	s.cancelWakeLater()
 	s.ring.Reset()
 	s.dropQueue() // oto's small queue; Reset pauses, so play on
 	s.player.Play()
@@ -465,6 +520,7 @@ func (s *Speaker) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.SetMonitor(nil)
+		s.cancelWakeLater()
 		close(s.closed)
 		s.ring.Reset()
 		err = s.player.Close()

@@ -432,3 +432,58 @@ func underLoad(b *testing.B, play func(context.Context, []int16) error) (int, fl
 	}
 	return gaps, float64(last-first) / rate
 }
+
+// A stream written in pieces (as TTS replies and fallback clips come) to a
+// sleeping device plays without a gap after its first piece: the device
+// wakes as the first piece is written, and takes 180 ms at once.
+func TestStreamWokenByItsFirstPieceHasNoGap(t *testing.T) {
+	for _, first := range []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
+		t.Run(first.String(), func(t *testing.T) {
+			spk := openSpeaker(t)
+			rec := record(t)
+			mark := settle(rec)
+			time.Sleep(idleAfter + 2*idleTick) // asleep
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			pcm := tone(1000, time.Second)
+			pieces := [][]int16{pcm[:spk.Format().Samples(first)]}
+			for rest := pcm[len(pieces[0]):]; len(rest) > 0; {
+				n := min(len(rest), spk.Format().Samples(100*time.Millisecond))
+				pieces, rest = append(pieces, rest[:n]), rest[n:]
+			}
+			before := spk.Underruns()
+			for _, p := range pieces {
+				if _, err := spk.Write(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := spk.Drain(ctx); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(150 * time.Millisecond)
+			got, _ := rec.Stop()
+			got = got[mark:]
+			firstAt, lastAt := -1, -1
+			for i, v := range got {
+				if v > 2000 || v < -2000 {
+					if firstAt < 0 {
+						firstAt = i
+					}
+					lastAt = i
+				}
+			}
+			if firstAt < 0 {
+				t.Fatal("nothing heard")
+			}
+			played := got[firstAt : lastAt+1]
+			for i := 0; i+rate/1000 <= len(played); i += rate / 1000 {
+				if lv := audio.RMS(played[i : i+rate/1000]); lv < -12 {
+					t.Fatalf("gap at %.3f s into the stream: level %.1f dBFS", float64(i)/rate, lv)
+				}
+			}
+			if u := spk.Underruns() - before; u != 0 {
+				t.Errorf("%d underruns", u)
+			}
+		})
+	}
+}
