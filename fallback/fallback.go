@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 
@@ -201,6 +202,10 @@ func Play(ctx context.Context, sink audio.Sink, pcm []int16) error {
 			}
 			out = out[w:]
 		}
+		// The first piece woke the speaker: its goroutines (oto's, which
+		// hands the piece to the sound server) wait for a processor this
+		// loop would otherwise hold for the rest of the conversion.
+		runtime.Gosched()
 	}
 	if err := sink.Drain(ctx); err != nil {
 		return fmt.Errorf("fallback: play: %w", err)
