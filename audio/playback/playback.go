@@ -102,6 +102,8 @@ func (d *outputDevice) idle(now time.Time, queued bool) time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch {
+	case d.asleep && queued:
+		return idleTick // a wake is due (Speaker.start): no probe before it
 	case d.asleep && now.Sub(d.sleptAt) >= probeEvery:
 		d.asleep = false
 		d.lastData.Store(now.Add(idleTick - idleAfter).UnixNano()) // asleep again at the next tick
@@ -363,7 +365,7 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 		total += n
 		if n > 0 && !woken {
 			woken = true
-			s.start(fresh)
+			s.start(fresh, n)
 		}
 		if total == len(p) {
 			return total, nil
@@ -386,19 +388,24 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 	}
 }
 
-// start makes the device play what the ring holds: it wakes a sleeping
-// device, or drops the silence oto's queue holds (fresh). A sleeping
-// device takes wakeQueue periods at once when it wakes, padded with
-// silence where the ring holds less, and that silence would play between
-// this piece and the next: it waits up to prebuffer for the ring to hold
-// them (the next piece of a stream is usually written a moment later).
-func (s *Speaker) start(fresh bool) {
-	if s.dev.sleeping() && s.ring.Len() < wakeQueue*s.period() {
+// start makes the device play what the ring holds, piece being what was
+// just written: it wakes a sleeping device, or drops the silence oto's
+// queue holds (fresh). A sleeping device takes wakeQueue periods at once
+// when it wakes, padded with silence where the ring holds less, and that
+// silence would play between this piece and the next. A piece of a period
+// or more comes from a source that makes audio faster than it plays (a
+// synthesizer's chunks): the device waits up to prebuffer for its next
+// pieces. A shorter one is a live stream's frame (WebRTC's 10-20 ms),
+// whose next frames come in their own time: waiting would only delay it.
+func (s *Speaker) start(fresh bool, piece int) {
+	if s.dev.sleeping() && piece >= s.period() && s.ring.Len() < wakeQueue*s.period() {
 		s.wakeMu.Lock()
+		defer s.wakeMu.Unlock()
 		if s.wakeLater == nil {
-			s.wakeLater = time.AfterFunc(prebuffer, func() { s.wakeNow(false) })
+			var t *time.Timer
+			t = time.AfterFunc(prebuffer, func() { s.deferredWake(t) })
+			s.wakeLater = t // under wakeMu, which the callback takes first
 		}
-		s.wakeMu.Unlock()
 		return
 	}
 	s.wakeNow(fresh)
@@ -408,8 +415,34 @@ func (s *Speaker) start(fresh bool) {
 // pieces to fill what it takes at once when it wakes (start).
 const prebuffer = 40 * time.Millisecond
 
+// wakeNow wakes the device (or restarts a fresh stream) at once; a wake
+// deferred by start is cancelled.
 func (s *Speaker) wakeNow(fresh bool) {
-	s.cancelWakeLater()
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	s.stopWakeLater()
+	s.wakeDevice(fresh)
+}
+
+// deferredWake is t's wake, unless Flush, Close or a later write came
+// first. wakeMu is held throughout: Flush and Close wait for a wake under
+// way.
+func (s *Speaker) deferredWake(t *time.Timer) {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	if s.wakeLater != t {
+		return
+	}
+	s.wakeLater = nil
+	select {
+	case <-s.closed:
+	default:
+		s.wakeDevice(false)
+	}
+}
+
+// wakeDevice: wakeMu held.
+func (s *Speaker) wakeDevice(fresh bool) {
 	if s.dev.wake(s.restartAwake) {
 		select {
 		case s.woken <- struct{}{}: // the idle watcher waits for a probe; it should watch again
@@ -420,13 +453,26 @@ func (s *Speaker) wakeNow(fresh bool) {
 	}
 }
 
-func (s *Speaker) cancelWakeLater() {
-	s.wakeMu.Lock()
-	defer s.wakeMu.Unlock()
+// stopWakeLater cancels a deferred wake: wakeMu held.
+func (s *Speaker) stopWakeLater() {
 	if s.wakeLater != nil {
 		s.wakeLater.Stop()
 		s.wakeLater = nil
 	}
+}
+
+// cancelWakeLater cancels a deferred wake, waiting for one under way.
+func (s *Speaker) cancelWakeLater() {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	s.stopWakeLater()
+}
+
+// wakePending reports a wake deferred by start.
+func (s *Speaker) wakePending() bool {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	return s.wakeLater != nil
 }
 
 // restart drops oto's player queue (its silence), then lets it refill
@@ -466,7 +512,7 @@ func (s *Speaker) play(fill int) {
 func (s *Speaker) restartAwake() {
 	s.dropQueue()
 	s.player.SetBufferSize(s.queueBytes(wakeQueue))
-	s.play(wakeQueue * s.period())
+	s.play(0) // the device resumes next: it must find the audio there
 	s.player.SetBufferSize(s.queueBytes(1))
 }
 
@@ -488,6 +534,9 @@ func (s *Speaker) Flush() {
 // device period.
 func (s *Speaker) Drain(ctx context.Context) error {
 	defer s.open.Store(false)
+	if s.wakePending() {
+		s.wakeNow(false) // nothing more is coming
+	}
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for s.ring.Len() > 0 {
