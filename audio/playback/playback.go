@@ -479,25 +479,17 @@ func (s *Speaker) wakePending() bool {
 // from the ring.
 func (s *Speaker) restart() {
 	s.dropQueue()
-	s.play(s.period())
+	s.play()
 }
 
-// play starts oto's player; when the ring holds all of the queue's fill,
-// it returns only once the queue holds it. oto's Play returns as soon as
-// its own goroutine has started to fill the queue; a device resumed before
-// that fill ends handed ALSA a period of silence first (the first sound
-// was heard a period, 60 ms, late; in the quota bench up to 180 ms). The
-// fill is one copy from the ring, so this waits microseconds, and never
-// longer than maxFill. A ring holding less is not waited for: the fill
-// pads what it lacks with silence, which would then sit between this
-// piece and the next (the next piece of a stream, written a moment later,
-// usually reaches the ring before the fill does).
-func (s *Speaker) play(fill int) {
-	whole := s.ring.Len() >= fill
+// play starts oto's player and returns once its queue holds what the ring
+// gave it. oto's Play returns as soon as its own goroutine has started to
+// fill the queue; a device resumed before that fill ends handed ALSA a
+// period of silence first (the first sound was heard a period, 60 ms,
+// late; in the quota bench up to 180 ms). The fill is one copy from the
+// ring, so this waits microseconds, and never longer than maxFill.
+func (s *Speaker) play() {
 	s.player.Play()
-	if !whole {
-		return
-	}
 	const maxFill = 20 * time.Millisecond
 	deadline := time.Now().Add(maxFill)
 	for s.player.BufferedSize() == 0 && s.player.IsPlaying() && time.Now().Before(deadline) {
@@ -512,7 +504,7 @@ func (s *Speaker) play(fill int) {
 func (s *Speaker) restartAwake() {
 	s.dropQueue()
 	s.player.SetBufferSize(s.queueBytes(wakeQueue))
-	s.play(0) // the device resumes next: it must find the audio there
+	s.play()
 	s.player.SetBufferSize(s.queueBytes(1))
 }
 

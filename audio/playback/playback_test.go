@@ -82,6 +82,16 @@ func loudSpan(x []int16, threshold int16) (first, last int) {
 	return first, last
 }
 
+// noGap fails t when a 1 ms window of played (a tone) loses its level.
+func noGap(t testing.TB, played []int16) {
+	t.Helper()
+	for i := 0; i+rate/1000 <= len(played); i += rate / 1000 {
+		if lv := audio.RMS(played[i : i+rate/1000]); lv < -12 {
+			t.Fatalf("gap at %.3f s: level %.1f dBFS", float64(i)/rate, lv)
+		}
+	}
+}
+
 func record(t testing.TB) *pulsetest.Recording {
 	t.Helper()
 	rec, err := server.Record("spk", 2000)
@@ -163,12 +173,7 @@ func TestPlaysWAVWithRightFrequencyAndDuration(t *testing.T) {
 	if freq := float64(crossings) / 2 / dur; math.Abs(freq-1000) > 10 {
 		t.Errorf("frequency %.1f Hz, want 1000 within 1%%", freq)
 	}
-	// No gaps: every 1 ms window inside the tone keeps its level.
-	for i := 0; i+rate/1000 <= len(played); i += rate / 1000 {
-		if lv := audio.RMS(played[i : i+rate/1000]); lv < -12 {
-			t.Fatalf("gap at %.3f s: level %.1f dBFS", float64(i)/rate, lv)
-		}
-	}
+	noGap(t, played)
 	if u := spk.Underruns(); u != 0 {
 		t.Errorf("%d underruns while the whole clip was queued", u)
 	}
@@ -462,27 +467,14 @@ func TestStreamWokenByItsFirstPieceHasNoGap(t *testing.T) {
 			if err := spk.Drain(ctx); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(150 * time.Millisecond)
+			time.Sleep(150 * time.Millisecond) // parec's own latency
 			got, _ := rec.Stop()
 			got = got[mark:]
-			firstAt, lastAt := -1, -1
-			for i, v := range got {
-				if v > 2000 || v < -2000 {
-					if firstAt < 0 {
-						firstAt = i
-					}
-					lastAt = i
-				}
-			}
+			firstAt, lastAt := loudSpan(got, 2000)
 			if firstAt < 0 {
 				t.Fatal("nothing heard")
 			}
-			played := got[firstAt : lastAt+1]
-			for i := 0; i+rate/1000 <= len(played); i += rate / 1000 {
-				if lv := audio.RMS(played[i : i+rate/1000]); lv < -12 {
-					t.Fatalf("gap at %.3f s into the stream: level %.1f dBFS", float64(i)/rate, lv)
-				}
-			}
+			noGap(t, got[firstAt:lastAt+1])
 			if u := spk.Underruns() - before; u != 0 {
 				t.Errorf("%d underruns", u)
 			}
