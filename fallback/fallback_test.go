@@ -117,4 +117,3 @@ func TestPlay(t *testing.T) {
 		t.Fatalf("a failing speaker: %v", err)
 	}
 }
-
