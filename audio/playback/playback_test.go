@@ -68,20 +68,6 @@ func segments(x []int16) []segment {
 	return segs
 }
 
-// loudSpan returns the first and last sample above the threshold.
-func loudSpan(x []int16, threshold int16) (first, last int) {
-	first, last = -1, -1
-	for i, v := range x {
-		if v > threshold || v < -threshold {
-			if first < 0 {
-				first = i
-			}
-			last = i
-		}
-	}
-	return first, last
-}
-
 // noGap fails t when a 1 ms window of played (a tone) loses its level.
 func noGap(t testing.TB, played []int16) {
 	t.Helper()
@@ -153,7 +139,7 @@ func TestPlaysWAVWithRightFrequencyAndDuration(t *testing.T) {
 		t.Fatal(err)
 	}
 	got = got[mark:]
-	first, last := loudSpan(got, 2000)
+	first, last := pulsetest.LoudSpan(got, 2000)
 	if first < 0 {
 		t.Fatalf("nothing audible in %d recorded samples", len(got))
 	}
@@ -422,7 +408,7 @@ func underLoad(b *testing.B, play func(context.Context, []int16) error) (int, fl
 	time.Sleep(150 * time.Millisecond)
 	got, _ := rec.Stop()
 	got = got[mark:]
-	first, last := loudSpan(got, 2000)
+	first, last := pulsetest.LoudSpan(got, 2000)
 	if first < 0 {
 		b.Fatal("nothing was heard")
 	}
@@ -470,7 +456,7 @@ func TestStreamWokenByItsFirstPieceHasNoGap(t *testing.T) {
 			time.Sleep(150 * time.Millisecond) // parec's own latency
 			got, _ := rec.Stop()
 			got = got[mark:]
-			firstAt, lastAt := loudSpan(got, 2000)
+			firstAt, lastAt := pulsetest.LoudSpan(got, 2000)
 			if firstAt < 0 {
 				t.Fatal("nothing heard")
 			}

@@ -331,6 +331,21 @@ func (r *Recording) FirstSound() (time.Time, bool) {
 	return r.firstTime, !r.firstTime.IsZero()
 }
 
+// LoudSpan is the index of the first and the last sample of x beyond
+// ±threshold, or -1, -1 when there is none.
+func LoudSpan(x []int16, threshold int16) (first, last int) {
+	first, last = -1, -1
+	for i, v := range x {
+		if v > threshold || v < -threshold {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	return first, last
+}
+
 // Samples returns a copy of what has been recorded so far.
 func (r *Recording) Samples() []int16 {
 	r.mu.Lock()

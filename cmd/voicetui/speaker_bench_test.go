@@ -150,15 +150,7 @@ func lastSound(b *testing.B, rec *pulsetest.Recording) time.Time {
 	if !ok {
 		b.Fatal("the fed speech never reached the microphone")
 	}
-	firstAt, lastAt := -1, -1
-	for i, v := range pcm {
-		if v > 2000 || v < -2000 {
-			if firstAt < 0 {
-				firstAt = i
-			}
-			lastAt = i
-		}
-	}
+	firstAt, lastAt := pulsetest.LoudSpan(pcm, 2000)
 	return first.Add(time.Duration(lastAt-firstAt) * time.Second / pulsetest.SpeakerRate)
 }
 
