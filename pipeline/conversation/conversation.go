@@ -13,6 +13,7 @@ package conversation
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"sync"
@@ -69,10 +70,11 @@ type FallbackPlayer struct {
 	// been heard. Nil: the bundled clips only.
 	Speak func(ctx context.Context, text string) error
 
-	mu      sync.Mutex
-	last    fallback.Clip // what the last close chose
-	replays sync.WaitGroup
-	playing chan struct{} // holds a token while an earcon or the closing clip plays (a channel: testing/synctest sees it block)
+	mu        sync.Mutex
+	last      fallback.Clip // what the last close chose
+	replays   sync.WaitGroup
+	playing   chan struct{}      // holds a token while an earcon, a replay or the closing clip plays (a channel: testing/synctest sees it block)
+	cutReplay context.CancelFunc // ends the replay playing or waiting to; nil when there is none (under mu)
 }
 
 // sound returns the one-sound-at-a-time token holder, made on first use.
@@ -91,7 +93,13 @@ func (p *FallbackPlayer) sound() chan struct{} {
 // not wait.
 func (p *FallbackPlayer) Play(cause error, st fallback.State) {
 	// An earcon still playing (the failure just before) ends first, and no
-	// other starts over the clip: one sound at a time.
+	// other starts over the clip: one sound at a time. A replay is cut
+	// short instead: it can be as long as the clip, which must not wait.
+	p.mu.Lock()
+	if p.cutReplay != nil {
+		p.cutReplay()
+	}
+	p.mu.Unlock()
 	sound := p.sound()
 	sound <- struct{}{}
 	defer func() { <-sound }()
@@ -141,11 +149,23 @@ func (p *FallbackPlayer) Play(cause error, st fallback.State) {
 	p.Events.Emit(ev)
 }
 
+// errReplayCut ends a replay the closing clip replaced.
+var errReplayCut = errors.New("cut short by the closing clip")
+
 // Replay plays the last close's clip again (the quota clip when there was
-// none), in the background; its Fallback event has reason "replay".
+// none), in the background; its Fallback event has reason "replay". One
+// sound at a time: it waits for an earcon or the closing clip playing now,
+// a replay asked for while one plays or waits is dropped (two would play
+// into one speaker at once), and the closing clip cuts it short (Play).
 func (p *FallbackPlayer) Replay() {
 	p.mu.Lock()
 	clip := p.last
+	if p.cutReplay != nil {
+		p.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	p.cutReplay = func() { cancel(errReplayCut) }
 	p.mu.Unlock()
 	if clip == "" {
 		clip = fallback.Quota
@@ -154,13 +174,42 @@ func (p *FallbackPlayer) Replay() {
 	go func() {
 		defer p.replays.Done()
 		ev := Fallback{Clip: string(clip), Reason: "replay"}
-		err := p.playClip(clip)
+		err := p.replay(ctx, clip)
+		p.mu.Lock()
+		p.cutReplay = nil
+		p.mu.Unlock()
+		cancel(nil)
 		ev.OK = err == nil
 		if err != nil {
 			ev.Error = safetext.Sanitize(err.Error(), 200)
 		}
 		p.Events.Emit(ev)
 	}()
+}
+
+// replay plays clip once it holds the sound token, unless ctx ends first;
+// a replay cut short leaves nothing of itself queued in the speaker.
+func (p *FallbackPlayer) replay(ctx context.Context, clip fallback.Clip) error {
+	sound := p.sound()
+	select {
+	case sound <- struct{}{}:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	defer func() { <-sound }()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	pcm, err := fallback.Samples(clip, p.Options)
+	if err != nil {
+		return err
+	}
+	err = fallback.Play(ctx, p.Speaker, pcm)
+	if ctx.Err() != nil {
+		p.Speaker.Flush()
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 // Sounding reports whether an earcon or a clip is playing now.

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -128,6 +129,122 @@ func TestFallbackPlayerPlaysTheClipEvenWhenTTSIsWhatFailed(t *testing.T) {
 	if f := ev.fallbacks(); len(f) != 2 || f[1].Clip != "quota" || f[1].Reason != "replay" {
 		t.Fatalf("%+v", f)
 	}
+}
+
+// playingSink plays what it is given in (synctest's) time: Drain waits
+// until the audio written so far has played. It counts a Write that comes
+// while an earlier sound is still playing: two sounds at once.
+type playingSink struct {
+	mu       sync.Mutex
+	queued   time.Duration // audio written and not yet played, from last
+	last     time.Time
+	samples  int
+	overlaps int
+	flushes  int
+	draining bool // a sound is being waited for
+}
+
+func (s *playingSink) Format() audio.Format { return audio.Format{SampleRate: 16000, Channels: 1} }
+func (s *playingSink) played(now time.Time) {
+	s.queued = max(s.queued-now.Sub(s.last), 0)
+	s.last = now
+}
+func (s *playingSink) Write(_ context.Context, p []int16) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.played(time.Now())
+	if s.queued > 0 && s.samples > 0 && len(p) > 0 && s.draining {
+		s.overlaps++
+	}
+	s.queued += time.Duration(len(p)) * time.Second / 16000
+	s.samples += len(p)
+	return len(p), nil
+}
+func (s *playingSink) Drain(ctx context.Context) error {
+	s.mu.Lock()
+	s.played(time.Now())
+	wait := s.queued
+	s.draining = true
+	s.mu.Unlock()
+	defer func() { s.mu.Lock(); s.draining = false; s.mu.Unlock() }()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(wait):
+		return nil
+	}
+}
+func (s *playingSink) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queued, s.last = 0, time.Now()
+	s.flushes++
+}
+func (s *playingSink) Close() error { return nil }
+
+// One sound at a time: a second f while the clip plays is dropped, and a
+// replay waits for an earcon playing now.
+func TestReplaysDoNotPlayOverEachOther(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		quota, err := fallback.Samples(fallback.Quota, fallback.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		earcon, err := fallback.Samples(fallback.EarconFailed, fallback.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev events
+		spk := &playingSink{}
+		p := &FallbackPlayer{Speaker: spk, Events: NewEmitter(ev.add)}
+		p.Earcon(fallback.EarconFailed, "turn_failed")
+		p.Replay()
+		p.Replay()
+		p.Wait()
+		f := ev.fallbacks()
+		if len(f) != 2 || f[0].Clip != "earcon_failed" || f[1].Reason != "replay" || !f[1].OK {
+			t.Fatalf("fallbacks %+v, want the earcon then one replay", f)
+		}
+		if spk.overlaps != 0 || spk.samples != len(earcon)+len(quota) {
+			t.Fatalf("%d writes over a sound still playing, %d samples (earcon %d + clip %d)", spk.overlaps, spk.samples, len(earcon), len(quota))
+		}
+		// The replay is over: f plays it again.
+		p.Replay()
+		p.Wait()
+		if f := ev.fallbacks(); len(f) != 3 || !f[2].OK || spk.samples != len(earcon)+2*len(quota) {
+			t.Fatalf("fallbacks %+v, %d samples", f, spk.samples)
+		}
+	})
+}
+
+// The closing clip does not wait behind a replay (as long as itself): it
+// cuts the replay short and what the replay queued is flushed first.
+func TestClosingClipCutsAReplayShort(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		quota, err := fallback.Samples(fallback.Quota, fallback.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clip := time.Duration(len(quota)) * time.Second / 16000
+		var ev events
+		spk := &playingSink{}
+		p := &FallbackPlayer{Speaker: spk, Events: NewEmitter(ev.add)}
+		p.Replay()
+		time.Sleep(time.Second) // the replay plays
+		synctest.Wait()
+		start := time.Now()
+		p.Play(credits(), fallback.State{})
+		took := time.Since(start)
+		p.Wait()
+		f := ev.fallbacks()
+		if len(f) != 2 || f[0].Reason != "replay" || f[0].OK || !strings.Contains(f[0].Error, "cut short") ||
+			f[1].Reason != "quota_exhausted" || !f[1].OK {
+			t.Fatalf("fallbacks %+v, want the replay cut short, then the closing clip", f)
+		}
+		if took > clip+100*time.Millisecond || spk.flushes != 1 || spk.overlaps != 0 {
+			t.Fatalf("the closing clip took %v (the clip is %v), %d flushes, %d overlaps", took, clip, spk.flushes, spk.overlaps)
+		}
+	})
 }
 
 func TestFallbackPlayerSpeaksWhenTTSIsHealthyAndFallsBackToTheClip(t *testing.T) {

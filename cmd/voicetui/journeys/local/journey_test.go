@@ -28,8 +28,8 @@ var noCredentials = []string{"LIVEKIT_API_KEY=", "LIVEKIT_API_SECRET=", "LIVEKIT
 
 // The journey, then the LLM's credits run out mid-session (x): the
 // status pane, the clip, the session closed, the interface still up; f
-// plays the clip again; q exits 3 (a session a terminal provider error
-// closed).
+// plays the clip again (once when pressed twice); q exits 3 (a session a
+// terminal provider error closed).
 func TestJourney(t *testing.T) {
 	bin := pipelinetest.Binary(t)
 	llm := &pipelinetest.PacedLLM{Reply: journeys.Reply}
@@ -60,8 +60,18 @@ func TestJourney(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	s.WaitScreen(time.Second, "session closed (error)") // the interface stays up
+	replay, err := pulse.Record("spk", 2000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { replay.Stop() })
 	s.Keys("f")
-	time.Sleep(5 * time.Second)
+	s.Keys("f") // pressed again while it plays: one clip, not two at once
+	time.Sleep(6 * time.Second)
+	heard, _ := replay.Stop()
+	if first, last := pulsetest.LoudSpan(heard, 2000); first < 0 || last-first > 5*pulsetest.SpeakerRate {
+		t.Fatalf("f pressed twice: sound from %d to %d at %d Hz, want the clip once (4 s)", first, last, pulsetest.SpeakerRate)
+	}
 	s.Keys("q")
 	s.WaitScreen(15*time.Second, "EXITED 3")
 
