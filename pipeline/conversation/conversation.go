@@ -73,8 +73,8 @@ type FallbackPlayer struct {
 	mu        sync.Mutex
 	last      fallback.Clip // what the last close chose
 	replays   sync.WaitGroup
-	playing   chan struct{}      // holds a token while an earcon, a replay or the closing clip plays (a channel: testing/synctest sees it block)
-	cutReplay context.CancelFunc // ends the replay playing or waiting to; nil when there is none (under mu)
+	playing   chan struct{} // holds a token while an earcon, a replay or the closing clip plays (a channel: testing/synctest sees it block)
+	cutReplay func()        // ends the replay playing or waiting to; nil when there is none (under mu)
 }
 
 // sound returns the one-sound-at-a-time token holder, made on first use.
@@ -95,11 +95,7 @@ func (p *FallbackPlayer) Play(cause error, st fallback.State) {
 	// An earcon still playing (the failure just before) ends first, and no
 	// other starts over the clip: one sound at a time. A replay is cut
 	// short instead: it can be as long as the clip, which must not wait.
-	p.mu.Lock()
-	if p.cutReplay != nil {
-		p.cutReplay()
-	}
-	p.mu.Unlock()
+	p.endReplay()
 	sound := p.sound()
 	sound <- struct{}{}
 	defer func() { <-sound }()
@@ -149,14 +145,27 @@ func (p *FallbackPlayer) Play(cause error, st fallback.State) {
 	p.Events.Emit(ev)
 }
 
-// errReplayCut ends a replay the closing clip replaced.
-var errReplayCut = errors.New("cut short by the closing clip")
+// errReplayCut ends a replay a failure's signal replaced.
+var errReplayCut = errors.New("cut short: a failure's signal played instead")
+
+// endReplay cuts short the replay playing or waiting to play, if any, and
+// reports whether there was one.
+func (p *FallbackPlayer) endReplay() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cutReplay == nil {
+		return false
+	}
+	p.cutReplay()
+	return true
+}
 
 // Replay plays the last close's clip again (the quota clip when there was
 // none), in the background; its Fallback event has reason "replay". One
 // sound at a time: it waits for an earcon or the closing clip playing now,
 // a replay asked for while one plays or waits is dropped (two would play
-// into one speaker at once), and the closing clip cuts it short (Play).
+// into one speaker at once), and a failure's signal (Play, Earcon) cuts
+// it short.
 func (p *FallbackPlayer) Replay() {
 	p.mu.Lock()
 	clip := p.last
@@ -204,12 +213,14 @@ func (p *FallbackPlayer) replay(ctx context.Context, clip fallback.Clip) error {
 	if err != nil {
 		return err
 	}
-	err = fallback.Play(ctx, p.Speaker, pcm)
-	if ctx.Err() != nil {
-		p.Speaker.Flush()
-		return context.Cause(ctx)
+	if err := fallback.Play(ctx, p.Speaker, pcm); err != nil {
+		if ctx.Err() != nil {
+			p.Speaker.Flush() // what it queued: the signal that cut it plays next
+			return context.Cause(ctx)
+		}
+		return err
 	}
-	return err
+	return nil
 }
 
 // Sounding reports whether an earcon or a clip is playing now.
@@ -221,21 +232,28 @@ func (p *FallbackPlayer) Wait() { p.replays.Wait() }
 // Earcon plays a short tone for a failure the conversation goes on after
 // (fallback.EarconFailed, fallback.EarconDevice), in the background, and
 // says so in a Fallback event with reason. It is silent with
-// --no-error-audio, and skipped while another earcon still plays (two
-// failures at once are one signal).
+// --no-error-audio, and skipped while another earcon or the closing clip
+// still plays (two failures at once are one signal). It cuts a replay
+// short: a failure's signal comes before a clip played for QA.
 func (p *FallbackPlayer) Earcon(clip fallback.Clip, reason string) {
 	if p.Options.NoErrorAudio {
 		return
 	}
 	sound := p.sound()
-	select {
-	case sound <- struct{}{}:
-	default:
-		return
+	waits := p.endReplay() // the replay gives the token back once it has flushed what it queued
+	if !waits {
+		select {
+		case sound <- struct{}{}:
+		default:
+			return
+		}
 	}
 	p.replays.Add(1)
 	go func() {
 		defer p.replays.Done()
+		if waits {
+			sound <- struct{}{}
+		}
 		defer func() { <-sound }()
 		err := p.playClip(clip)
 		ev := Fallback{Clip: string(clip), Reason: reason, OK: err == nil}

@@ -217,34 +217,46 @@ func TestReplaysDoNotPlayOverEachOther(t *testing.T) {
 	})
 }
 
-// The closing clip does not wait behind a replay (as long as itself): it
-// cuts the replay short and what the replay queued is flushed first.
-func TestClosingClipCutsAReplayShort(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		quota, err := fallback.Samples(fallback.Quota, fallback.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		clip := time.Duration(len(quota)) * time.Second / 16000
-		var ev events
-		spk := &playingSink{}
-		p := &FallbackPlayer{Speaker: spk, Events: NewEmitter(ev.add)}
-		p.Replay()
-		time.Sleep(time.Second) // the replay plays
-		synctest.Wait()
-		start := time.Now()
-		p.Play(credits(), fallback.State{})
-		took := time.Since(start)
-		p.Wait()
-		f := ev.fallbacks()
-		if len(f) != 2 || f[0].Reason != "replay" || f[0].OK || !strings.Contains(f[0].Error, "cut short") ||
-			f[1].Reason != "quota_exhausted" || !f[1].OK {
-			t.Fatalf("fallbacks %+v, want the replay cut short, then the closing clip", f)
-		}
-		if took > clip+100*time.Millisecond || spk.flushes != 1 || spk.overlaps != 0 {
-			t.Fatalf("the closing clip took %v (the clip is %v), %d flushes, %d overlaps", took, clip, spk.flushes, spk.overlaps)
-		}
-	})
+// A failure's signal does not wait behind a replay (as long as the
+// closing clip itself): it cuts the replay short, and what the replay
+// queued is flushed first.
+func TestSignalsCutAReplayShort(t *testing.T) {
+	for _, tc := range []struct {
+		name, reason string
+		signal       func(p *FallbackPlayer)
+	}{
+		{"closing clip", "quota_exhausted", func(p *FallbackPlayer) { p.Play(credits(), fallback.State{}) }},
+		{"earcon", "turn_failed", func(p *FallbackPlayer) { p.Earcon(fallback.EarconFailed, "turn_failed") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var ev events
+				spk := &playingSink{}
+				p := &FallbackPlayer{Speaker: spk, Events: NewEmitter(ev.add)}
+				p.Replay()
+				time.Sleep(time.Second) // the replay plays
+				synctest.Wait()
+				start := time.Now()
+				tc.signal(p)
+				p.Wait()
+				took := time.Since(start)
+				f := ev.fallbacks()
+				if len(f) != 2 || f[0].Reason != "replay" || f[0].OK || !strings.Contains(f[0].Error, "cut short") ||
+					f[1].Reason != tc.reason || !f[1].OK {
+					t.Fatalf("fallbacks %+v, want the replay cut short, then the signal", f)
+				}
+				// Its own length and no more (the quota clip is 4 s; the
+				// replay had 3 s left).
+				signal, err := fallback.Samples(fallback.Clip(f[1].Clip), fallback.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if length := time.Duration(len(signal)) * time.Second / 16000; took > length+100*time.Millisecond || spk.flushes != 1 || spk.overlaps != 0 {
+					t.Fatalf("the signal took %v (it is %v long), %d flushes, %d overlaps", took, length, spk.flushes, spk.overlaps)
+				}
+			})
+		})
+	}
 }
 
 func TestFallbackPlayerSpeaksWhenTTSIsHealthyAndFallsBackToTheClip(t *testing.T) {
