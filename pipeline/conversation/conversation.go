@@ -75,6 +75,7 @@ type FallbackPlayer struct {
 	replays   sync.WaitGroup
 	playing   chan struct{} // holds a token while an earcon, a replay or the closing clip plays (a channel: testing/synctest sees it block)
 	cutReplay func()        // ends the replay playing or waiting to; nil when there is none (under mu)
+	signals   int           // failure signals cutting in, not yet holding the token: no replay starts before them (under mu)
 }
 
 // sound returns the one-sound-at-a-time token holder, made on first use.
@@ -92,13 +93,6 @@ func (p *FallbackPlayer) sound() chan struct{} {
 // spoken message). Call it before tearing anything down: the signal must
 // not wait.
 func (p *FallbackPlayer) Play(cause error, st fallback.State) {
-	// An earcon still playing (the failure just before) ends first, and no
-	// other starts over the clip: one sound at a time. A replay is cut
-	// short instead: it can be as long as the clip, which must not wait.
-	p.endReplay()
-	sound := p.sound()
-	sound <- struct{}{}
-	defer func() { <-sound }()
 	d := fallback.Decide(cause, st, p.Options)
 	p.mu.Lock()
 	switch {
@@ -113,6 +107,14 @@ func (p *FallbackPlayer) Play(cause error, st fallback.State) {
 		p.Events.Emit(ev) // sound off by choice; ok stays false
 		return
 	}
+	// An earcon still playing (the failure just before) ends first, and no
+	// other starts over the clip: one sound at a time. A replay is cut
+	// short instead: it can be as long as the clip, which must not wait.
+	p.signalComing()
+	sound := p.sound()
+	sound <- struct{}{}
+	p.signalHolds()
+	defer func() { <-sound }()
 	var problems []string
 	if d.Text != "" {
 		if p.Speak != nil {
@@ -148,11 +150,15 @@ func (p *FallbackPlayer) Play(cause error, st fallback.State) {
 // errReplayCut ends a replay a failure's signal replaced.
 var errReplayCut = errors.New("cut short: a failure's signal played instead")
 
-// endReplay cuts short the replay playing or waiting to play, if any, and
-// reports whether there was one.
-func (p *FallbackPlayer) endReplay() bool {
+// signalComing says a failure's signal is about to take the sound token:
+// it cuts short the replay playing or waiting to play, and no replay asked
+// for starts until the signal holds the token (signalHolds). It reports
+// whether there was a replay: the token is then given back once the replay
+// has flushed what it queued, so the signal should wait for it.
+func (p *FallbackPlayer) signalComing() (replay bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.signals++
 	if p.cutReplay == nil {
 		return false
 	}
@@ -160,16 +166,24 @@ func (p *FallbackPlayer) endReplay() bool {
 	return true
 }
 
+// signalHolds ends what signalComing began: the signal holds the token, or
+// gave up.
+func (p *FallbackPlayer) signalHolds() {
+	p.mu.Lock()
+	p.signals--
+	p.mu.Unlock()
+}
+
 // Replay plays the last close's clip again (the quota clip when there was
 // none), in the background; its Fallback event has reason "replay". One
 // sound at a time: it waits for an earcon or the closing clip playing now,
-// a replay asked for while one plays or waits is dropped (two would play
-// into one speaker at once), and a failure's signal (Play, Earcon) cuts
-// it short.
+// a replay asked for while one plays or waits, or while a failure's signal
+// is cutting in, is dropped (two would play into one speaker at once), and
+// a failure's signal (Play, Earcon) cuts it short.
 func (p *FallbackPlayer) Replay() {
 	p.mu.Lock()
 	clip := p.last
-	if p.cutReplay != nil {
+	if p.cutReplay != nil || p.signals > 0 {
 		p.mu.Unlock()
 		return
 	}
@@ -234,17 +248,22 @@ func (p *FallbackPlayer) Wait() { p.replays.Wait() }
 // says so in a Fallback event with reason. It is silent with
 // --no-error-audio, and skipped while another earcon or the closing clip
 // still plays (two failures at once are one signal). It cuts a replay
-// short: a failure's signal comes before a clip played for QA.
+// short: a failure's signal comes before a clip played for QA. When a
+// replay was there it waits for the token instead of being skipped (the
+// replay may hold it, or be waiting behind another sound): a signal may
+// come late, never be lost.
 func (p *FallbackPlayer) Earcon(clip fallback.Clip, reason string) {
 	if p.Options.NoErrorAudio {
 		return
 	}
 	sound := p.sound()
-	waits := p.endReplay() // the replay gives the token back once it has flushed what it queued
+	waits := p.signalComing()
 	if !waits {
 		select {
 		case sound <- struct{}{}:
+			p.signalHolds()
 		default:
+			p.signalHolds()
 			return
 		}
 	}
@@ -253,6 +272,7 @@ func (p *FallbackPlayer) Earcon(clip fallback.Clip, reason string) {
 		defer p.replays.Done()
 		if waits {
 			sound <- struct{}{}
+			p.signalHolds()
 		}
 		defer func() { <-sound }()
 		err := p.playClip(clip)

@@ -259,6 +259,51 @@ func TestSignalsCutAReplayShort(t *testing.T) {
 	}
 }
 
+// With the sound off (--no-error-audio) a close plays nothing, so it cuts
+// no replay: f still plays the clip to the end, for QA.
+func TestSilentCloseLeavesAReplayPlaying(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ev events
+		spk := &playingSink{}
+		p := &FallbackPlayer{Speaker: spk, Events: NewEmitter(ev.add), Options: fallback.Options{NoErrorAudio: true}}
+		p.Replay()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		start := time.Now()
+		p.Play(credits(), fallback.State{})
+		if took := time.Since(start); took != 0 {
+			t.Fatalf("a close with the sound off waited %v", took)
+		}
+		p.Wait()
+		f := ev.fallbacks()
+		if len(f) != 2 || f[0].Reason != "quota_exhausted" || f[0].Clip != "" || f[1].Reason != "replay" || !f[1].OK || spk.flushes != 0 {
+			t.Fatalf("fallbacks %+v, %d flushes: want the silent close, then the whole replay", f, spk.flushes)
+		}
+	})
+}
+
+// f pressed while the closing clip waits for an earcon to end is dropped:
+// started after the earcon, the replay would hold the closing clip back
+// (it cuts only a replay already there).
+func TestReplayDoesNotGetAheadOfAWaitingSignal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var ev events
+		spk := &playingSink{}
+		p := &FallbackPlayer{Speaker: spk, Events: NewEmitter(ev.add)}
+		p.Earcon(fallback.EarconFailed, "turn_failed")
+		closed := make(chan struct{})
+		go func() { p.Play(credits(), fallback.State{}); close(closed) }()
+		synctest.Wait() // the close waits for the earcon
+		p.Replay()
+		<-closed
+		p.Wait()
+		f := ev.fallbacks()
+		if len(f) != 2 || f[0].Reason != "turn_failed" || f[1].Reason != "quota_exhausted" || !f[1].OK || spk.overlaps != 0 {
+			t.Fatalf("fallbacks %+v, %d overlaps: want the earcon, then the closing clip, and no replay", f, spk.overlaps)
+		}
+	})
+}
+
 func TestFallbackPlayerSpeaksWhenTTSIsHealthyAndFallsBackToTheClip(t *testing.T) {
 	var ev events
 	spk := &sink{}
