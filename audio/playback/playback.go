@@ -233,7 +233,7 @@ type Speaker struct {
 	once   sync.Once
 
 	wakeMu    sync.Mutex
-	wakeLater *time.Timer // a sleeping device's wake, deferred for more of the stream (start)
+	wakeLater *deferral // a sleeping device's wake, deferred for more of the stream (start)
 
 	underruns atomic.Int64 // gaps heard inside a stream
 	open      atomic.Bool  // a stream is open: written since the last Drain/Flush
@@ -392,19 +392,30 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 // just written: it wakes a sleeping device, or drops the silence oto's
 // queue holds (fresh). A sleeping device takes wakeQueue periods at once
 // when it wakes, padded with silence where the ring holds less, and that
-// silence would play between this piece and the next. A piece of a period
-// or more comes from a source that makes audio faster than it plays (a
-// synthesizer's chunks): the device waits up to prebuffer for its next
-// pieces. A shorter one is a live stream's frame (WebRTC's 10-20 ms),
-// whose next frames come in their own time: waiting would only delay it.
+// silence would play between this piece and the next. So the device waits
+// until the ring holds enough, or for a bound. A piece of a period or more
+// comes from a source that makes audio faster than it plays (a
+// synthesizer's chunks): enough is what the device takes at once, and the
+// next pieces come within prebuffer. A shorter one is a live stream's
+// frame (WebRTC's 10-20 ms), whose next frames come in their own time:
+// enough is liveLead, and the device waits as long as the frames take to
+// fill it.
 func (s *Speaker) start(fresh bool, piece int) {
-	if s.dev.sleeping() && piece >= s.period() && s.ring.Len() < wakeQueue*s.period() {
+	lead := wakeQueue * s.period()
+	if piece < s.period() {
+		lead = liveLead * s.period()
+	}
+	if s.dev.sleeping() && s.ring.Len() < lead {
 		s.wakeMu.Lock()
 		defer s.wakeMu.Unlock()
 		if s.wakeLater == nil {
-			var t *time.Timer
-			t = time.AfterFunc(prebuffer, func() { s.deferredWake(t) })
-			s.wakeLater = t // under wakeMu, which the callback takes first
+			wait := prebuffer
+			if piece < s.period() {
+				wait = s.dev.format.Duration(lead - piece)
+			}
+			d := new(deferral) // made before the timer: its callback only compares it
+			d.timer = time.AfterFunc(wait, func() { s.deferredWake(d) })
+			s.wakeLater = d
 		}
 		return
 	}
@@ -415,6 +426,17 @@ func (s *Speaker) start(fresh bool, piece int) {
 // pieces to fill what it takes at once when it wakes (start).
 const prebuffer = 40 * time.Millisecond
 
+// liveLead is how far ahead of the device, in periods, a live stream must
+// be when it wakes the device, or the device runs dry and plays silence
+// until the stream is that far ahead. Measured on the headless server with
+// 20 ms frames at their real pace: 3 periods left 100 ms of gaps in the
+// first 300 ms, 4 left 20-40 ms, 5 and 6 none. Woken at once by the first
+// frame, as before, the stream was heard as that frame, 160 ms of
+// silence, 80 ms of sound and 100 ms of silence: after the first frame it
+// was already 260 ms behind, so the wait costs the rest of the stream
+// 40 ms and spares it the stutter.
+const liveLead = 5
+
 // wakeNow wakes the device (or restarts a fresh stream) at once; a wake
 // deferred by start is cancelled.
 func (s *Speaker) wakeNow(fresh bool) {
@@ -424,13 +446,16 @@ func (s *Speaker) wakeNow(fresh bool) {
 	s.wakeDevice(fresh)
 }
 
-// deferredWake is t's wake, unless Flush, Close or a later write came
+// deferral is a deferred wake (start); its timer is set under wakeMu.
+type deferral struct{ timer *time.Timer }
+
+// deferredWake is d's wake, unless Flush, Close or a later write came
 // first. wakeMu is held throughout: Flush and Close wait for a wake under
 // way.
-func (s *Speaker) deferredWake(t *time.Timer) {
+func (s *Speaker) deferredWake(d *deferral) {
 	s.wakeMu.Lock()
 	defer s.wakeMu.Unlock()
-	if s.wakeLater != t {
+	if s.wakeLater != d {
 		return
 	}
 	s.wakeLater = nil
@@ -456,7 +481,7 @@ func (s *Speaker) wakeDevice(fresh bool) {
 // stopWakeLater cancels a deferred wake: wakeMu held.
 func (s *Speaker) stopWakeLater() {
 	if s.wakeLater != nil {
-		s.wakeLater.Stop()
+		s.wakeLater.timer.Stop()
 		s.wakeLater = nil
 	}
 }

@@ -467,3 +467,36 @@ func TestStreamWokenByItsFirstPieceHasNoGap(t *testing.T) {
 		})
 	}
 }
+
+// A live stream (room and console mode: 20 ms frames at their real pace)
+// that wakes a sleeping device is heard whole: woken by its first frame,
+// the device played it, then silence until the stream was liveLead ahead.
+func TestLiveStreamWokenByItsFirstFrameHasNoGap(t *testing.T) {
+	spk := openSpeaker(t)
+	rec := record(t)
+	mark := settle(rec)
+	time.Sleep(idleAfter + 2*idleTick) // asleep
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pcm := tone(1000, time.Second)
+	frame := spk.Format().Samples(20 * time.Millisecond)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; i < len(pcm); i += frame {
+		if _, err := spk.Write(ctx, pcm[i:min(i+frame, len(pcm))]); err != nil {
+			t.Fatal(err)
+		}
+		<-tick.C
+	}
+	if err := spk.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond) // parec's own latency
+	got, _ := rec.Stop()
+	got = got[mark:]
+	firstAt, lastAt := pulsetest.LoudSpan(got, 2000)
+	if firstAt < 0 {
+		t.Fatal("nothing heard")
+	}
+	noGap(t, got[firstAt:lastAt+1])
+}
