@@ -138,7 +138,7 @@ func (p *FallbackPlayer) Play(cause error, st fallback.State) {
 		}
 		ev.Clip = string(d.Clip)
 	}
-	err := p.playClip(d.Clip)
+	err := p.playClip(context.Background(), d.Clip)
 	ev.OK = err == nil
 	if err != nil {
 		problems = append(problems, safetext.Sanitize(err.Error(), 200))
@@ -223,11 +223,7 @@ func (p *FallbackPlayer) replay(ctx context.Context, clip fallback.Clip) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	pcm, err := fallback.Samples(clip, p.Options)
-	if err != nil {
-		return err
-	}
-	if err := fallback.Play(ctx, p.Speaker, pcm); err != nil {
+	if err := p.playClip(ctx, clip); err != nil {
 		if ctx.Err() != nil {
 			p.Speaker.Flush() // what it queued: the signal that cut it plays next
 			return context.Cause(ctx)
@@ -275,7 +271,7 @@ func (p *FallbackPlayer) Earcon(clip fallback.Clip, reason string) {
 			p.signalHolds()
 		}
 		defer func() { <-sound }()
-		err := p.playClip(clip)
+		err := p.playClip(context.Background(), clip)
 		ev := Fallback{Clip: string(clip), Reason: reason, OK: err == nil}
 		if err != nil {
 			ev.Error = safetext.Sanitize(err.Error(), 200)
@@ -285,12 +281,12 @@ func (p *FallbackPlayer) Earcon(clip fallback.Clip, reason string) {
 }
 
 // playClip plays a bundled clip (or the user's own sound) to the speaker.
-func (p *FallbackPlayer) playClip(clip fallback.Clip) error {
+func (p *FallbackPlayer) playClip(ctx context.Context, clip fallback.Clip) error {
 	pcm, err := fallback.Samples(clip, p.Options)
 	if err != nil {
 		return err
 	}
-	return fallback.Play(context.Background(), p.Speaker, pcm) // bounded by the clip's length
+	return fallback.Play(ctx, p.Speaker, pcm) // bounded by the clip's length
 }
 
 // SpeakerPoll is how often WatchSpeaker asks an idle speaker whether it
