@@ -401,18 +401,15 @@ func (s *Speaker) Write(ctx context.Context, p []int16) (int, error) {
 // enough is liveLead, and the device waits as long as the frames take to
 // fill it.
 func (s *Speaker) start(fresh bool, piece int) {
-	lead := wakeQueue * s.period()
-	if piece < s.period() {
+	lead, wait := wakeQueue*s.period(), prebuffer
+	if piece < s.period() { // a live frame
 		lead = liveLead * s.period()
+		wait = s.dev.format.Duration(lead - piece)
 	}
 	if s.dev.sleeping() && s.ring.Len() < lead {
 		s.wakeMu.Lock()
 		defer s.wakeMu.Unlock()
 		if s.wakeLater == nil {
-			wait := prebuffer
-			if piece < s.period() {
-				wait = s.dev.format.Duration(lead - piece)
-			}
 			d := new(deferral) // made before the timer: its callback only compares it
 			d.timer = time.AfterFunc(wait, func() { s.deferredWake(d) })
 			s.wakeLater = d
